@@ -1,0 +1,516 @@
+//! Run configuration: typed serde structs with full defaults in code, resolved in layers
+//! (model defaults < `--config FILE` < `--set key=value` / flags), merged as TOML tables
+//! *before* the typed deserialize so that every layer is validated the same way.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a run; `M` is the model's own section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig<M> {
+    /// The model's own knobs (`[model]`).
+    pub model: M,
+    /// What to train on (`[data]`).
+    pub data: DataConfig,
+    /// The training loop (`[train]`).
+    pub train: TrainConfig,
+    /// One Adam optimizer per player (`[optim.g]`, `[optim.d]`).
+    pub optim: Optimizers,
+}
+
+/// Where the images come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// MNIST handwritten digits, from the four IDX files.
+    #[default]
+    Mnist,
+    /// Zalando's Fashion-MNIST, from the four IDX files.
+    FashionMnist,
+    /// A folder of png/jpg images (searched recursively), resized to `image_size`.
+    Folder,
+}
+
+impl DatasetKind {
+    /// The name used on the command line and as the default folder name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Folder => "folder",
+        }
+    }
+}
+
+/// `[data]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// `mnist`, `fashion-mnist` or `folder`.
+    pub dataset: DatasetKind,
+    /// Folder holding the data. Unset: `$ZOO_DATA/<dataset>`, else `./data/<dataset>`.
+    pub dir: Option<PathBuf>,
+    /// Side of the square images fed to the networks (MNIST is 28).
+    pub image_size: usize,
+    /// 1 (gray) or 3 (RGB).
+    pub channels: usize,
+    /// Use only the first N training images (quick experiments, tests).
+    pub limit: Option<usize>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            dir: None,
+            image_size: 28,
+            channels: 1,
+            limit: None,
+        }
+    }
+}
+
+/// Learning-rate schedule shared by both players.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LrSchedule {
+    /// The configured learning rate throughout.
+    #[default]
+    Constant,
+    /// Constant until `start` (a step), then linearly down to zero at the last step
+    /// (CycleGAN's `n_epochs` + `n_epochs_decay`).
+    LinearDecay {
+        /// The step at which the decay begins.
+        start: u64,
+    },
+}
+
+impl LrSchedule {
+    /// Multiplier of the base learning rate at `step` (0-based) of a run of `total` steps.
+    pub fn factor(&self, step: u64, total: u64) -> f64 {
+        match *self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::LinearDecay { start } => {
+                if step < start || total <= start {
+                    1.0
+                } else {
+                    1.0 - (step - start + 1) as f64 / (total - start + 1) as f64
+                }
+            }
+        }
+    }
+}
+
+/// `[train]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Generator updates to run (each preceded by `d_steps` discriminator updates).
+    pub steps: u64,
+    /// If set, overrides `steps`: train this many passes over the data.
+    pub epochs: Option<u64>,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Discriminator updates per generator update (WGAN's n_critic).
+    pub d_steps: usize,
+    /// Seed of every random choice (init, noise, dropout, data order).
+    pub seed: u64,
+    /// Write a sample grid every N steps (and at the end).
+    pub sample_every: u64,
+    /// Write a checkpoint every N steps (and at the end).
+    pub checkpoint_every: u64,
+    /// Append a row to metrics.csv every N steps.
+    pub log_every: u64,
+    /// How many checkpoints to keep (the newest).
+    pub keep_checkpoints: usize,
+    /// Images in each sample grid (a square number makes a square grid).
+    pub grid_samples: usize,
+    /// Learning-rate schedule.
+    pub lr_schedule: LrSchedule,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 5000,
+            epochs: None,
+            batch_size: 64,
+            d_steps: 1,
+            seed: 42,
+            sample_every: 250,
+            checkpoint_every: 500,
+            log_every: 10,
+            keep_checkpoints: 2,
+            grid_samples: 64,
+            lr_schedule: LrSchedule::Constant,
+        }
+    }
+}
+
+/// `[optim]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Optimizers {
+    /// The generator's Adam.
+    pub g: Adam,
+    /// The discriminator's Adam.
+    pub d: Adam,
+}
+
+/// Adam settings of one player.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Adam {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay (DCGAN's 0.5).
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Self {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+        }
+    }
+}
+
+impl Adam {
+    /// The burn optimizer for these settings.
+    pub fn init(&self) -> burn::optim::ModuleOptimizer {
+        burn::optim::AdamConfig::new()
+            .with_beta_1(self.beta1 as f32)
+            .with_beta_2(self.beta2 as f32)
+            .init()
+    }
+
+    fn validate(&self, who: &str) -> Result<()> {
+        ensure!(
+            self.lr.is_finite() && self.lr > 0.0,
+            "optim.{who}.lr must be a positive number (got {}); try 2e-4",
+            self.lr
+        );
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            ensure!(
+                (0.0..1.0).contains(&b),
+                "optim.{who}.{name} must be in [0, 1) (got {b})"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl<M> RunConfig<M> {
+    /// Checks the engine's sections; each message names the key and a valid value.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        ensure!(t.steps > 0, "train.steps must be at least 1 (got 0)");
+        ensure!(
+            t.epochs != Some(0),
+            "train.epochs must be at least 1 (got 0)"
+        );
+        ensure!(
+            t.batch_size > 0,
+            "train.batch_size must be at least 1 (got 0); try 64"
+        );
+        ensure!(t.d_steps > 0, "train.d_steps must be at least 1 (got 0)");
+        for (name, v) in [
+            ("sample_every", t.sample_every),
+            ("checkpoint_every", t.checkpoint_every),
+            ("log_every", t.log_every),
+        ] {
+            ensure!(v > 0, "train.{name} must be at least 1 (got 0)");
+        }
+        ensure!(
+            t.keep_checkpoints > 0,
+            "train.keep_checkpoints must be at least 1 (got 0)"
+        );
+        ensure!(
+            (1..=1024).contains(&t.grid_samples),
+            "train.grid_samples must be between 1 and 1024 (got {})",
+            t.grid_samples
+        );
+        let d = &self.data;
+        ensure!(
+            d.channels == 1 || d.channels == 3,
+            "data.channels must be 1 (gray) or 3 (RGB) (got {})",
+            d.channels
+        );
+        ensure!(
+            (4..=1024).contains(&d.image_size),
+            "data.image_size must be between 4 and 1024 (got {})",
+            d.image_size
+        );
+        ensure!(d.limit != Some(0), "data.limit must be at least 1 (got 0)");
+        self.optim.g.validate("g")?;
+        self.optim.d.validate("d")?;
+        Ok(())
+    }
+}
+
+/// Serializes a config to a TOML table.
+pub fn to_table<T: Serialize>(value: &T) -> Result<toml::Table> {
+    toml::Table::try_from(value).context("cannot represent the config as TOML")
+}
+
+/// Deep-merges `over` into `base`: tables merge key by key, everything else is replaced.
+pub fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            // A tagged section (`kind = ...`) that changes variant is replaced, not merged,
+            // so the old variant's fields do not linger.
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if !(o.contains_key("kind") && b.get("kind") != o.get("kind")) =>
+            {
+                merge(b, o)
+            }
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Reads a TOML config file into a table (syntax errors name the file and line).
+pub fn read_file(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    text.parse::<toml::Table>().map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .unwrap_or(0);
+        anyhow::anyhow!(
+            "config file {} line {line}: {}",
+            path.display(),
+            e.message().trim()
+        )
+    })
+}
+
+/// Applies one `key.path=value` override. The value is read as TOML (`200`, `2e-4`, `true`,
+/// `"text"`, `[1, 2]`) and, failing that, as a bare string (`minimax`, `/data/x`).
+pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let Some((key, raw)) = assignment.split_once('=') else {
+        bail!("--set expects key=value, e.g. --set train.steps=200 (got `{assignment}`)");
+    };
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').collect();
+    ensure!(
+        !key.is_empty() && parts.iter().all(|p| !p.is_empty()),
+        "--set key `{key}` is not a dotted path like train.steps"
+    );
+    let raw = raw.trim();
+    let value = match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    set_value(table, key, value)
+}
+
+/// Sets `key.path` to `value`, creating sections as needed.
+pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, path) = parts.split_last().expect("split yields one part");
+    let mut cur = table;
+    for (i, p) in path.iter().enumerate() {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!(
+                "--set {key}: `{}` is a value, not a section",
+                parts[..=i].join(".")
+            ),
+        };
+    }
+    // `model.loss=minimax` is shorthand for `model.loss.kind=minimax` on tagged sections.
+    let tagged = matches!(cur.get(*last), Some(toml::Value::Table(t)) if t.contains_key("kind"));
+    if let (true, toml::Value::String(s)) = (tagged, &value) {
+        let mut t = toml::Table::new();
+        t.insert("kind".into(), toml::Value::String(s.clone()));
+        cur.insert(last.to_string(), toml::Value::Table(t));
+        return Ok(());
+    }
+    // Switching a tagged section's kind drops the old variant's fields.
+    if *last == "kind" && cur.get("kind") != Some(&value) {
+        cur.retain(|k, _| k == "kind");
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// Deserializes a merged table, naming the offending key on error.
+pub fn from_table<T: DeserializeOwned>(table: toml::Table) -> Result<T> {
+    let de = toml::Value::Table(table);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner.lines().next().unwrap_or_default().trim().to_string();
+        if path.is_empty() || path == "." {
+            anyhow::anyhow!("invalid config: {inner}")
+        } else {
+            anyhow::anyhow!("invalid config at `{path}`: {inner}")
+        }
+    })
+}
+
+/// Resolves defaults < file < overrides into a typed config.
+pub fn resolve<T: Serialize + DeserializeOwned>(
+    defaults: &T,
+    file: Option<&Path>,
+    sets: &[String],
+) -> Result<T> {
+    let mut table = to_table(defaults)?;
+    if let Some(path) = file {
+        merge(&mut table, read_file(path)?);
+    }
+    for s in sets {
+        apply_set(&mut table, s)?;
+    }
+    from_table(table)
+}
+
+/// Renders a config as TOML text.
+pub fn to_toml<T: Serialize>(value: &T) -> Result<String> {
+    toml::to_string(value).context("cannot write the config as TOML")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::Adversarial;
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct M {
+        hidden: usize,
+        loss: Adversarial,
+    }
+    impl Default for M {
+        fn default() -> Self {
+            Self {
+                hidden: 8,
+                loss: Adversarial::NonSaturating,
+            }
+        }
+    }
+
+    fn defaults() -> RunConfig<M> {
+        RunConfig::default()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[train]\nsteps = 7\nbatch_size = 3\n[model]\nhidden = 5\n",
+        )
+        .expect("write");
+        let c: RunConfig<M> = resolve(
+            &defaults(),
+            Some(&file),
+            &["train.steps=11".into(), "model.loss=minimax".into()],
+        )
+        .expect("resolve");
+        assert_eq!(c.train.steps, 11); // --set beats the file
+        assert_eq!(c.train.batch_size, 3); // the file beats the defaults
+        assert_eq!(c.model.hidden, 5);
+        assert_eq!(c.model.loss, Adversarial::Minimax);
+        assert_eq!(c.train.seed, TrainConfig::default().seed); // untouched default
+        // The resolved config round-trips through TOML text.
+        let text = to_toml(&c).expect("toml");
+        let back: RunConfig<M> = from_table(text.parse().expect("parse")).expect("typed");
+        assert_eq!(to_toml(&back).expect("toml"), text);
+    }
+
+    #[test]
+    fn tagged_sections_switch_variant_cleanly() {
+        let c: RunConfig<M> = resolve(
+            &defaults(),
+            None,
+            &[
+                "model.loss.kind=least_squares".into(),
+                "model.loss.a=0".into(),
+            ],
+        )
+        .expect("resolve");
+        assert_eq!(
+            c.model.loss,
+            Adversarial::LeastSquares {
+                a: 0.0,
+                b: 1.0,
+                c: 0.0
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = resolve(&defaults(), None, &["train.stepz=3".into()])
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("train.stepz") && err.contains("unknown field"), "{err}");
+        let err = resolve(&defaults(), None, &["train.steps=many".into()])
+            .expect_err("bad type")
+            .to_string();
+        assert!(err.contains("train.steps"), "{err}");
+        let err = resolve(&defaults(), None, &["model.loss=minmax".into()])
+            .expect_err("bad variant")
+            .to_string();
+        assert!(err.contains("model.loss") && err.contains("minmax"), "{err}");
+        assert!(resolve(&defaults(), None, &["train.steps".into()]).is_err());
+        assert!(resolve(&defaults(), None, &["train.steps.x=1".into()]).is_err());
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[data]\nimage_size = 28\ncolour = 3\n").expect("write");
+        let err = resolve(&defaults(), Some(&file), &[])
+            .expect_err("unknown key in file")
+            .to_string();
+        assert!(err.contains("data.colour"), "{err}");
+        std::fs::write(&file, "[data\n").expect("write");
+        let err = resolve(&defaults(), Some(&file), &[])
+            .expect_err("syntax")
+            .to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn validation_rejects_invalid_values() {
+        let check = |set: &str, needle: &str| {
+            let c: RunConfig<M> = resolve(&defaults(), None, &[set.into()]).expect("typed");
+            let err = c.validate().expect_err(set).to_string();
+            assert!(err.contains(needle), "{set}: {err}");
+        };
+        check("optim.g.lr=0", "optim.g.lr");
+        check("optim.d.lr=-1e-3", "optim.d.lr");
+        check("optim.d.beta1=1.0", "optim.d.beta1");
+        check("train.batch_size=0", "train.batch_size");
+        check("train.steps=0", "train.steps");
+        check("data.channels=2", "data.channels");
+        assert!(defaults().validate().is_ok());
+    }
+
+    #[test]
+    fn linear_decay_reaches_zero_at_the_end() {
+        let s = LrSchedule::LinearDecay { start: 100 };
+        assert_eq!(s.factor(0, 200), 1.0);
+        assert_eq!(s.factor(99, 200), 1.0);
+        assert!((s.factor(100, 200) - (1.0 - 1.0 / 101.0)).abs() < 1e-12);
+        assert!((s.factor(199, 200) - (1.0 - 100.0 / 101.0)).abs() < 1e-12);
+        assert!(s.factor(150, 200) > s.factor(151, 200));
+        assert_eq!(LrSchedule::Constant.factor(5, 10), 1.0);
+    }
+}

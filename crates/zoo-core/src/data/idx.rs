@@ -1,0 +1,135 @@
+//! The IDX format of MNIST and Fashion-MNIST (gzipped or raw).
+//!
+//! A file is a big-endian header — two zero bytes, a type code (0x08 = unsigned byte), the
+//! number of dimensions — then one u32 per dimension, then the data.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail, ensure};
+
+/// An IDX array of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// The sizes of each dimension.
+    pub dims: Vec<usize>,
+    /// Row-major data.
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file, un-gzipping it when it starts with the gzip magic.
+pub fn read(path: &Path) -> Result<IdxArray> {
+    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is a corrupt or truncated gzip file ({e}); download it again (see datasets.md)",
+                    path.display()
+                )
+            })?;
+        out
+    } else {
+        raw
+    };
+    parse(&bytes).with_context(|| format!("{} is not a valid IDX file", path.display()))
+}
+
+/// Parses IDX bytes.
+pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
+    ensure!(
+        bytes.len() >= 4,
+        "it is {} bytes long, shorter than the 4-byte magic number",
+        bytes.len()
+    );
+    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
+        bail!(
+            "wrong magic number 0x{magic:08x} (expected 0x00000801 for labels or 0x00000803 for images)"
+        );
+    }
+    let ndim = bytes[3] as usize;
+    ensure!(
+        (1..=4).contains(&ndim),
+        "magic number 0x{magic:08x} declares {ndim} dimensions (expected 1 to 4)"
+    );
+    let header = 4 + 4 * ndim;
+    ensure!(
+        bytes.len() >= header,
+        "truncated header: {} bytes, need {header}",
+        bytes.len()
+    );
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            let o = 4 + 4 * i;
+            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+        })
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .context("dimensions overflow")?;
+    let got = bytes.len() - header;
+    ensure!(
+        got == expected,
+        "header says {dims:?} = {expected} bytes of data but the file holds {got}"
+    );
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Encodes an array as raw IDX bytes (for tests and demo datasets).
+pub fn encode(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&(*d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruptions() {
+        let data: Vec<u8> = (0..24).collect();
+        let bytes = encode(&[2, 3, 4], &data);
+        let a = parse(&bytes).expect("valid");
+        assert_eq!(a.dims, vec![2, 3, 4]);
+        assert_eq!(a.data, data);
+
+        let mut bad = bytes.clone();
+        bad[2] = 0x0d; // float type code
+        assert!(parse(&bad).unwrap_err().to_string().contains("magic"));
+        let mut bad = bytes.clone();
+        bad[3] = 9;
+        assert!(parse(&bad).unwrap_err().to_string().contains("dimensions"));
+        let short = &bytes[..bytes.len() - 1];
+        assert!(parse(short).unwrap_err().to_string().contains("holds 23"));
+        assert!(parse(&bytes[..6]).unwrap_err().to_string().contains("truncated header"));
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn truncated_gzip_is_reported() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tmp");
+        let bytes = encode(&[100, 10], &[7u8; 1000]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&bytes).expect("gz");
+        let gz = gz.finish().expect("gz");
+        let ok = dir.path().join("ok.gz");
+        std::fs::write(&ok, &gz).expect("write");
+        assert_eq!(read(&ok).expect("read").dims, vec![100, 10]);
+        let cut = dir.path().join("cut.gz");
+        std::fs::write(&cut, &gz[..gz.len() / 2]).expect("write");
+        let err = format!("{:#}", read(&cut).unwrap_err());
+        assert!(err.contains("corrupt or truncated gzip"), "{err}");
+    }
+}

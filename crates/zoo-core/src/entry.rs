@@ -1,0 +1,314 @@
+//! The object-safe face of a model, for the CLI's registry.
+//!
+//! The registry is one static slice of `&dyn ModelEntry` (ripgrep's `FLAGS` shape); the
+//! blanket adapter [`Entry<M>`] turns any [`GanModel`] into an entry, so adding a model is one
+//! crate plus one line `&Entry::<MyGan>::new()` in the CLI's registry.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, ensure};
+use burn::prelude::*;
+
+use crate::config::{self, RunConfig};
+use crate::data::{load_training_set, mix};
+use crate::engine::{self, Summary, TrainOptions};
+use crate::gan::GanModel;
+use crate::io::write_atomic;
+use crate::output::{save_grid, to_images, png_bytes};
+use crate::run::RunDir;
+
+/// Stream id of `zoo sample`'s noise.
+const SAMPLE_STREAM: u64 = 0x5A4_91E;
+
+/// What `zoo train` asks for.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--set key=value`, in order.
+    pub sets: Vec<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--steps`.
+    pub steps: Option<u64>,
+    /// `--epochs`.
+    pub epochs: Option<u64>,
+    /// `--batch-size`.
+    pub batch_size: Option<usize>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--out`: the folder that receives run folders.
+    pub out: PathBuf,
+    /// `--resume RUN_DIR`.
+    pub resume: Option<PathBuf>,
+    /// Where to compute.
+    pub device: Device,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What `zoo train` did.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The engine's summary.
+    pub summary: Summary,
+}
+
+/// What `zoo sample` asks for.
+#[derive(Debug, Clone)]
+pub struct SampleRequest {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// How many images.
+    pub n: usize,
+    /// Noise seed (default: the run's seed).
+    pub seed: Option<u64>,
+    /// Grid PNG path (default `<run>/sample.png`).
+    pub out: Option<PathBuf>,
+    /// Write each image as its own PNG here instead of a grid.
+    pub out_dir: Option<PathBuf>,
+    /// Where to compute.
+    pub device: Device,
+}
+
+/// A registered model, as the CLI sees it.
+pub trait ModelEntry: Sync {
+    /// `zoo train <name>`.
+    fn name(&self) -> &'static str;
+    /// One line for `zoo list`.
+    fn about(&self) -> &'static str;
+    /// The full default config as TOML.
+    fn default_config(&self) -> Result<String>;
+    /// Each network's layers and parameter counts.
+    fn info(&self, config_file: Option<&Path>, sets: &[String]) -> Result<String>;
+    /// Trains (or resumes) a run.
+    fn train(&self, req: &TrainRequest) -> Result<TrainReport>;
+    /// Samples from a run's latest checkpoint; returns the files written.
+    fn sample(&self, req: &SampleRequest) -> Result<Vec<PathBuf>>;
+}
+
+/// Adapts a [`GanModel`] to [`ModelEntry`].
+pub struct Entry<M>(PhantomData<fn() -> M>);
+
+impl<M> Entry<M> {
+    /// The entry (usable in a `static`).
+    pub const fn new() -> Self {
+        Entry(PhantomData)
+    }
+}
+
+impl<M> Default for Entry<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Resolves a fresh run's config: defaults < file < `--set` < flags.
+pub fn resolve_config<M: GanModel>(
+    config_file: Option<&Path>,
+    sets: &[String],
+    flags: &[(&str, toml::Value)],
+) -> Result<RunConfig<M::Config>> {
+    let mut table = config::to_table(&M::defaults())?;
+    if let Some(f) = config_file {
+        config::merge(&mut table, config::read_file(f)?);
+    }
+    for s in sets {
+        config::apply_set(&mut table, s)?;
+    }
+    apply_flags(&mut table, flags)?;
+    let cfg: RunConfig<M::Config> = config::from_table(table)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn apply_flags(table: &mut toml::Table, flags: &[(&str, toml::Value)]) -> Result<()> {
+    for (key, value) in flags {
+        config::set_value(table, key, value.clone())?;
+        // --steps wins over an epochs budget from the file, and vice versa.
+        if *key == "train.steps"
+            && let Some(toml::Value::Table(t)) = table.get_mut("train")
+        {
+            t.remove("epochs");
+        }
+    }
+    Ok(())
+}
+
+fn int(v: u64) -> toml::Value {
+    toml::Value::Integer(v.min(i64::MAX as u64) as i64)
+}
+
+impl TrainRequest {
+    fn flags(&self) -> Result<Vec<(&'static str, toml::Value)>> {
+        let mut f = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            // Stored absolute, so a resumed run finds the data from any working folder.
+            let abs = std::path::absolute(dir)
+                .with_context(|| format!("bad --data-dir {}", dir.display()))?;
+            f.push(("data.dir", toml::Value::String(abs.display().to_string())));
+        }
+        if let Some(s) = self.steps {
+            f.push(("train.steps", int(s)));
+        }
+        if let Some(e) = self.epochs {
+            f.push(("train.epochs", int(e)));
+        }
+        if let Some(b) = self.batch_size {
+            f.push(("train.batch_size", int(b as u64)));
+        }
+        if let Some(s) = self.seed {
+            f.push(("train.seed", int(s)));
+        }
+        Ok(f)
+    }
+}
+
+impl<M: GanModel> ModelEntry for Entry<M> {
+    fn name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn about(&self) -> &'static str {
+        M::ABOUT
+    }
+
+    fn default_config(&self) -> Result<String> {
+        config::to_toml(&M::defaults())
+    }
+
+    fn info(&self, config_file: Option<&Path>, sets: &[String]) -> Result<String> {
+        let cfg = resolve_config::<M>(config_file, sets, &[])?;
+        let model = M::new(&cfg)?;
+        let device = Device::flex();
+        let (g, d) = engine::init_networks(&model, cfg.train.seed, &device);
+        Ok(format!(
+            "{name}: {about}\n\nGenerator\n{g}\nGenerator parameters: {gp}\n\n\
+             Discriminator\n{d}\nDiscriminator parameters: {dp}\n",
+            name = M::NAME,
+            about = M::ABOUT,
+            gp = group_digits(g.num_params()),
+            dp = group_digits(d.num_params()),
+        ))
+    }
+
+    fn train(&self, req: &TrainRequest) -> Result<TrainReport> {
+        let flags = req.flags()?;
+        let (run, cfg, resume) = if let Some(path) = &req.resume {
+            ensure!(
+                req.config_file.is_none() && req.sets.is_empty(),
+                "--config and --set cannot change a resumed run; only --steps, --epochs and \
+                 --data-dir may be given with --resume"
+            );
+            ensure!(
+                req.batch_size.is_none() && req.seed.is_none(),
+                "--batch-size and --seed cannot change a resumed run (they fix its data order)"
+            );
+            let (run, _) = RunDir::open(path, Some(M::NAME))?;
+            let ck = run.latest_checkpoint()?.with_context(|| {
+                format!(
+                    "{} has no complete checkpoint yet; start a new run instead",
+                    run.path.display()
+                )
+            })?;
+            let mut table = config::read_file(&run.config_path())?;
+            apply_flags(&mut table, &flags)?;
+            let cfg: RunConfig<M::Config> = config::from_table(table)?;
+            cfg.validate()?;
+            (Some(run), cfg, Some(ck))
+        } else {
+            let cfg = resolve_config::<M>(req.config_file.as_deref(), &req.sets, &flags)?;
+            // The run folder is created after the data loads, so bad data leaves nothing behind.
+            (None, cfg, None)
+        };
+        let mut model = M::new(&cfg)?;
+        let data = Arc::new(load_training_set(&cfg.data)?);
+        tracing::info!(
+            "{} images of {}x{}x{}",
+            data.len,
+            data.channels,
+            data.size,
+            data.size
+        );
+        let run = match run {
+            Some(r) => r,
+            None => RunDir::create(&req.out, M::NAME)?,
+        };
+        write_atomic(&run.config_path(), config::to_toml(&cfg)?.as_bytes())?;
+        tracing::info!("run folder: {}", run.path.display());
+        let summary = engine::train(
+            &mut model,
+            &cfg,
+            data,
+            &run,
+            resume.as_ref(),
+            &req.device,
+            TrainOptions {
+                progress: req.progress,
+            },
+        )?;
+        Ok(TrainReport {
+            run_dir: run.path.clone(),
+            summary,
+        })
+    }
+
+    fn sample(&self, req: &SampleRequest) -> Result<Vec<PathBuf>> {
+        ensure!(
+            (1..=100_000).contains(&req.n),
+            "-n must be between 1 and 100000 (got {})",
+            req.n
+        );
+        let (run, _) = RunDir::open(&req.run_dir, Some(M::NAME))?;
+        let table = config::read_file(&run.config_path())?;
+        let cfg: RunConfig<M::Config> = config::from_table(table)?;
+        let model = M::new(&cfg)?;
+        let ck = run.latest_checkpoint()?.with_context(|| {
+            format!(
+                "{} has no checkpoint to sample from yet; train it first",
+                run.path.display()
+            )
+        })?;
+        let g = engine::load_generator(&model, &ck, &req.device)?.valid();
+        let seed = req.seed.unwrap_or(cfg.train.seed);
+        req.device.seed(mix(seed, SAMPLE_STREAM));
+        let noise = model.noise(req.n, &req.device);
+        let images = model.generate(&g, noise);
+        if let Some(dir) = &req.out_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut written = Vec::with_capacity(req.n);
+            for (i, img) in to_images(images)?.iter().enumerate() {
+                let p = dir.join(format!("sample_{i:05}.png"));
+                write_atomic(&p, &png_bytes(img)?)?;
+                written.push(p);
+            }
+            Ok(written)
+        } else {
+            let out = req
+                .out
+                .clone()
+                .unwrap_or_else(|| run.path.join("sample.png"));
+            let nrow = ((req.n as f64).sqrt().ceil() as usize).max(1);
+            save_grid(images, nrow, &out)?;
+            Ok(vec![out])
+        }
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn group_digits(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

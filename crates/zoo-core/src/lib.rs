@@ -1,0 +1,24 @@
+//! zoo-core: the model-independent half of zoo.
+//!
+//! - [`loss`]: adversarial objectives on logits (minimax, non-saturating, least squares,
+//!   hinge, Wasserstein), one enum with one dispatch site;
+//! - [`gan`]: the [`gan::GanModel`] trait a model crate implements;
+//! - [`engine`]: the generic training loop (alternating D/G updates, Adam per player,
+//!   schedules, seeded RNG, logging, sample grids, atomic checkpoints, exact resume);
+//! - [`entry`]: the object-safe [`entry::ModelEntry`] the CLI's registry lists;
+//! - [`data`]: MNIST / Fashion-MNIST (IDX), image folders, seeded batching, `zoo data get`;
+//! - [`config`], [`run`], [`output`], [`io`]: configs, run folders, PNG/CSV/figures, atomic writes.
+//!
+//! No model is named here.
+
+pub mod config;
+pub mod data;
+pub mod engine;
+pub mod entry;
+pub mod gan;
+pub mod io;
+pub mod loss;
+pub mod output;
+pub mod run;
+
+pub use burn;

@@ -1,0 +1,292 @@
+//! Adversarial objectives, computed on the discriminator's raw outputs (logits).
+//!
+//! One enum, one dispatch site: every objective states its discriminator half and its
+//! generator half in [`Adversarial::d_loss`] / [`Adversarial::g_loss`], so models never
+//! repeat a `match` on the loss kind. The discriminator never ends in a sigmoid; the
+//! log-probabilities are taken with stable softplus forms:
+//! `-log σ(x) = softplus(-x)` and `-log(1 - σ(x)) = softplus(x)`.
+
+use burn::prelude::*;
+use burn::tensor::activation::{sigmoid, softplus};
+use serde::{Deserialize, Serialize};
+
+/// The adversarial objective of a GAN, on logits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Adversarial {
+    /// Goodfellow et al. 2014, the value function itself:
+    /// D maximises `E[log D(x)] + E[log(1 - D(G(z)))]`, G minimises `E[log(1 - D(G(z)))]`.
+    /// Saturates early in training, when D rejects fakes confidently.
+    Minimax,
+    /// The same D objective; G maximises `E[log D(G(z))]` instead (the paper's practical advice).
+    NonSaturating,
+    /// Mao et al. 2017 (LSGAN): D minimises `½E[(D(x) - b)²] + ½E[(D(G(z)) - a)²]`,
+    /// G minimises `½E[(D(G(z)) - c)²]`.
+    LeastSquares {
+        /// Target for fakes in the D loss.
+        #[serde(default = "ls_a")]
+        a: f64,
+        /// Target for reals in the D loss.
+        #[serde(default = "ls_b")]
+        b: f64,
+        /// Target G wants D to give its fakes.
+        #[serde(default = "ls_c")]
+        c: f64,
+    },
+    /// Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D minimises
+    /// `E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]`, G minimises `-E[D(G(z))]`.
+    Hinge,
+    /// Wasserstein (Arjovsky et al. 2017): the critic minimises `E[D(G(z))] - E[D(x)]`,
+    /// G minimises `-E[D(G(z))]`. Needs a Lipschitz constraint (clipping or a penalty) in the model.
+    Wasserstein,
+}
+
+fn ls_a() -> f64 {
+    -1.0
+}
+fn ls_b() -> f64 {
+    1.0
+}
+fn ls_c() -> f64 {
+    0.0
+}
+
+impl Adversarial {
+    /// Least squares with the paper's first coding (a = -1, b = 1, c = 0).
+    pub const LEAST_SQUARES: Adversarial = Adversarial::LeastSquares {
+        a: -1.0,
+        b: 1.0,
+        c: 0.0,
+    };
+
+    /// Discriminator loss (to minimise) from the logits on a real and on a fake batch.
+    pub fn d_loss<const D: usize>(&self, real: Tensor<D>, fake: Tensor<D>) -> Tensor<1> {
+        match *self {
+            // -E[log σ(r)] - E[log(1 - σ(f))]
+            Adversarial::Minimax | Adversarial::NonSaturating => {
+                softplus(real.neg(), 1.0).mean() + softplus(fake, 1.0).mean()
+            }
+            Adversarial::LeastSquares { a, b, .. } => {
+                (real.sub_scalar(b).square().mean() + fake.sub_scalar(a).square().mean())
+                    .mul_scalar(0.5)
+            }
+            Adversarial::Hinge => {
+                (real.neg().add_scalar(1.0)).clamp_min(0.0).mean()
+                    + fake.add_scalar(1.0).clamp_min(0.0).mean()
+            }
+            Adversarial::Wasserstein => fake.mean() - real.mean(),
+        }
+    }
+
+    /// Generator loss (to minimise) from the discriminator's logits on fakes.
+    pub fn g_loss<const D: usize>(&self, fake: Tensor<D>) -> Tensor<1> {
+        match *self {
+            // E[log(1 - σ(f))] = -E[softplus(f)]
+            Adversarial::Minimax => softplus(fake, 1.0).mean().neg(),
+            // -E[log σ(f)] = E[softplus(-f)]
+            Adversarial::NonSaturating => softplus(fake.neg(), 1.0).mean(),
+            Adversarial::LeastSquares { c, .. } => fake.sub_scalar(c).square().mean().mul_scalar(0.5),
+            Adversarial::Hinge | Adversarial::Wasserstein => fake.mean().neg(),
+        }
+    }
+
+    /// What the logs call `D(x)`: the mean probability for the sigmoid-based objectives,
+    /// the mean raw output for the others (their D has no probability reading).
+    pub fn score<const D: usize>(&self, logits: Tensor<D>) -> Tensor<1> {
+        match self {
+            Adversarial::Minimax | Adversarial::NonSaturating => sigmoid(logits).mean(),
+            _ => logits.mean(),
+        }
+    }
+
+    /// Checks the parameters, naming the problem.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Adversarial::LeastSquares { a, b, c } = *self {
+            anyhow::ensure!(
+                a.is_finite() && b.is_finite() && c.is_finite(),
+                "loss.a, loss.b and loss.c must be finite numbers (got a={a}, b={b}, c={c})"
+            );
+            anyhow::ensure!(
+                a != b,
+                "least-squares targets a (fake) and b (real) must differ (both are {a}); \
+                 use a=-1, b=1, c=0 or a=0, b=1, c=1"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Default for Adversarial {
+    fn default() -> Self {
+        Adversarial::NonSaturating
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Tolerance, ops::FloatElem};
+
+    fn dev() -> Device {
+        Device::flex()
+    }
+
+    fn t(v: &[f32]) -> Tensor<1> {
+        Tensor::from_floats(v, &dev())
+    }
+
+    fn scalar(x: Tensor<1>) -> f64 {
+        x.into_scalar().to_f64()
+    }
+
+    fn close(got: f64, want: f64, tol: f64) {
+        assert!(
+            (got - want).abs() <= tol,
+            "got {got}, want {want} (± {tol})"
+        );
+    }
+
+    #[test]
+    fn bce_losses_match_hand_computed_values() {
+        // D(x) = σ(2) = 0.880797, D(G(z)) = σ(-1) = 0.268941.
+        let real = t(&[2.0]);
+        let fake = t(&[-1.0]);
+        let want_d = -(0.880_797_f64.ln()) - (1.0 - 0.268_941_f64).ln(); // 0.126928 + 0.313262
+        close(
+            scalar(Adversarial::Minimax.d_loss(real.clone(), fake.clone())),
+            want_d,
+            1e-5,
+        );
+        close(
+            scalar(Adversarial::NonSaturating.d_loss(real, fake.clone())),
+            want_d,
+            1e-5,
+        );
+        close(
+            scalar(Adversarial::Minimax.g_loss(fake.clone())),
+            (1.0 - 0.268_941_f64).ln(),
+            1e-5,
+        );
+        close(
+            scalar(Adversarial::NonSaturating.g_loss(fake)),
+            -(0.268_941_f64.ln()),
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn at_zero_logits_the_value_function_is_minus_log_4() {
+        let z = t(&[0.0, 0.0, 0.0]);
+        // V = log ½ + log ½; the D loss is -V.
+        close(
+            scalar(Adversarial::Minimax.d_loss(z.clone(), z.clone())),
+            4f64.ln(),
+            1e-6,
+        );
+        close(scalar(Adversarial::Minimax.g_loss(z)), -(2f64.ln()), 1e-6);
+    }
+
+    #[test]
+    fn least_squares_hinge_and_wasserstein_match_hand_computed_values() {
+        let real = t(&[0.5, 1.5]);
+        let fake = t(&[-0.5, 0.0]);
+        // ½·mean((r-1)²) + ½·mean((f+1)²) = ½·0.25 + ½·0.625
+        close(
+            scalar(Adversarial::LEAST_SQUARES.d_loss(real.clone(), fake.clone())),
+            0.4375,
+            1e-6,
+        );
+        close(
+            scalar(Adversarial::LEAST_SQUARES.g_loss(fake.clone())),
+            0.5 * 0.125,
+            1e-6,
+        );
+        let ls01 = Adversarial::LeastSquares {
+            a: 0.0,
+            b: 1.0,
+            c: 1.0,
+        };
+        close(scalar(ls01.g_loss(fake.clone())), 0.5 * (2.25 + 1.0) / 2.0, 1e-6);
+        // hinge: mean(relu(1-r)) = 0.25, mean(relu(1+f)) = 0.75
+        close(
+            scalar(Adversarial::Hinge.d_loss(real.clone(), fake.clone())),
+            1.0,
+            1e-6,
+        );
+        close(scalar(Adversarial::Hinge.g_loss(fake.clone())), 0.25, 1e-6);
+        close(
+            scalar(Adversarial::Wasserstein.d_loss(real, fake.clone())),
+            -1.25,
+            1e-6,
+        );
+        close(scalar(Adversarial::Wasserstein.g_loss(fake)), 0.25, 1e-6);
+    }
+
+    #[test]
+    fn extreme_logits_stay_finite_and_correct() {
+        let real = t(&[100.0, -100.0]);
+        let fake = t(&[-100.0, 100.0]);
+        for loss in [Adversarial::Minimax, Adversarial::NonSaturating] {
+            // softplus(-100) ≈ 0, softplus(100) = 100 → each mean is 50.
+            let d = scalar(loss.d_loss(real.clone(), fake.clone()));
+            close(d, 100.0, 1e-3);
+            let g = scalar(loss.g_loss(fake.clone()));
+            assert!(g.is_finite(), "{loss:?} g loss {g}");
+            close(g.abs(), 50.0, 1e-3);
+        }
+        // Gradients stay finite too.
+        let dev = dev().autodiff();
+        let x: Tensor<1> = Tensor::from_floats([100.0, -100.0], &dev).require_grad();
+        let loss = Adversarial::Minimax.d_loss(x.clone(), x.clone())
+            + Adversarial::NonSaturating.g_loss(x.clone());
+        let grads = loss.backward();
+        let g = x.grad(&grads).expect("gradient");
+        for v in g.into_data().to_vec::<FloatElem<f32>>().expect("f32") {
+            assert!(v.is_finite());
+        }
+        let _ = Tolerance::<f32>::default();
+    }
+
+    #[test]
+    fn minimax_saturates_where_non_saturating_and_least_squares_do_not() {
+        // D rejects the fakes confidently: logits ≈ -10.
+        let grad_of = |loss: Adversarial| -> f64 {
+            let dev = dev().autodiff();
+            let x: Tensor<1> = Tensor::from_floats([-10.0, -10.0], &dev).require_grad();
+            let grads = loss.g_loss(x.clone()).backward();
+            let g = x.grad(&grads).expect("gradient");
+            g.abs().sum().into_scalar().to_f64()
+        };
+        let minimax = grad_of(Adversarial::Minimax);
+        let ns = grad_of(Adversarial::NonSaturating);
+        let ls = grad_of(Adversarial::LEAST_SQUARES);
+        // d/dx -softplus(x)/n = -σ(x)/n: σ(-10) = 4.54e-5.
+        close(minimax, 4.54e-5, 1e-6);
+        // d/dx softplus(-x)/n = -(1-σ(x))/n ≈ 1 in total.
+        close(ns, 1.0, 1e-3);
+        // d/dx ½(x-0)²/n = x/n → |−10| in total.
+        close(ls, 10.0, 1e-3);
+        assert!(ns > 1e4 * minimax && ls > 1e4 * minimax);
+    }
+
+    #[test]
+    fn losses_parse_from_toml() {
+        #[derive(Deserialize)]
+        struct W {
+            loss: Adversarial,
+        }
+        let w: W = toml::from_str("loss = { kind = \"minimax\" }").expect("parse");
+        assert_eq!(w.loss, Adversarial::Minimax);
+        let w: W = toml::from_str("[loss]\nkind = \"least_squares\"\na = 0.0\nc = 1.0").expect("parse");
+        assert_eq!(
+            w.loss,
+            Adversarial::LeastSquares {
+                a: 0.0,
+                b: 1.0,
+                c: 1.0
+            }
+        );
+        assert!(toml::from_str::<W>("loss = { kind = \"minmax\" }").is_err());
+        assert!(toml::from_str::<W>("loss = { kind = \"hinge\", a = 1.0 }").is_err());
+    }
+}

@@ -1,0 +1,315 @@
+//! Run outputs: sample grids (PNG), metrics.csv, and the live loss figure.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::prelude::*;
+
+use crate::io::{write_atomic, write_atomic_with};
+
+/// Lays out `[N, C, H, W]` images in [-1, 1] as a grid with `nrow` images per row.
+pub fn grid_image(images: Tensor<4>, nrow: usize) -> Result<image::DynamicImage> {
+    let [n, c, h, w] = images.dims();
+    ensure!(c == 1 || c == 3, "cannot draw images with {c} channels");
+    ensure!(n > 0, "no images to draw");
+    let data: Vec<f32> = images
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let nrow = nrow.clamp(1, n);
+    let rows = n.div_ceil(nrow);
+    let pad = 2;
+    let (gw, gh) = (nrow * (w + pad) + pad, rows * (h + pad) + pad);
+    let mut buf = vec![0u8; gw * gh * c];
+    for i in 0..n {
+        let (ox, oy) = (pad + (i % nrow) * (w + pad), pad + (i / nrow) * (h + pad));
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    let v = data[((i * c + ch) * h + y) * w + x];
+                    let v = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+                    buf[((oy + y) * gw + ox + x) * c + ch] = v;
+                }
+            }
+        }
+    }
+    let (gw, gh) = (gw as u32, gh as u32);
+    let img = if c == 1 {
+        image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(gw, gh, buf).expect("sized"))
+    } else {
+        image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(gw, gh, buf).expect("sized"))
+    };
+    // Small images are upscaled (nearest) so that a grid is comfortably viewable.
+    let scale = ((480.0 / gw.max(gh) as f64).round() as u32).clamp(1, 4);
+    Ok(if scale > 1 {
+        img.resize(gw * scale, gh * scale, image::imageops::FilterType::Nearest)
+    } else {
+        img
+    })
+}
+
+/// Encodes an image as PNG bytes.
+pub fn png_bytes(img: &image::DynamicImage) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .context("cannot encode PNG")?;
+    Ok(bytes)
+}
+
+/// Writes a grid of images as a PNG, atomically.
+pub fn save_grid(images: Tensor<4>, nrow: usize, path: &Path) -> Result<()> {
+    write_atomic(path, &png_bytes(&grid_image(images, nrow)?)?)
+}
+
+/// Converts `[N, C, H, W]` images in [-1, 1] to one picture each (for `zoo sample --out-dir`).
+pub fn to_images(images: Tensor<4>) -> Result<Vec<image::DynamicImage>> {
+    let [n, c, h, w] = images.dims();
+    ensure!(c == 1 || c == 3, "cannot draw images with {c} channels");
+    let data: Vec<f32> = images
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let px = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+    Ok((0..n)
+        .map(|i| {
+            let mut buf = vec![0u8; h * w * c];
+            for ch in 0..c {
+                for p in 0..h * w {
+                    buf[p * c + ch] = px(data[(i * c + ch) * h * w + p]);
+                }
+            }
+            let (w, h) = (w as u32, h as u32);
+            if c == 1 {
+                image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, buf).expect("sized"))
+            } else {
+                image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, buf).expect("sized"))
+            }
+        })
+        .collect())
+}
+
+/// `metrics.csv`: one row per logged step; a resumed run first drops the rows written after
+/// its checkpoint (and any torn last line), so the file never holds duplicates.
+pub struct MetricsLog {
+    path: PathBuf,
+    columns: Vec<String>,
+    file: std::fs::File,
+    /// Every row so far (for the figures).
+    pub rows: Vec<Vec<f64>>,
+}
+
+impl MetricsLog {
+    /// Opens (or creates) the log with the given columns, keeping rows with `step <= keep_upto`.
+    pub fn open(path: &Path, columns: Vec<String>, keep_upto: Option<u64>) -> Result<Self> {
+        let header = columns.join(",");
+        let mut rows = Vec::new();
+        if let (Some(upto), true) = (keep_upto, path.exists()) {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut lines = text.split_inclusive('\n');
+            let first = lines.next().unwrap_or_default().trim_end();
+            if first != header {
+                bail!(
+                    "{} has columns `{first}`, expected `{header}`; was it written by another model?",
+                    path.display()
+                );
+            }
+            for line in lines {
+                // A line without its newline was torn by a crash: drop it.
+                if !line.ends_with('\n') {
+                    break;
+                }
+                let vals: Result<Vec<f64>, _> =
+                    line.trim_end().split(',').map(str::parse::<f64>).collect();
+                match vals {
+                    Ok(v) if v.len() == columns.len() && v[0] <= upto as f64 => rows.push(v),
+                    _ => {}
+                }
+            }
+        }
+        let mut text = header.clone() + "\n";
+        for r in &rows {
+            text += &format_row(r);
+        }
+        write_atomic(path, text.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            columns,
+            file,
+            rows,
+        })
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Appends one row (values in column order).
+    pub fn append(&mut self, row: Vec<f64>) -> Result<()> {
+        debug_assert_eq!(row.len(), self.columns.len());
+        self.file
+            .write_all(format_row(&row).as_bytes())
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+fn format_row(r: &[f64]) -> String {
+    let cells: Vec<String> = r
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i < 2 {
+                format!("{v}")
+            } else {
+                format!("{v:.6}")
+            }
+        })
+        .collect();
+    cells.join(",") + "\n"
+}
+
+/// Draws the loss curves (top) and the discriminator's scores (bottom) against the step.
+pub fn plot_metrics(columns: &[String], rows: &[Vec<f64>], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    if rows.len() < 2 {
+        return Ok(());
+    }
+    let skip = ["step", "epoch", "images_per_s", "lr_g", "lr_d"];
+    let losses: Vec<usize> = (0..columns.len())
+        .filter(|&i| !skip.contains(&columns[i].as_str()) && columns[i].starts_with("loss"))
+        .collect();
+    let others: Vec<usize> = (0..columns.len())
+        .filter(|&i| !skip.contains(&columns[i].as_str()) && !columns[i].starts_with("loss"))
+        .collect();
+    write_atomic_with(path, |tmp| {
+        // plotters infers the format from the extension.
+        let tmp_png = tmp.with_extension("png");
+        {
+            let root = BitMapBackend::new(&tmp_png, (900, 640)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let panels = root.split_evenly((2, 1));
+            for (panel, (title, idx)) in panels
+                .iter()
+                .zip([("losses", &losses), ("discriminator scores", &others)])
+            {
+                draw_panel(panel, title, columns, rows, idx)?;
+            }
+            root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        std::fs::rename(&tmp_png, tmp).context("cannot move the figure into place")
+    })
+}
+
+fn draw_panel<DB: plotters::prelude::DrawingBackend>(
+    area: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    columns: &[String],
+    rows: &[Vec<f64>],
+    idx: &[usize],
+) -> Result<()> {
+    use plotters::prelude::*;
+    if idx.is_empty() {
+        return Ok(());
+    }
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e}");
+    let x0 = rows[0][0];
+    let x1 = rows[rows.len() - 1][0].max(x0 + 1.0);
+    let vals = rows
+        .iter()
+        .flat_map(|r| idx.iter().map(move |&i| r[i]))
+        .filter(|v| v.is_finite());
+    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0)
+    };
+    let margin = (hi - lo) * 0.05;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(48)
+        .build_cartesian_2d(x0..x1, (lo - margin)..(hi + margin))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(err)?;
+    for (k, &i) in idx.iter().enumerate() {
+        let colour = Palette99::pick(k).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                rows.iter()
+                    .filter(|r| r[i].is_finite())
+                    .map(|r| (r[0], r[i])),
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(columns[i].clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_log_drops_rows_after_the_checkpoint_and_torn_lines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("metrics.csv");
+        let cols = vec!["step".to_string(), "epoch".into(), "loss_d".into()];
+        let mut log = MetricsLog::open(&p, cols.clone(), None).expect("open");
+        for s in 1..=5 {
+            log.append(vec![s as f64, 0.0, 0.5]).expect("append");
+        }
+        drop(log);
+        // Simulate a torn last line.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).expect("open");
+        f.write_all(b"6,0,0.4").expect("write");
+        drop(f);
+        let log = MetricsLog::open(&p, cols.clone(), Some(3)).expect("reopen");
+        assert_eq!(log.rows.len(), 3);
+        let text = std::fs::read_to_string(&p).expect("read");
+        assert_eq!(text.lines().count(), 4);
+        assert!(text.ends_with("3,0,0.500000\n"), "{text}");
+        let other = vec!["step".to_string(), "x".into()];
+        assert!(MetricsLog::open(&p, other, Some(3)).is_err());
+    }
+
+    #[test]
+    fn grid_has_expected_size_and_values() {
+        let dev = Device::flex();
+        let imgs: Tensor<4> = Tensor::ones([3, 1, 4, 4], &dev);
+        let g = grid_image(imgs, 2).expect("grid");
+        // 2 columns × (4 + 2) + 2 = 14 wide, 2 rows → 14 high, upscaled ×4.
+        assert_eq!((g.width(), g.height()), (56, 56));
+        let l = g.to_luma8();
+        assert_eq!(l.get_pixel(2 * 4, 2 * 4).0[0], 255);
+        assert_eq!(l.get_pixel(0, 0).0[0], 0);
+    }
+}

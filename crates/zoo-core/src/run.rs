@@ -1,0 +1,363 @@
+//! The run folder `<out>/<model>-<timestamp>/` and its checkpoints.
+//!
+//! ```text
+//! run.toml            model name, zoo version, creation time
+//! config.toml         the resolved config
+//! metrics.csv         one row per logged step
+//! losses.png          the live figure
+//! samples/step_XXXXXX.png
+//! checkpoints/latest  name of the newest complete checkpoint
+//! checkpoints/step_XXXXXX/{generator,discriminator,optim_g,optim_d}.bpk + state.toml
+//! ```
+//! A checkpoint is written into a temporary folder, synced, and renamed into place; only
+//! then does `latest` (itself written atomically) point at it. A crash at any moment leaves
+//! the previous checkpoint intact and `latest` naming a complete one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use crate::io::{sync_dir, write_atomic};
+
+/// `run.toml`: what a run folder is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    /// The registry name of the model.
+    pub model: String,
+    /// zoo's version when the run was created.
+    pub zoo_version: String,
+    /// Creation time (RFC 3339, UTC).
+    pub created: String,
+}
+
+/// `state.toml` inside a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointState {
+    /// Generator updates completed.
+    pub step: u64,
+    /// The run's seed (every random stream derives from it and the step).
+    pub seed: u64,
+    /// Total steps the run was configured for when this was written.
+    pub total_steps: u64,
+}
+
+/// A run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `<out>/<model>-<YYYYmmdd-HHMMSS>[-k]/` (never reusing an existing folder).
+    pub fn create(out: &Path, model: &str) -> Result<Self> {
+        std::fs::create_dir_all(out).with_context(|| {
+            format!(
+                "cannot create the output folder {}; choose a writable --out",
+                out.display()
+            )
+        })?;
+        let now = std::time::SystemTime::now();
+        let stamp: String = humantime::format_rfc3339_seconds(now)
+            .to_string()
+            .chars()
+            .filter_map(|c| match c {
+                'T' => Some('-'),
+                '-' | ':' | 'Z' => None,
+                c => Some(c),
+            })
+            .collect();
+        for k in 0..1000 {
+            let name = if k == 0 {
+                format!("{model}-{stamp}")
+            } else {
+                format!("{model}-{stamp}-{k}")
+            };
+            let path = out.join(name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    let run = RunDir { path };
+                    let info = RunInfo {
+                        model: model.to_string(),
+                        zoo_version: env!("CARGO_PKG_VERSION").to_string(),
+                        created: humantime::format_rfc3339_seconds(now).to_string(),
+                    };
+                    write_atomic(&run.path.join("run.toml"), toml::to_string(&info)?.as_bytes())?;
+                    std::fs::create_dir_all(run.samples_dir())
+                        .and_then(|()| std::fs::create_dir_all(run.checkpoints_dir()))
+                        .with_context(|| format!("cannot create folders in {}", run.path.display()))?;
+                    return Ok(run);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "cannot create a run folder in {}; choose a writable --out",
+                            out.display()
+                        )
+                    });
+                }
+            }
+        }
+        bail!("too many runs named {model}-{stamp} in {}", out.display())
+    }
+
+    /// Opens an existing run folder, checking it belongs to `model` when given.
+    pub fn open(path: &Path, model: Option<&str>) -> Result<(Self, RunInfo)> {
+        ensure!(
+            path.is_dir(),
+            "{} is not a folder; pass a run folder created by `zoo train` (e.g. runs/vanilla-…)",
+            path.display()
+        );
+        let info_path = path.join("run.toml");
+        ensure!(
+            info_path.is_file(),
+            "{} is not a zoo run (no run.toml); pass a folder created by `zoo train`",
+            path.display()
+        );
+        let text = std::fs::read_to_string(&info_path)
+            .with_context(|| format!("cannot read {}", info_path.display()))?;
+        let info: RunInfo = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is corrupt: {}", info_path.display(), e.message()))?;
+        if let Some(m) = model {
+            ensure!(
+                info.model == m,
+                "{} is a `{}` run, not `{m}`; use `zoo train {} --resume {}`",
+                path.display(),
+                info.model,
+                info.model,
+                path.display()
+            );
+        }
+        Ok((
+            RunDir {
+                path: path.to_path_buf(),
+            },
+            info,
+        ))
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join("config.toml")
+    }
+    /// `metrics.csv`.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join("metrics.csv")
+    }
+    /// `samples/`.
+    pub fn samples_dir(&self) -> PathBuf {
+        self.path.join("samples")
+    }
+    /// `checkpoints/`.
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.path.join("checkpoints")
+    }
+
+    /// The newest complete checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let dir = self.checkpoints_dir();
+        let latest = dir.join("latest");
+        if latest.is_file() {
+            let name = std::fs::read_to_string(&latest)
+                .with_context(|| format!("cannot read {}", latest.display()))?;
+            let ck = Checkpoint {
+                path: dir.join(name.trim()),
+            };
+            if ck.state().is_ok() {
+                return Ok(Some(ck));
+            }
+            tracing::warn!(
+                "{} names {}, which is incomplete; looking for an older checkpoint",
+                latest.display(),
+                name.trim()
+            );
+        }
+        // No pointer (or a dangling one): the newest folder with a readable state.
+        let mut best: Option<(u64, Checkpoint)> = None;
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !name.starts_with("step_") {
+                    continue;
+                }
+                let ck = Checkpoint { path: e.path() };
+                if let Ok(s) = ck.state()
+                    && best.as_ref().is_none_or(|(b, _)| s.step > *b)
+                {
+                    best = Some((s.step, ck));
+                }
+            }
+        }
+        Ok(best.map(|(_, c)| c))
+    }
+
+    /// Writes a checkpoint atomically: `fill` writes the files into a temporary folder, which is
+    /// then renamed to `step_XXXXXX` and made `latest`; older ones beyond `keep` are removed.
+    pub fn save_checkpoint(
+        &self,
+        state: CheckpointState,
+        keep: usize,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Checkpoint> {
+        let dir = self.checkpoints_dir();
+        let name = format!("step_{:06}", state.step);
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)
+            .with_context(|| format!("cannot create checkpoint folder {}", tmp.display()))?;
+        let written = fill(&tmp).and_then(|()| {
+            // The state file goes last: a folder with a state.toml is complete.
+            write_atomic(&tmp.join("state.toml"), toml::to_string(&state)?.as_bytes())?;
+            for e in std::fs::read_dir(&tmp)? {
+                let f = std::fs::File::open(e?.path())?;
+                f.sync_all()?;
+            }
+            sync_dir(&tmp);
+            Ok(())
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e.context(format!(
+                "cannot write checkpoint {name}; the previous checkpoint is intact"
+            )));
+        }
+        let final_path = dir.join(&name);
+        if final_path.exists() {
+            std::fs::remove_dir_all(&final_path)
+                .with_context(|| format!("cannot replace {}", final_path.display()))?;
+        }
+        std::fs::rename(&tmp, &final_path)
+            .with_context(|| format!("cannot move checkpoint into {}", final_path.display()))?;
+        sync_dir(&dir);
+        write_atomic(&dir.join("latest"), name.as_bytes())?;
+        sync_dir(&dir);
+        self.prune(keep, state.step);
+        Ok(Checkpoint { path: final_path })
+    }
+
+    fn prune(&self, keep: usize, newest: u64) {
+        let Ok(entries) = std::fs::read_dir(self.checkpoints_dir()) else {
+            return;
+        };
+        let mut steps: Vec<(u64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                let step = name.strip_prefix("step_")?.parse::<u64>().ok()?;
+                Some((step, e.path()))
+            })
+            .filter(|(s, _)| *s <= newest)
+            .collect();
+        steps.sort();
+        let n = steps.len();
+        for (_, p) in steps.into_iter().take(n.saturating_sub(keep)) {
+            if let Err(e) = std::fs::remove_dir_all(&p) {
+                tracing::warn!("cannot remove old checkpoint {}: {e}", p.display());
+            }
+        }
+    }
+}
+
+/// One checkpoint folder.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl Checkpoint {
+    /// Reads `state.toml`.
+    pub fn state(&self) -> Result<CheckpointState> {
+        let p = self.path.join("state.toml");
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is corrupt: {}", p.display(), e.message()))
+    }
+    /// Path of a file in the checkpoint.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_rotate_and_latest_points_to_a_complete_one() {
+        let out = tempfile::tempdir().expect("tmp");
+        let run = RunDir::create(out.path(), "toy").expect("create");
+        let run2 = RunDir::create(out.path(), "toy").expect("create");
+        assert_ne!(run.path, run2.path, "two runs in one second get two folders");
+        assert!(run.latest_checkpoint().expect("ok").is_none());
+        for step in [10, 20, 30] {
+            run.save_checkpoint(
+                CheckpointState {
+                    step,
+                    seed: 1,
+                    total_steps: 30,
+                },
+                2,
+                |dir| Ok(std::fs::write(dir.join("generator.bpk"), b"g")?),
+            )
+            .expect("save");
+        }
+        let latest = run.latest_checkpoint().expect("ok").expect("some");
+        assert_eq!(latest.state().expect("state").step, 30);
+        let names: Vec<String> = std::fs::read_dir(run.checkpoints_dir())
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}"); // latest + two kept
+        assert!(!names.contains(&"step_000010".to_string()));
+
+        // A failing write leaves the previous checkpoint as latest and no temp folder.
+        let err = run.save_checkpoint(
+            CheckpointState {
+                step: 40,
+                seed: 1,
+                total_steps: 40,
+            },
+            2,
+            |_| anyhow::bail!("disk full"),
+        );
+        assert!(format!("{:#}", err.expect_err("fails")).contains("previous checkpoint is intact"));
+        assert_eq!(
+            run.latest_checkpoint()
+                .expect("ok")
+                .expect("some")
+                .state()
+                .expect("state")
+                .step,
+            30
+        );
+        // A dangling pointer falls back to the newest complete folder.
+        std::fs::write(run.checkpoints_dir().join("latest"), "step_000099").expect("write");
+        assert_eq!(
+            run.latest_checkpoint()
+                .expect("ok")
+                .expect("some")
+                .state()
+                .expect("state")
+                .step,
+            30
+        );
+    }
+
+    #[test]
+    fn open_checks_the_model() {
+        let out = tempfile::tempdir().expect("tmp");
+        let run = RunDir::create(out.path(), "toy").expect("create");
+        assert!(RunDir::open(&run.path, Some("toy")).is_ok());
+        let err = RunDir::open(&run.path, Some("other")).expect_err("wrong model");
+        assert!(err.to_string().contains("is a `toy` run"), "{err}");
+        let err = RunDir::open(out.path(), None).expect_err("not a run");
+        assert!(err.to_string().contains("not a zoo run"), "{err}");
+    }
+}

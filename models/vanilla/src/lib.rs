@@ -1,0 +1,204 @@
+//! The 2014 GAN (Goodfellow et al., "Generative Adversarial Nets"): an MLP generator and an MLP
+//! discriminator with dropout, trained on flattened images.
+//!
+//! Defaults follow the paper (z of dimension 100, dropout in D, the minimax value function
+//! with the non-saturating generator loss it recommends in practice) and the widely used
+//! PyTorch reference MLPs (G 100→256→512→1024→784 with LeakyReLU(0.2) and tanh; D
+//! 784→1024→512→256→1 with LeakyReLU(0.2) and dropout 0.3; Adam 2e-4, β1 = 0.5).
+
+use anyhow::{Result, ensure};
+use burn::nn::{Dropout, DropoutConfig, LeakyRelu, LeakyReluConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::tanh;
+use serde::{Deserialize, Serialize};
+use zoo_core::config::RunConfig;
+use zoo_core::gan::{GanModel, Losses, Prior};
+use zoo_core::loss::Adversarial;
+
+/// `[model]` of `zoo train vanilla`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VanillaConfig {
+    /// Dimension of z.
+    pub latent_dim: usize,
+    /// Latent prior: `normal` or `uniform` (U(-1, 1)).
+    pub prior: Prior,
+    /// Hidden widths of the generator, input to output.
+    pub g_hidden: Vec<usize>,
+    /// Hidden widths of the discriminator, input to output.
+    pub d_hidden: Vec<usize>,
+    /// Negative slope of the LeakyReLUs.
+    pub leaky_slope: f64,
+    /// Dropout probability after each hidden layer of D.
+    pub dropout: f64,
+    /// Adversarial objective: `minimax`, `non_saturating`, `least_squares`, `hinge`, `wasserstein`.
+    pub loss: Adversarial,
+}
+
+impl Default for VanillaConfig {
+    fn default() -> Self {
+        Self {
+            latent_dim: 100,
+            prior: Prior::Normal,
+            g_hidden: vec![256, 512, 1024],
+            d_hidden: vec![1024, 512, 256],
+            leaky_slope: 0.2,
+            dropout: 0.3,
+            loss: Adversarial::NonSaturating,
+        }
+    }
+}
+
+/// MLP generator: z → hidden layers (LeakyReLU) → pixels (tanh).
+#[derive(Module, Debug)]
+pub struct Generator {
+    layers: Vec<Linear>,
+    act: LeakyRelu,
+    #[module(skip)]
+    shape: [usize; 3],
+}
+
+impl Generator {
+    /// Images `[N, C, H, W]` in [-1, 1].
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
+        let last = self.layers.len() - 1;
+        let mut x = z;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last {
+                x = self.act.forward(x);
+            }
+        }
+        let n = x.dims()[0];
+        let [c, h, w] = self.shape;
+        tanh(x).reshape([n, c, h, w])
+    }
+}
+
+/// MLP discriminator: pixels → hidden layers (LeakyReLU, dropout) → one logit.
+#[derive(Module, Debug)]
+pub struct Discriminator {
+    layers: Vec<Linear>,
+    act: LeakyRelu,
+    dropout: Dropout,
+}
+
+impl Discriminator {
+    /// Logits `[N, 1]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let n = images.dims()[0];
+        let mut x: Tensor<2> = images.reshape([n as i64, -1]);
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last {
+                x = self.dropout.forward(self.act.forward(x));
+            }
+        }
+        x
+    }
+}
+
+fn mlp(widths: &[usize], device: &Device) -> Vec<Linear> {
+    widths
+        .windows(2)
+        .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+        .collect()
+}
+
+/// The vanilla GAN recipe.
+#[derive(Debug, Clone)]
+pub struct Vanilla {
+    cfg: VanillaConfig,
+    shape: [usize; 3],
+}
+
+impl GanModel for Vanilla {
+    type Config = VanillaConfig;
+    type G = Generator;
+    type D = Discriminator;
+
+    const NAME: &'static str = "vanilla";
+    const ABOUT: &'static str =
+        "Goodfellow et al. 2014: MLP generator and discriminator (dropout), minimax / non-saturating loss";
+
+    fn new(cfg: &RunConfig<VanillaConfig>) -> Result<Self> {
+        let m = &cfg.model;
+        ensure!(m.latent_dim > 0, "model.latent_dim must be at least 1 (got 0)");
+        ensure!(
+            m.g_hidden.iter().chain(&m.d_hidden).all(|&w| w > 0),
+            "model.g_hidden and model.d_hidden must list positive widths"
+        );
+        ensure!(
+            (0.0..1.0).contains(&m.dropout),
+            "model.dropout must be in [0, 1) (got {})",
+            m.dropout
+        );
+        ensure!(
+            m.leaky_slope.is_finite() && m.leaky_slope >= 0.0,
+            "model.leaky_slope must be a non-negative number (got {})",
+            m.leaky_slope
+        );
+        m.loss.validate()?;
+        Ok(Self {
+            cfg: m.clone(),
+            shape: [
+                cfg.data.channels,
+                cfg.data.image_size,
+                cfg.data.image_size,
+            ],
+        })
+    }
+
+    fn init_g(&self, device: &Device) -> Generator {
+        let pixels: usize = self.shape.iter().product();
+        let mut widths = vec![self.cfg.latent_dim];
+        widths.extend(&self.cfg.g_hidden);
+        widths.push(pixels);
+        Generator {
+            layers: mlp(&widths, device),
+            act: LeakyReluConfig::new()
+                .with_negative_slope(self.cfg.leaky_slope)
+                .init(),
+            shape: self.shape,
+        }
+    }
+
+    fn init_d(&self, device: &Device) -> Discriminator {
+        let pixels: usize = self.shape.iter().product();
+        let mut widths = vec![pixels];
+        widths.extend(&self.cfg.d_hidden);
+        widths.push(1);
+        Discriminator {
+            layers: mlp(&widths, device),
+            act: LeakyReluConfig::new()
+                .with_negative_slope(self.cfg.leaky_slope)
+                .init(),
+            dropout: DropoutConfig::new(self.cfg.dropout).init(),
+        }
+    }
+
+    fn noise(&self, n: usize, device: &Device) -> Tensor<2> {
+        self.cfg.prior.sample(n, self.cfg.latent_dim, device)
+    }
+
+    fn generate(&self, g: &Generator, noise: Tensor<2>) -> Tensor<4> {
+        g.forward(noise)
+    }
+
+    fn d_loss(&mut self, d: &Discriminator, real: Tensor<4>, fake: Tensor<4>) -> Losses {
+        let real_logits = d.forward(real);
+        let fake_logits = d.forward(fake);
+        let loss = &self.cfg.loss;
+        Losses::new(loss.d_loss(real_logits.clone(), fake_logits.clone()))
+            .with("d_real", loss.score(real_logits))
+            .with("d_fake", loss.score(fake_logits))
+    }
+
+    fn g_loss(&mut self, d: &Discriminator, fake: Tensor<4>) -> Losses {
+        Losses::new(self.cfg.loss.g_loss(d.forward(fake)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

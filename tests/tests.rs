@@ -1,1 +1,5 @@
+//! The one integration-test binary (it links burn once): runs the real `zoo` executable.
 
+mod bad_input;
+mod cli;
+mod util;

@@ -76,7 +76,7 @@ impl Default for DataConfig {
 
 /// Learning-rate schedule shared by both players.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "ScheduleToml", into = "ScheduleToml")]
 pub enum LrSchedule {
     /// The configured learning rate throughout.
     #[default]
@@ -87,6 +87,53 @@ pub enum LrSchedule {
         /// The step at which the decay begins.
         start: u64,
     },
+}
+
+/// The TOML form: `kind`, plus `start` for `linear_decay` only.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleToml {
+    kind: ScheduleKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScheduleKind {
+    Constant,
+    LinearDecay,
+}
+
+impl TryFrom<ScheduleToml> for LrSchedule {
+    type Error = String;
+    fn try_from(t: ScheduleToml) -> std::result::Result<Self, String> {
+        match (t.kind, t.start) {
+            (ScheduleKind::Constant, None) => Ok(LrSchedule::Constant),
+            (ScheduleKind::Constant, Some(_)) => {
+                Err("`start` only applies to kind = \"linear_decay\"".into())
+            }
+            (ScheduleKind::LinearDecay, Some(start)) => Ok(LrSchedule::LinearDecay { start }),
+            (ScheduleKind::LinearDecay, None) => {
+                Err("kind = \"linear_decay\" needs `start`, the step where the decay begins".into())
+            }
+        }
+    }
+}
+
+impl From<LrSchedule> for ScheduleToml {
+    fn from(s: LrSchedule) -> Self {
+        match s {
+            LrSchedule::Constant => ScheduleToml {
+                kind: ScheduleKind::Constant,
+                start: None,
+            },
+            LrSchedule::LinearDecay { start } => ScheduleToml {
+                kind: ScheduleKind::LinearDecay,
+                start: Some(start),
+            },
+        }
+    }
 }
 
 impl LrSchedule {
@@ -245,8 +292,8 @@ impl<M> RunConfig<M> {
             d.channels
         );
         ensure!(
-            (4..=1024).contains(&d.image_size),
-            "data.image_size must be between 4 and 1024 (got {})",
+            (1..=1024).contains(&d.image_size),
+            "data.image_size must be between 1 and 1024 (got {})",
             d.image_size
         );
         ensure!(d.limit != Some(0), "data.limit must be at least 1 (got 0)");
@@ -310,7 +357,9 @@ pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
     );
     let raw = raw.trim();
     let value = match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.to_string()),
     };
     set_value(table, key, value)
@@ -461,7 +510,10 @@ mod tests {
         let err = resolve(&defaults(), None, &["train.stepz=3".into()])
             .expect_err("unknown key")
             .to_string();
-        assert!(err.contains("train.stepz") && err.contains("unknown field"), "{err}");
+        assert!(
+            err.contains("train.stepz") && err.contains("unknown field"),
+            "{err}"
+        );
         let err = resolve(&defaults(), None, &["train.steps=many".into()])
             .expect_err("bad type")
             .to_string();
@@ -469,7 +521,10 @@ mod tests {
         let err = resolve(&defaults(), None, &["model.loss=minmax".into()])
             .expect_err("bad variant")
             .to_string();
-        assert!(err.contains("model.loss") && err.contains("minmax"), "{err}");
+        assert!(
+            err.contains("model.loss") && err.contains("minmax"),
+            "{err}"
+        );
         assert!(resolve(&defaults(), None, &["train.steps".into()]).is_err());
         assert!(resolve(&defaults(), None, &["train.steps.x=1".into()]).is_err());
 
@@ -512,5 +567,16 @@ mod tests {
         assert!((s.factor(199, 200) - (1.0 - 100.0 / 101.0)).abs() < 1e-12);
         assert!(s.factor(150, 200) > s.factor(151, 200));
         assert_eq!(LrSchedule::Constant.factor(5, 10), 1.0);
+        let c: RunConfig<M> = resolve(
+            &defaults(),
+            None,
+            &[
+                "train.lr_schedule.kind=linear_decay".into(),
+                "train.lr_schedule.start=7".into(),
+            ],
+        )
+        .expect("resolve");
+        assert_eq!(c.train.lr_schedule, LrSchedule::LinearDecay { start: 7 });
+        assert!(resolve(&defaults(), None, &["train.lr_schedule.start=7".into()]).is_err());
     }
 }

@@ -203,7 +203,10 @@ pub fn train<M: GanModel>(
             mark = (Instant::now(), done);
             let mut cols: Vec<(String, f64)> = vec![
                 ("step".into(), done as f64),
-                ("epoch".into(), ((done * t.d_steps as u64) / per_epoch) as f64),
+                (
+                    "epoch".into(),
+                    ((done * t.d_steps as u64) / per_epoch) as f64,
+                ),
                 ("loss_d".into(), scalar(&d_out.total)),
                 ("loss_g".into(), scalar(&g_out.total)),
             ];

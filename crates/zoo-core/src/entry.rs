@@ -16,7 +16,7 @@ use crate::data::{load_training_set, mix};
 use crate::engine::{self, Summary, TrainOptions};
 use crate::gan::GanModel;
 use crate::io::write_atomic;
-use crate::output::{save_grid, to_images, png_bytes};
+use crate::output::{png_bytes, save_grid, to_images};
 use crate::run::RunDir;
 
 /// Stream id of `zoo sample`'s noise.

@@ -114,3 +114,23 @@ impl Prior {
         Tensor::random([n, dim], dist, device)
     }
 }
+
+/// Every float parameter of a module, flattened, in visiting order (for tests and
+/// reproducibility checks: two modules are equal when these are bit-identical).
+pub fn param_values<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let v = param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
+            self.0.push(v);
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}

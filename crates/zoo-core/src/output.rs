@@ -53,8 +53,11 @@ pub fn grid_image(images: Tensor<4>, nrow: usize) -> Result<image::DynamicImage>
 /// Encodes an image as PNG bytes.
 pub fn png_bytes(img: &image::DynamicImage) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .context("cannot encode PNG")?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .context("cannot encode PNG")?;
     Ok(bytes)
 }
 
@@ -83,7 +86,9 @@ pub fn to_images(images: Tensor<4>) -> Result<Vec<image::DynamicImage>> {
             }
             let (w, h) = (w as u32, h as u32);
             if c == 1 {
-                image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, buf).expect("sized"))
+                image::DynamicImage::ImageLuma8(
+                    image::GrayImage::from_raw(w, h, buf).expect("sized"),
+                )
             } else {
                 image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, buf).expect("sized"))
             }
@@ -289,7 +294,10 @@ mod tests {
         }
         drop(log);
         // Simulate a torn last line.
-        let mut f = std::fs::OpenOptions::new().append(true).open(&p).expect("open");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .expect("open");
         f.write_all(b"6,0,0.4").expect("write");
         drop(f);
         let log = MetricsLog::open(&p, cols.clone(), Some(3)).expect("reopen");

@@ -85,10 +85,15 @@ impl RunDir {
                         zoo_version: env!("CARGO_PKG_VERSION").to_string(),
                         created: humantime::format_rfc3339_seconds(now).to_string(),
                     };
-                    write_atomic(&run.path.join("run.toml"), toml::to_string(&info)?.as_bytes())?;
+                    write_atomic(
+                        &run.path.join("run.toml"),
+                        toml::to_string(&info)?.as_bytes(),
+                    )?;
                     std::fs::create_dir_all(run.samples_dir())
                         .and_then(|()| std::fs::create_dir_all(run.checkpoints_dir()))
-                        .with_context(|| format!("cannot create folders in {}", run.path.display()))?;
+                        .with_context(|| {
+                            format!("cannot create folders in {}", run.path.display())
+                        })?;
                     return Ok(run);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -293,7 +298,10 @@ mod tests {
         let out = tempfile::tempdir().expect("tmp");
         let run = RunDir::create(out.path(), "toy").expect("create");
         let run2 = RunDir::create(out.path(), "toy").expect("create");
-        assert_ne!(run.path, run2.path, "two runs in one second get two folders");
+        assert_ne!(
+            run.path, run2.path,
+            "two runs in one second get two folders"
+        );
         assert!(run.latest_checkpoint().expect("ok").is_none());
         for step in [10, 20, 30] {
             run.save_checkpoint(

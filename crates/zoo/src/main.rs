@@ -109,15 +109,13 @@ fn run(cli: Cli) -> Result<()> {
             if !last.is_empty() {
                 println!("last: {}", last.join(" "));
             }
-            println!(
-                "samples: {}",
-                report.run_dir.join("samples").display()
-            );
+            println!("samples: {}", report.run_dir.join("samples").display());
         }
         Command::Sample(args) => {
             let (_, info) = RunDir::open(&args.run_dir, None)?;
-            let entry = registry::find(&info.model)
-                .with_context(|| format!("{} was written by another zoo", args.run_dir.display()))?;
+            let entry = registry::find(&info.model).with_context(|| {
+                format!("{} was written by another zoo", args.run_dir.display())
+            })?;
             let written = entry.sample(&SampleRequest {
                 run_dir: args.run_dir,
                 n: args.n,
@@ -137,7 +135,11 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Data {
-            command: DataCommand::Get { dataset: name, data_dir },
+            command:
+                DataCommand::Get {
+                    dataset: name,
+                    data_dir,
+                },
         } => {
             let kind = dataset(&name)?;
             let dir = data_dir.unwrap_or_else(|| default_data_dir(kind));

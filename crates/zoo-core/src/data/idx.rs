@@ -112,7 +112,12 @@ mod tests {
         assert!(parse(&bad).unwrap_err().to_string().contains("dimensions"));
         let short = &bytes[..bytes.len() - 1];
         assert!(parse(short).unwrap_err().to_string().contains("holds 23"));
-        assert!(parse(&bytes[..6]).unwrap_err().to_string().contains("truncated header"));
+        assert!(
+            parse(&bytes[..6])
+                .unwrap_err()
+                .to_string()
+                .contains("truncated header")
+        );
         assert!(parse(&[]).is_err());
     }
 

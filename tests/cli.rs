@@ -1,0 +1,236 @@
+//! The commands' happy paths, end to end on the shared MNIST.
+
+use crate::util::*;
+
+#[test]
+fn list_config_and_info() {
+    let out = ok(zoo(&["list"]));
+    assert!(out.starts_with("vanilla"), "{out}");
+    let cfg = ok(zoo(&["config", "vanilla"]));
+    let table: toml::Table = cfg.parse().expect("valid TOML");
+    for section in ["model", "data", "train", "optim"] {
+        assert!(table.contains_key(section), "{section} in {cfg}");
+    }
+    let info = ok(zoo(&["info", "vanilla"]));
+    assert!(info.contains("Generator parameters: 1,486,352"), "{info}");
+    assert!(
+        info.contains("Discriminator parameters: 1,460,225"),
+        "{info}"
+    );
+    let info = ok(zoo(&["info", "vanilla", "--set", "model.g_hidden=[10]"]));
+    // 100·10 + 10 + 10·784 + 784
+    assert!(info.contains("Generator parameters: 9,634"), "{info}");
+}
+
+#[test]
+fn the_shipped_config_is_complete_and_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/vanilla.toml");
+    let info = ok(zoo(&["info", "vanilla", "--config", path]));
+    assert!(info.contains("Generator parameters"), "{info}");
+    // Every default key is present in the commented file.
+    let defaults: toml::Table = ok(zoo(&["config", "vanilla"])).parse().expect("toml");
+    let file: toml::Table = std::fs::read_to_string(path)
+        .expect("read")
+        .parse()
+        .expect("toml");
+    fn keys(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in t {
+            let p = format!("{prefix}{k}");
+            match v {
+                toml::Value::Table(s) => keys(s, &format!("{p}."), out),
+                _ => out.push(p),
+            }
+        }
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    keys(&defaults, "", &mut a);
+    keys(&file, "", &mut b);
+    for k in &a {
+        assert!(b.contains(k), "configs/vanilla.toml lacks `{k}`");
+    }
+}
+
+#[test]
+fn train_sample_and_resume_end_to_end() {
+    let out = tempfile::tempdir().expect("tmp");
+    let stdout = ok(train_tiny(
+        &mnist(),
+        out.path(),
+        &[
+            "--steps",
+            "6",
+            "--set",
+            "train.sample_every=3",
+            "--set",
+            "train.checkpoint_every=3",
+            "--set",
+            "train.log_every=2",
+            "--set",
+            "train.grid_samples=16",
+        ],
+    ));
+    let run = run_dir(&stdout);
+    assert!(run.starts_with(out.path()));
+    assert!(
+        run.file_name()
+            .expect("name")
+            .to_string_lossy()
+            .starts_with("vanilla-")
+    );
+    assert!(stdout.contains("steps: 6/6"), "{stdout}");
+    assert_eq!(
+        ls(&run),
+        [
+            "checkpoints",
+            "config.toml",
+            "losses.png",
+            "metrics.csv",
+            "run.toml",
+            "samples"
+        ]
+    );
+    assert_eq!(
+        ls(&run.join("samples")),
+        ["step_000000.png", "step_000003.png", "step_000006.png"]
+    );
+    assert_eq!(
+        ls(&run.join("checkpoints")),
+        ["latest", "step_000003", "step_000006"]
+    );
+    assert_eq!(
+        ls(&run.join("checkpoints/step_000006")),
+        [
+            "discriminator.bpk",
+            "generator.bpk",
+            "optim_d.bpk",
+            "optim_g.bpk",
+            "state.toml"
+        ]
+    );
+    let cfg: toml::Table = std::fs::read_to_string(run.join("config.toml"))
+        .expect("config")
+        .parse()
+        .expect("toml");
+    assert_eq!(cfg["train"]["steps"].as_integer(), Some(6));
+    assert_eq!(cfg["train"]["batch_size"].as_integer(), Some(16));
+    assert_eq!(cfg["data"]["limit"].as_integer(), Some(640));
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("step,epoch,loss_d,loss_g,d_real,d_fake,images_per_s,lr_g,lr_d")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|c| c.parse().expect("number")).collect())
+        .collect();
+    assert_eq!(
+        rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        [2.0, 4.0, 6.0]
+    );
+    for r in &rows {
+        assert!(r.iter().all(|v| v.is_finite()));
+        assert!(
+            (0.0..=1.0).contains(&r[4]) && (0.0..=1.0).contains(&r[5]),
+            "D scores {r:?}"
+        );
+        assert!(r[6] > 0.0, "images/s");
+    }
+    let grid = image::open(run.join("samples/step_000006.png")).expect("png");
+    // 4×4 grid of 28-px images with 2-px padding: 122 px, upscaled ×4.
+    assert_eq!((grid.width(), grid.height()), (488, 488));
+
+    // zoo sample: a grid, then one file per image.
+    let grid_path = out.path().join("grid.png");
+    let printed = ok(zoo(&[
+        "sample",
+        run.to_str().expect("utf-8"),
+        "-n",
+        "9",
+        "--out",
+        grid_path.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(printed.trim(), grid_path.to_str().expect("utf-8"));
+    let g = image::open(&grid_path).expect("png");
+    assert_eq!((g.width(), g.height()), (4 * 92, 4 * 92));
+    let each = out.path().join("each");
+    ok(zoo(&[
+        "sample",
+        run.to_str().expect("utf-8"),
+        "-n",
+        "5",
+        "--out-dir",
+        each.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(ls(&each).len(), 5);
+    let one = image::open(each.join("sample_00000.png")).expect("png");
+    assert_eq!((one.width(), one.height()), (28, 28));
+    // Same seed, same samples.
+    let again = out.path().join("grid2.png");
+    ok(zoo(&[
+        "sample",
+        run.to_str().expect("utf-8"),
+        "-n",
+        "9",
+        "--out",
+        again.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(
+        std::fs::read(&grid_path).expect("read"),
+        std::fs::read(&again).expect("read")
+    );
+
+    // Resume to 8 steps: the step counter continues and metrics.csv gains one row.
+    let stdout = ok(zoo(&[
+        "train",
+        "vanilla",
+        "--quiet",
+        "--resume",
+        run.to_str().expect("utf-8"),
+        "--steps",
+        "8",
+    ]));
+    assert!(stdout.contains("steps: 8/8"), "{stdout}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("csv");
+    let steps: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().expect("cell"))
+        .collect();
+    assert_eq!(steps, ["2", "4", "6", "8"]);
+    assert_eq!(
+        std::fs::read_to_string(run.join("checkpoints/latest")).expect("latest"),
+        "step_000008"
+    );
+}
+
+#[test]
+fn idx_reader_on_the_shared_mnist() {
+    use zoo_core::data::{Split, load_idx_split};
+    let train = load_idx_split(&mnist(), Split::Train).expect("train");
+    let test = load_idx_split(&mnist(), Split::Test).expect("test");
+    assert_eq!((train.len, train.size, train.channels), (60_000, 28, 1));
+    assert_eq!((test.len, test.size), (10_000, 28));
+    let hist = |l: &[u8]| {
+        let mut h = [0usize; 10];
+        for &x in l {
+            h[x as usize] += 1;
+        }
+        h
+    };
+    assert_eq!(
+        hist(train.labels.as_ref().expect("labels")),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
+    assert_eq!(
+        hist(test.labels.as_ref().expect("labels")),
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+    assert_eq!(
+        &train.labels.as_ref().expect("labels")[..5],
+        &[5, 0, 4, 1, 9]
+    );
+    let mean = train.pixels.iter().map(|&p| p as f64).sum::<f64>() / train.pixels.len() as f64;
+    assert!((mean - 33.318).abs() < 0.001, "mean pixel {mean}");
+    let fashion = load_idx_split(&data_root().join("fashion-mnist"), Split::Test).expect("fashion");
+    assert_eq!(fashion.len, 10_000);
+}

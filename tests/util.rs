@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The shared data root: `$ZOO_DATA`, else `../shared/data` beside the repository.
+pub fn data_root() -> PathBuf {
+    let root = std::env::var_os("ZOO_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    assert!(
+        root.join("mnist").is_dir(),
+        "the shared MNIST is missing at {}; set ZOO_DATA to the folder holding mnist/",
+        root.display()
+    );
+    root
+}
+
+/// The shared MNIST folder.
+pub fn mnist() -> PathBuf {
+    data_root().join("mnist")
+}
+
+/// Runs `zoo` with `args` (quiet, so stderr holds only warnings and the error).
+pub fn zoo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zoo"))
+        .args(args)
+        .env_remove("ZOO_DATA")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("zoo runs")
+}
+
+/// Text of stdout.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Text of stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "zoo failed ({}):\n{}",
+        o.status,
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Asserts a clean failure: non-zero exit, no panic, and a one-line `error:` message that
+/// contains every needle. Returns the message.
+pub fn fails(o: Output, needles: &[&str]) -> String {
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "expected a failure, got success:\n{err}"
+    );
+    assert_eq!(o.status.code(), Some(1), "exit code; stderr:\n{err}");
+    assert!(!err.contains("panicked"), "zoo panicked:\n{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no `error:` line in:\n{err}"))
+        .to_string();
+    assert!(
+        err.trim_end().ends_with(&line),
+        "the error is the last line and a single line:\n{err}"
+    );
+    for n in needles {
+        assert!(line.contains(n), "`{n}` missing from: {line}");
+    }
+    line
+}
+
+/// Small, fast network and run settings for CLI tests.
+pub const TINY: &[&str] = &[
+    "--quiet",
+    "--set",
+    "model.g_hidden=[32]",
+    "--set",
+    "model.d_hidden=[32]",
+    "--set",
+    "data.limit=640",
+    "--batch-size",
+    "16",
+];
+
+/// `zoo train vanilla` with the tiny settings plus `extra`.
+pub fn train_tiny(data_dir: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "vanilla",
+        "--data-dir",
+        data_dir.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    zoo(&args)
+}
+
+/// The run folder printed by `zoo train`.
+pub fn run_dir(stdout: &str) -> PathBuf {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run: "))
+        .unwrap_or_else(|| panic!("no `run:` line in {stdout}"));
+    PathBuf::from(line.trim())
+}
+
+/// Entries of a folder (names), sorted.
+pub fn ls(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

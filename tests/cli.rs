@@ -12,14 +12,17 @@ fn list_config_and_info() {
         assert!(table.contains_key(section), "{section} in {cfg}");
     }
     let info = ok(zoo(&["info", "vanilla"]));
-    assert!(info.contains("Generator parameters: 1,486,352"), "{info}");
+    assert!(
+        info.contains("Generator parameters: 1,489,936 (+ 3,584 batch-norm running statistics)"),
+        "{info}"
+    );
     assert!(
         info.contains("Discriminator parameters: 1,460,225"),
         "{info}"
     );
     let info = ok(zoo(&["info", "vanilla", "--set", "model.g_hidden=[10]"]));
-    // 100·10 + 10 + 10·784 + 784
-    assert!(info.contains("Generator parameters: 9,634"), "{info}");
+    // 100·10 + 10 + 10·784 + 784, plus batch norm's γ and β (2·10)
+    assert!(info.contains("Generator parameters: 9,654 (+ 20"), "{info}");
 }
 
 #[test]

@@ -132,8 +132,8 @@ pub fn train<M: GanModel>(
     }
     tracing::info!(
         "generator: {} parameters; discriminator: {} parameters",
-        g.num_params(),
-        d.num_params()
+        crate::entry::param_summary(&g),
+        crate::entry::param_summary(&d)
     );
     if start >= total {
         tracing::info!("the run already has {start} of {total} steps; nothing to do");

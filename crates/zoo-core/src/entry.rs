@@ -14,7 +14,7 @@ use burn::prelude::*;
 use crate::config::{self, RunConfig};
 use crate::data::{load_training_set, mix};
 use crate::engine::{self, Summary, TrainOptions};
-use crate::gan::GanModel;
+use crate::gan::{GanModel, trainable_params};
 use crate::io::write_atomic;
 use crate::output::{png_bytes, save_grid, to_images};
 use crate::run::RunDir;
@@ -184,15 +184,16 @@ impl<M: GanModel> ModelEntry for Entry<M> {
     fn info(&self, config_file: Option<&Path>, sets: &[String]) -> Result<String> {
         let cfg = resolve_config::<M>(config_file, sets, &[])?;
         let model = M::new(&cfg)?;
-        let device = Device::flex();
+        // On an autodiff device, so that trainable parameters can be told from buffers.
+        let device = Device::flex().autodiff();
         let (g, d) = engine::init_networks(&model, cfg.train.seed, &device);
         Ok(format!(
             "{name}: {about}\n\nGenerator\n{g}\nGenerator parameters: {gp}\n\n\
              Discriminator\n{d}\nDiscriminator parameters: {dp}\n",
             name = M::NAME,
             about = M::ABOUT,
-            gp = group_digits(g.num_params()),
-            dp = group_digits(d.num_params()),
+            gp = param_summary(&g),
+            dp = param_summary(&d),
         ))
     }
 
@@ -297,6 +298,21 @@ impl<M: GanModel> ModelEntry for Entry<M> {
             save_grid(images, nrow, &out)?;
             Ok(vec![out])
         }
+    }
+}
+
+/// "1,234 (+ 56 running statistics)".
+pub fn param_summary<T: Module>(m: &T) -> String {
+    let trainable = trainable_params(m);
+    let buffers = m.num_params() - trainable;
+    if buffers == 0 {
+        group_digits(trainable)
+    } else {
+        format!(
+            "{} (+ {} batch-norm running statistics)",
+            group_digits(trainable),
+            group_digits(buffers)
+        )
     }
 }
 

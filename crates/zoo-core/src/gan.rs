@@ -134,3 +134,19 @@ pub fn param_values<M: Module>(module: &M) -> Vec<Vec<f32>> {
     module.visit(&mut c);
     c.0
 }
+
+/// Trainable parameters of a module built on an autodiff device (batch norm's running
+/// statistics, which [`Module::num_params`] also counts, are excluded).
+pub fn trainable_params<M: Module>(module: &M) -> usize {
+    struct Count(usize);
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if param.val().is_require_grad() {
+                self.0 += param.lazy_shape().num_elements();
+            }
+        }
+    }
+    let mut c = Count(0);
+    module.visit(&mut c);
+    c.0
+}

@@ -46,7 +46,7 @@ impl Default for VanillaConfig {
             latent_dim: 100,
             prior: Prior::Normal,
             g_hidden: vec![256, 512, 1024],
-            g_batchnorm: false,
+            g_batchnorm: true,
             d_hidden: vec![1024, 512, 256],
             leaky_slope: 0.2,
             dropout: 0.3,

@@ -99,9 +99,15 @@ fn shapes_at_small_sizes() {
 
 #[test]
 fn default_parameter_counts() {
-    let cfg = RunConfig::<VanillaConfig>::default();
-    let m = Vanilla::new(&cfg).expect("valid");
+    let mut cfg = RunConfig::<VanillaConfig>::default();
     let dev = Device::flex();
+    let m = Vanilla::new(&cfg).expect("valid");
+    // burn's num_params counts batch norm's running mean and variance with γ and β.
+    assert_eq!(m.init_g(&dev).num_params(), 1_486_352 + 4 * 1792);
+    let g = m.init_g(&dev.clone().autodiff());
+    assert_eq!(zoo_core::gan::trainable_params(&g), 1_486_352 + 2 * 1792);
+    cfg.model.g_batchnorm = false;
+    let m = Vanilla::new(&cfg).expect("valid");
     // 100→256→512→1024→784 and 784→1024→512→256→1, weights plus biases.
     assert_eq!(m.init_g(&dev).num_params(), 1_486_352);
     assert_eq!(m.init_d(&dev).num_params(), 1_460_225);

@@ -196,7 +196,7 @@ pub fn train<M: GanModel>(
         let done = step + 1;
         bar.set_position(done);
 
-        if done % t.log_every == 0 || done == total {
+        if done.is_multiple_of(t.log_every) || done == total {
             let d_out = d_out.expect("d_steps >= 1");
             let elapsed = mark.0.elapsed().as_secs_f64().max(1e-9);
             let ips = ((done - mark.1) * (t.batch_size * t.d_steps) as u64) as f64 / elapsed;
@@ -243,7 +243,7 @@ pub fn train<M: GanModel>(
             ));
             last = cols;
         }
-        if done % t.sample_every == 0 || done == total {
+        if done.is_multiple_of(t.sample_every) || done == total {
             write_samples(model, &g, done)?;
             if let Some(log) = &log {
                 plot_metrics(log.columns(), &log.rows, &run.path.join("losses.png"))?;
@@ -256,7 +256,7 @@ pub fn train<M: GanModel>(
                 .join(" ");
             bar.suspend(|| tracing::info!("step {done}/{total}: {line}"));
         }
-        if done % t.checkpoint_every == 0 || done == total {
+        if done.is_multiple_of(t.checkpoint_every) || done == total {
             save_checkpoint(run, cfg, done, total, &g, &d, &opt_g, &opt_d)?;
         }
     }

@@ -11,7 +11,7 @@ use burn::tensor::activation::{sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
 /// The adversarial objective of a GAN, on logits.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(try_from = "LossToml", into = "LossToml")]
 pub enum Adversarial {
     /// Goodfellow et al. 2014, the value function itself:
@@ -19,6 +19,7 @@ pub enum Adversarial {
     /// Saturates early in training, when D rejects fakes confidently.
     Minimax,
     /// The same D objective; G maximises `E[log D(G(z))]` instead (the paper's practical advice).
+    #[default]
     NonSaturating,
     /// Mao et al. 2017 (LSGAN): D minimises `½E[(D(x) - b)²] + ½E[(D(G(z)) - a)²]`,
     /// G minimises `½E[(D(G(z)) - c)²]`.
@@ -167,12 +168,6 @@ impl Adversarial {
             );
         }
         Ok(())
-    }
-}
-
-impl Default for Adversarial {
-    fn default() -> Self {
-        Adversarial::NonSaturating
     }
 }
 

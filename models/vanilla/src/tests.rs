@@ -119,7 +119,7 @@ fn invalid_model_values_are_rejected() {
     cfg.model.dropout = 1.0;
     assert!(
         Vanilla::new(&cfg)
-            .unwrap_err()
+            .expect_err("must fail")
             .to_string()
             .contains("model.dropout")
     );
@@ -127,7 +127,7 @@ fn invalid_model_values_are_rejected() {
     cfg.model.latent_dim = 0;
     assert!(
         Vanilla::new(&cfg)
-            .unwrap_err()
+            .expect_err("must fail")
             .to_string()
             .contains("latent_dim")
     );

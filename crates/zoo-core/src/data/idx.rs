@@ -106,15 +106,30 @@ mod tests {
 
         let mut bad = bytes.clone();
         bad[2] = 0x0d; // float type code
-        assert!(parse(&bad).unwrap_err().to_string().contains("magic"));
+        assert!(
+            parse(&bad)
+                .expect_err("must fail")
+                .to_string()
+                .contains("magic")
+        );
         let mut bad = bytes.clone();
         bad[3] = 9;
-        assert!(parse(&bad).unwrap_err().to_string().contains("dimensions"));
+        assert!(
+            parse(&bad)
+                .expect_err("must fail")
+                .to_string()
+                .contains("dimensions")
+        );
         let short = &bytes[..bytes.len() - 1];
-        assert!(parse(short).unwrap_err().to_string().contains("holds 23"));
+        assert!(
+            parse(short)
+                .expect_err("must fail")
+                .to_string()
+                .contains("holds 23")
+        );
         assert!(
             parse(&bytes[..6])
-                .unwrap_err()
+                .expect_err("must fail")
                 .to_string()
                 .contains("truncated header")
         );
@@ -134,7 +149,7 @@ mod tests {
         assert_eq!(read(&ok).expect("read").dims, vec![100, 10]);
         let cut = dir.path().join("cut.gz");
         std::fs::write(&cut, &gz[..gz.len() / 2]).expect("write");
-        let err = format!("{:#}", read(&cut).unwrap_err());
+        let err = format!("{:#}", read(&cut).expect_err("must fail"));
         assert!(err.contains("corrupt or truncated gzip"), "{err}");
     }
 }

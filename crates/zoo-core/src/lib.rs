@@ -7,7 +7,8 @@
 //!   schedules, seeded RNG, logging, sample grids, atomic checkpoints, exact resume);
 //! - [`entry`]: the object-safe [`entry::ModelEntry`] the CLI's registry lists;
 //! - [`data`]: MNIST / Fashion-MNIST (IDX), image folders, seeded batching, `zoo data get`;
-//! - [`config`], [`run`], [`output`], [`io`]: configs, run folders, PNG/CSV/figures, atomic writes.
+//! - [`config`], [`run`], [`output`], [`io`]: configs, run folders, PNG/CSV/figures, atomic writes;
+//! - [`testing`]: helpers for model crates' tests.
 //!
 //! No model is named here.
 
@@ -20,5 +21,6 @@ pub mod io;
 pub mod loss;
 pub mod output;
 pub mod run;
+pub mod testing;
 
 pub use burn;

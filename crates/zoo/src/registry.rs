@@ -4,7 +4,11 @@ use anyhow::{Result, bail};
 use zoo_core::entry::{Entry, ModelEntry};
 
 /// Every model `zoo` knows, in the order `zoo list` shows them.
-pub static MODELS: &[&dyn ModelEntry] = &[&Entry::<zoo_vanilla::Vanilla>::new()];
+pub static MODELS: &[&dyn ModelEntry] = &[
+    &Entry::<zoo_vanilla::Vanilla>::new(),
+    &Entry::<zoo_dcgan::Dcgan>::new(),
+    &Entry::<zoo_lsgan::Lsgan>::new(),
+];
 
 /// Looks a model up by name; an unknown name lists the valid ones.
 pub fn find(name: &str) -> Result<&'static dyn ModelEntry> {

@@ -1,19 +1,18 @@
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use zoo_core::data::ImageSet;
-use zoo_core::engine::{self, TrainOptions};
 use zoo_core::gan::param_values;
 use zoo_core::run::RunDir;
+use zoo_core::testing::{
+    assert_checkpoint_round_trip, assert_one_step_moves_both, load_trained, rng_lock, toy_images,
+};
 
 use super::*;
 
-/// The flex RNG is process-global: tests that train serialise on this lock.
-static RNG_LOCK: Mutex<()> = Mutex::new(());
-
-fn lock() -> MutexGuard<'static, ()> {
-    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    rng_lock()
 }
 
 fn small_config(steps: u64) -> RunConfig<VanillaConfig> {
@@ -30,52 +29,17 @@ fn small_config(steps: u64) -> RunConfig<VanillaConfig> {
     cfg
 }
 
-fn toy_images(n: usize, size: usize) -> Arc<ImageSet> {
-    Arc::new(ImageSet {
-        pixels: (0..n * size * size)
-            .map(|i| ((i * 37) % 256) as u8)
-            .collect(),
-        labels: None,
-        len: n,
-        channels: 1,
-        size,
-    })
-}
-
 fn train(
     cfg: &RunConfig<VanillaConfig>,
     data: Arc<ImageSet>,
     run: &RunDir,
     resume: bool,
 ) -> zoo_core::engine::Summary {
-    let mut model = Vanilla::new(cfg).expect("valid config");
-    let ck = if resume {
-        Some(run.latest_checkpoint().expect("ok").expect("a checkpoint"))
-    } else {
-        None
-    };
-    engine::train(
-        &mut model,
-        cfg,
-        data,
-        run,
-        ck.as_ref(),
-        &Device::flex(),
-        TrainOptions::default(),
-    )
-    .expect("training runs")
+    zoo_core::testing::train::<Vanilla>(cfg, data, run, resume)
 }
 
 fn load(cfg: &RunConfig<VanillaConfig>, run: &RunDir) -> (Generator, Discriminator) {
-    let model = Vanilla::new(cfg).expect("valid");
-    let ck = run.latest_checkpoint().expect("ok").expect("a checkpoint");
-    let dev = Device::flex();
-    let g = engine::load_generator(&model, &ck, &dev).expect("load g");
-    let d = model
-        .init_d(&dev)
-        .try_load_file(ck.file("discriminator.bpk"))
-        .expect("load d");
-    (g, d)
+    load_trained::<Vanilla>(cfg, run)
 }
 
 #[test]
@@ -136,63 +100,19 @@ fn invalid_model_values_are_rejected() {
 #[test]
 fn one_step_gives_finite_losses_and_moves_both_players() {
     let _l = lock();
-    let out = tempfile::tempdir().expect("tmp");
-    let cfg = small_config(1);
-    let run = RunDir::create(out.path(), "vanilla").expect("run");
-    let model = Vanilla::new(&cfg).expect("valid");
-    let (g0, d0) = engine::init_networks(&model, cfg.train.seed, &Device::flex());
-    let summary = train(&cfg, toy_images(32, 4), &run, false);
-    for (name, v) in &summary.last {
-        assert!(v.is_finite(), "{name} = {v}");
-    }
-    let (g1, d1) = load(&cfg, &run);
-    let changed = |a: Vec<Vec<f32>>, b: Vec<Vec<f32>>| {
-        a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x != y)
-    };
-    assert!(
-        changed(param_values(&g0), param_values(&g1)),
-        "every G tensor moved"
-    );
-    assert!(
-        changed(param_values(&d0), param_values(&d1)),
-        "every D tensor moved"
-    );
+    assert_one_step_moves_both::<Vanilla>(&small_config(1), toy_images(32, 1, 4));
 }
 
 #[test]
 fn checkpoint_round_trip_reproduces_outputs_bit_for_bit() {
     let _l = lock();
-    let dev = Device::flex();
-    let dir = tempfile::tempdir().expect("tmp");
-    let cfg = small_config(1);
-    let m = Vanilla::new(&cfg).expect("valid");
-    let (g, d) = engine::init_networks(&m, 3, &dev);
-    g.clone().save_file(dir.path().join("g.bpk")).expect("save");
-    d.clone().save_file(dir.path().join("d.bpk")).expect("save");
-    let g2 = m
-        .init_g(&dev)
-        .try_load_file(dir.path().join("g.bpk"))
-        .expect("load");
-    let d2 = m
-        .init_d(&dev)
-        .try_load_file(dir.path().join("d.bpk"))
-        .expect("load");
-    let z = m.noise(5, &dev);
-    let x = g.valid().forward(z.clone());
-    let x2 = g2.valid().forward(z);
-    x.clone()
-        .into_data()
-        .assert_eq(&x2.clone().into_data(), true);
-    d.valid()
-        .forward(x.clone())
-        .into_data()
-        .assert_eq(&d2.valid().forward(x).into_data(), true);
+    assert_checkpoint_round_trip::<Vanilla>(&small_config(1));
 }
 
 #[test]
 fn resume_matches_an_uninterrupted_run_exactly() {
     let _l = lock();
-    let data = toy_images(40, 4);
+    let data = toy_images(40, 1, 4);
     // Straight: 12 steps.
     let out = tempfile::tempdir().expect("tmp");
     let mut cfg = small_config(12);
@@ -228,7 +148,7 @@ fn resume_matches_an_uninterrupted_run_exactly() {
 #[test]
 fn same_seed_same_run_other_seed_other_run() {
     let _l = lock();
-    let data = toy_images(40, 4);
+    let data = toy_images(40, 1, 4);
     let out = tempfile::tempdir().expect("tmp");
     let cfg = small_config(5);
     let mut params = Vec::new();

@@ -1,0 +1,224 @@
+//! DCGAN (Radford, Metz & Chintala 2016), and the convolutional generator/discriminator pair
+//! that other models (LSGAN) reuse through [`ConvGan`].
+//!
+//! The paper's rules: strided convolutions in D and transposed convolutions in G, no pooling;
+//! batch norm in both except G's output and D's input layers; ReLU in G with a tanh output;
+//! LeakyReLU(0.2) in D; no fully connected hidden layers; weights from N(0, 0.02) and batch-norm
+//! γ from N(1, 0.02); Adam 2e-4, β1 = 0.5; the non-saturating loss.
+//!
+//! The networks are built from the image size: `size = base · 2ⁿ` with a base of 4 to 7, so
+//! 64×64 is the paper's net (4×4 base, four stages), 32×32 has three stages from 4×4, and
+//! MNIST's 28×28 two stages from a 7×7 base (no padding or resizing of the data).
+
+pub mod nets;
+
+use std::marker::PhantomData;
+
+use anyhow::Result;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use zoo_core::config::RunConfig;
+use zoo_core::gan::{GanModel, Losses, Prior};
+use zoo_core::loss::Adversarial;
+
+pub use nets::{Discriminator, Generator, Layout};
+
+/// `[model]` of `zoo train dcgan` (and `lsgan`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DcganConfig {
+    /// Dimension of z.
+    pub latent_dim: usize,
+    /// Latent prior: `normal` or `uniform`.
+    pub prior: Prior,
+    /// Filters of G's last hidden layer (ngf); each earlier stage doubles it.
+    pub g_filters: usize,
+    /// Filters of D's first layer (ndf); each later stage doubles it.
+    pub d_filters: usize,
+    /// Standard deviation of the N(0, σ) weight init (batch-norm γ: N(1, σ)).
+    pub init_std: f64,
+    /// Negative slope of D's LeakyReLUs.
+    pub leaky_slope: f64,
+    /// Adversarial objective (see `zoo config vanilla` for the kinds).
+    pub loss: Adversarial,
+}
+
+impl Default for DcganConfig {
+    fn default() -> Self {
+        Self {
+            latent_dim: 100,
+            prior: Prior::Normal,
+            g_filters: 64,
+            d_filters: 64,
+            init_std: 0.02,
+            leaky_slope: 0.2,
+            loss: Adversarial::NonSaturating,
+        }
+    }
+}
+
+/// A convolutional GAN: DCGAN's networks with any adversarial loss. [`Dcgan`] and LSGAN are
+/// thin named wrappers around it.
+#[derive(Debug, Clone)]
+pub struct ConvGan {
+    cfg: DcganConfig,
+    layout: Layout,
+}
+
+impl ConvGan {
+    /// Checks the model section against the data shape and derives the layout.
+    pub fn new(cfg: &RunConfig<DcganConfig>) -> Result<Self> {
+        let m = &cfg.model;
+        anyhow::ensure!(
+            m.latent_dim > 0,
+            "model.latent_dim must be at least 1 (got 0)"
+        );
+        anyhow::ensure!(
+            m.g_filters > 0 && m.d_filters > 0,
+            "model.g_filters and model.d_filters must be at least 1"
+        );
+        anyhow::ensure!(
+            m.init_std.is_finite() && m.init_std > 0.0,
+            "model.init_std must be a positive number (got {})",
+            m.init_std
+        );
+        anyhow::ensure!(
+            m.leaky_slope.is_finite() && m.leaky_slope >= 0.0,
+            "model.leaky_slope must be a non-negative number (got {})",
+            m.leaky_slope
+        );
+        m.loss.validate()?;
+        let layout = Layout::new(cfg.data.image_size, cfg.data.channels)?;
+        Ok(Self {
+            cfg: m.clone(),
+            layout,
+        })
+    }
+
+    /// The network layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The model section.
+    pub fn config(&self) -> &DcganConfig {
+        &self.cfg
+    }
+
+    /// A fresh generator.
+    pub fn init_g(&self, device: &Device) -> Generator {
+        Generator::new(&self.layout, &self.cfg, device)
+    }
+
+    /// A fresh discriminator.
+    pub fn init_d(&self, device: &Device) -> Discriminator {
+        Discriminator::new(&self.layout, &self.cfg, device)
+    }
+
+    /// Latent codes.
+    pub fn noise(&self, n: usize, device: &Device) -> Tensor<2> {
+        self.cfg.prior.sample(n, self.cfg.latent_dim, device)
+    }
+
+    /// The discriminator's loss.
+    pub fn d_loss(&self, d: &Discriminator, real: Tensor<4>, fake: Tensor<4>) -> Losses {
+        let real_logits = d.forward(real);
+        let fake_logits = d.forward(fake);
+        let loss = &self.cfg.loss;
+        Losses::new(loss.d_loss(real_logits.clone(), fake_logits.clone()))
+            .with("d_real", loss.score(real_logits))
+            .with("d_fake", loss.score(fake_logits))
+    }
+
+    /// The generator's loss (a fresh D forward).
+    pub fn g_loss(&self, d: &Discriminator, fake: Tensor<4>) -> Losses {
+        Losses::new(self.cfg.loss.g_loss(d.forward(fake)))
+    }
+
+    /// Defaults shared by the convolutional models: MNIST at 28×28, batch 64, Adam 2e-4 / 0.5.
+    pub fn defaults(loss: Adversarial) -> RunConfig<DcganConfig> {
+        let mut cfg = RunConfig::<DcganConfig>::default();
+        cfg.model.loss = loss;
+        cfg.train.steps = 2000;
+        cfg.train.sample_every = 200;
+        cfg
+    }
+}
+
+/// What distinguishes one named convolutional model from another: its name, description
+/// and default loss. DCGAN and LSGAN are flavours of [`ConvModel`].
+pub trait Flavor: 'static {
+    /// Registry name.
+    const NAME: &'static str;
+    /// One line for `zoo list`.
+    const ABOUT: &'static str;
+    /// The default adversarial objective.
+    const LOSS: Adversarial;
+}
+
+/// A named convolutional GAN: [`ConvGan`] under the flavour `F`.
+#[derive(Debug, Clone)]
+pub struct ConvModel<F> {
+    inner: ConvGan,
+    flavor: PhantomData<fn() -> F>,
+}
+
+impl<F> ConvModel<F> {
+    /// The shared convolutional GAN.
+    pub fn inner(&self) -> &ConvGan {
+        &self.inner
+    }
+}
+
+impl<F: Flavor> GanModel for ConvModel<F> {
+    type Config = DcganConfig;
+    type G = Generator;
+    type D = Discriminator;
+    const NAME: &'static str = F::NAME;
+    const ABOUT: &'static str = F::ABOUT;
+
+    fn defaults() -> RunConfig<DcganConfig> {
+        ConvGan::defaults(F::LOSS)
+    }
+    fn new(cfg: &RunConfig<DcganConfig>) -> Result<Self> {
+        Ok(Self {
+            inner: ConvGan::new(cfg)?,
+            flavor: PhantomData,
+        })
+    }
+    fn init_g(&self, device: &Device) -> Generator {
+        self.inner.init_g(device)
+    }
+    fn init_d(&self, device: &Device) -> Discriminator {
+        self.inner.init_d(device)
+    }
+    fn noise(&self, n: usize, device: &Device) -> Tensor<2> {
+        self.inner.noise(n, device)
+    }
+    fn generate(&self, g: &Generator, noise: Tensor<2>) -> Tensor<4> {
+        g.forward(noise)
+    }
+    fn d_loss(&mut self, d: &Discriminator, real: Tensor<4>, fake: Tensor<4>) -> Losses {
+        self.inner.d_loss(d, real, fake)
+    }
+    fn g_loss(&mut self, d: &Discriminator, fake: Tensor<4>) -> Losses {
+        self.inner.g_loss(d, fake)
+    }
+}
+
+/// DCGAN's flavour: the non-saturating loss.
+#[derive(Debug, Clone, Copy)]
+pub struct DcganFlavor;
+
+impl Flavor for DcganFlavor {
+    const NAME: &'static str = "dcgan";
+    const ABOUT: &'static str =
+        "Radford et al. 2016: strided-conv D, transposed-conv G, batch norm, non-saturating loss";
+    const LOSS: Adversarial = Adversarial::NonSaturating;
+}
+
+/// DCGAN.
+pub type Dcgan = ConvModel<DcganFlavor>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+use zoo_core::gan::{GanModel, trainable_params};
+use zoo_core::testing::{
+    assert_checkpoint_round_trip, assert_one_step_moves_both, rng_lock, toy_images,
+};
+
+use super::*;
+
+fn config(size: usize, channels: usize, filters: usize) -> RunConfig<DcganConfig> {
+    let mut cfg = Dcgan::defaults();
+    cfg.data.image_size = size;
+    cfg.data.channels = channels;
+    cfg.model.g_filters = filters;
+    cfg.model.d_filters = filters;
+    cfg.model.latent_dim = 8;
+    cfg.train.batch_size = 4;
+    cfg
+}
+
+#[test]
+fn parameter_counts_match_the_pytorch_reference() {
+    // 64×64 RGB, z = 100, 64 base filters: the widely used PyTorch DCGAN's printed totals.
+    let mut cfg = Dcgan::defaults();
+    cfg.data.image_size = 64;
+    cfg.data.channels = 3;
+    let m = Dcgan::new(&cfg).expect("valid");
+    let dev = Device::flex().autodiff();
+    assert_eq!(trainable_params(&m.init_g(&dev)), 3_576_704);
+    assert_eq!(trainable_params(&m.init_d(&dev)), 2_765_568);
+}
+
+#[test]
+fn layouts_follow_the_image_size() {
+    assert_eq!(Layout::new(64, 3).expect("ok").base, 4);
+    assert_eq!(Layout::new(64, 3).expect("ok").stages, 4);
+    assert_eq!(Layout::new(28, 1).expect("ok").base, 7);
+    assert_eq!(Layout::new(28, 1).expect("ok").stages, 2);
+    assert_eq!(Layout::new(32, 1).expect("ok").stages, 3);
+    for bad in [3, 7, 30, 100] {
+        let e = Layout::new(bad, 1).expect_err("unsuitable").to_string();
+        assert!(e.contains("data.image_size"), "{e}");
+    }
+}
+
+#[test]
+fn output_shapes_at_small_sizes() {
+    let _l = rng_lock();
+    let dev = Device::flex();
+    for (size, channels) in [(8, 1), (28, 1), (32, 3), (14, 3)] {
+        let m = Dcgan::new(&config(size, channels, 4)).expect("valid");
+        let g = m.init_g(&dev);
+        let d = m.init_d(&dev);
+        let x = m.generate(&g, m.noise(3, &dev));
+        assert_eq!(x.dims(), [3, channels, size, size]);
+        let v = x.clone().into_data().try_to_vec::<f32>().expect("f32");
+        assert!(v.iter().all(|p| (-1.0..=1.0).contains(p)));
+        assert_eq!(d.forward(x).dims(), [3, 1]);
+    }
+}
+
+#[test]
+fn init_follows_the_paper() {
+    let _l = rng_lock();
+    let dev = Device::flex();
+    let m = Dcgan::new(&config(32, 3, 32)).expect("valid");
+    let g = m.init_g(&dev);
+    let params = zoo_core::gan::param_values(&g);
+    // The first tensor is the first transposed conv's weight: N(0, 0.02).
+    let w = &params[0];
+    let mean = w.iter().map(|&x| x as f64).sum::<f64>() / w.len() as f64;
+    let std = (w.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+    assert!(mean.abs() < 0.002, "mean {mean}");
+    assert!((std - 0.02).abs() < 0.002, "std {std}");
+}
+
+#[test]
+fn one_step_moves_both_players() {
+    let _l = rng_lock();
+    assert_one_step_moves_both::<Dcgan>(&config(8, 1, 4), toy_images(16, 1, 8));
+    assert_one_step_moves_both::<Dcgan>(&config(28, 3, 4), toy_images(8, 3, 28));
+}
+
+#[test]
+fn checkpoint_round_trip_is_bit_exact() {
+    let _l = rng_lock();
+    assert_checkpoint_round_trip::<Dcgan>(&config(16, 3, 4));
+}

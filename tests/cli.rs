@@ -5,7 +5,11 @@ use crate::util::*;
 #[test]
 fn list_config_and_info() {
     let out = ok(zoo(&["list"]));
-    assert!(out.starts_with("vanilla"), "{out}");
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["vanilla", "dcgan", "lsgan"]);
     let cfg = ok(zoo(&["config", "vanilla"]));
     let table: toml::Table = cfg.parse().expect("valid TOML");
     for section in ["model", "data", "train", "optim"] {
@@ -25,17 +29,12 @@ fn list_config_and_info() {
     assert!(info.contains("Generator parameters: 9,654 (+ 20"), "{info}");
 }
 
+fn config_path(name: &str) -> String {
+    format!("{}/../../configs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 #[test]
-fn the_shipped_config_is_complete_and_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/vanilla.toml");
-    let info = ok(zoo(&["info", "vanilla", "--config", path]));
-    assert!(info.contains("Generator parameters"), "{info}");
-    // Every default key is present in the commented file.
-    let defaults: toml::Table = ok(zoo(&["config", "vanilla"])).parse().expect("toml");
-    let file: toml::Table = std::fs::read_to_string(path)
-        .expect("read")
-        .parse()
-        .expect("toml");
+fn the_shipped_configs_are_complete_and_valid() {
     fn keys(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
         for (k, v) in t {
             let p = format!("{prefix}{k}");
@@ -45,11 +44,106 @@ fn the_shipped_config_is_complete_and_valid() {
             }
         }
     }
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    keys(&defaults, "", &mut a);
-    keys(&file, "", &mut b);
-    for k in &a {
-        assert!(b.contains(k), "configs/vanilla.toml lacks `{k}`");
+    for model in ["vanilla", "dcgan", "lsgan"] {
+        let path = config_path(&format!("{model}.toml"));
+        let info = ok(zoo(&["info", model, "--config", &path]));
+        assert!(info.contains("Generator parameters"), "{info}");
+        // Every default key is present in the commented file, with the default value.
+        let defaults: toml::Table = ok(zoo(&["config", model])).parse().expect("toml");
+        let file: toml::Table = std::fs::read_to_string(&path)
+            .expect("read")
+            .parse()
+            .expect("toml");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        keys(&defaults, "", &mut a);
+        keys(&file, "", &mut b);
+        for k in &a {
+            assert!(b.contains(k), "configs/{model}.toml lacks `{k}`");
+        }
+    }
+    // The sparse 64×64 configs build the paper's networks.
+    for model in ["dcgan", "lsgan"] {
+        let path = config_path(&format!("{model}-folder64.toml"));
+        let info = ok(zoo(&["info", model, "--config", &path]));
+        assert!(info.contains("Generator parameters: 3,576,704"), "{info}");
+        assert!(
+            info.contains("Discriminator parameters: 2,765,568"),
+            "{info}"
+        );
+    }
+}
+
+#[test]
+fn dcgan_reference_parameter_counts() {
+    let info = ok(zoo(&[
+        "info",
+        "dcgan",
+        "--set",
+        "data.image_size=64",
+        "--set",
+        "data.channels=3",
+    ]));
+    assert!(info.contains("Generator parameters: 3,576,704"), "{info}");
+    assert!(
+        info.contains("Discriminator parameters: 2,765,568"),
+        "{info}"
+    );
+    fails(
+        zoo(&["info", "dcgan", "--set", "data.image_size=30"]),
+        &["data.image_size = 30 does not suit DCGAN"],
+    );
+}
+
+#[test]
+fn conv_models_train_on_an_image_folder_at_64px() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let folder = tmp.path().join("imgs");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    for i in 0..12u32 {
+        let img = image::RgbImage::from_fn(80, 70, |x, y| {
+            image::Rgb([(x * 3 + i * 20) as u8, (y * 3) as u8, (i * 21) as u8])
+        });
+        img.save(folder.join(format!("{i}.png"))).expect("save");
+    }
+    for model in ["dcgan", "lsgan"] {
+        let out = tmp.path().join(model);
+        let stdout = ok(zoo(&[
+            "train",
+            model,
+            "--quiet",
+            "--config",
+            &config_path(&format!("{model}-folder64.toml")),
+            "--data-dir",
+            folder.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--set",
+            "model.g_filters=4",
+            "--set",
+            "model.d_filters=4",
+            "--set",
+            "train.grid_samples=4",
+        ]));
+        let run = run_dir(&stdout);
+        let grid = image::open(run.join("samples/step_000002.png")).expect("grid");
+        assert_eq!(grid.color(), image::ColorType::Rgb8);
+        // 2×2 grid of 64-px images with 2-px padding: 134 px, upscaled ×4.
+        assert_eq!((grid.width(), grid.height()), (536, 536));
+        let one = tmp.path().join(format!("{model}.png"));
+        ok(zoo(&[
+            "sample",
+            run.to_str().expect("utf-8"),
+            "-n",
+            "1",
+            "--out-dir",
+            one.to_str().expect("utf-8"),
+        ]));
+        let img = image::open(one.join("sample_00000.png")).expect("png");
+        assert_eq!((img.width(), img.height()), (64, 64));
     }
 }
 

@@ -331,3 +331,104 @@ fn idx_reader_on_the_shared_mnist() {
     let fashion = load_idx_split(&data_root().join("fashion-mnist"), Split::Test).expect("fashion");
     assert_eq!(fashion.len, 10_000);
 }
+
+#[test]
+fn bench_reports_throughput_and_memory() {
+    let out = ok(zoo(&[
+        "bench",
+        "vanilla",
+        "--quiet",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--batch-size",
+        "8",
+        "--set",
+        "model.g_hidden=[16]",
+        "--set",
+        "model.d_hidden=[16]",
+    ]));
+    assert!(out.starts_with("vanilla: "), "{out}");
+    let ips: f64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {out}"));
+    assert!(ips > 0.0 && ips.is_finite(), "{out}");
+    assert!(out.contains("MiB"), "{out}");
+    fails(
+        zoo(&["bench", "vanilla", "--steps", "0"]),
+        &["--steps must be at least 1"],
+    );
+}
+
+#[test]
+fn sigterm_stops_at_a_step_writes_a_checkpoint_and_exits_143() {
+    let out = tempfile::tempdir().expect("tmp");
+    let mut args = vec![
+        "train".to_string(),
+        "vanilla".into(),
+        "--data-dir".into(),
+        mnist().to_str().expect("utf-8").into(),
+        "--out".into(),
+        out.path().to_str().expect("utf-8").into(),
+        "--steps".into(),
+        "1000000".into(),
+        "--set".into(),
+        "train.log_every=1".into(),
+    ];
+    args.extend(TINY.iter().map(|s| s.to_string()));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_zoo"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until training has logged a few steps.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let metrics = loop {
+        let found = ls(out.path())
+            .first()
+            .map(|run| out.path().join(run).join("metrics.csv"))
+            .filter(|m| std::fs::read_to_string(m).is_ok_and(|t| t.lines().count() > 3));
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "training did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let o = child.wait_with_output().expect("wait");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("stopped by signal 15") && err.contains("--resume"),
+        "{err}"
+    );
+    let run = metrics.parent().expect("run").to_path_buf();
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).expect("latest");
+    let step: u64 = latest.trim_start_matches("step_").parse().expect("step");
+    assert!(step >= 3, "checkpoint at step {step}");
+    // metrics.csv ends at (or before) the checkpoint, and the run resumes from it.
+    let ok_resume = ok(zoo(&[
+        "train",
+        "vanilla",
+        "--quiet",
+        "--resume",
+        run.to_str().expect("utf-8"),
+        "--steps",
+        &(step + 2).to_string(),
+    ]));
+    assert!(
+        ok_resume.contains(&format!("steps: {}/{}", step + 2, step + 2)),
+        "{ok_resume}"
+    );
+}

@@ -7,10 +7,11 @@
 //! continues exactly as an uninterrupted one would.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -25,12 +26,41 @@ const FIXED_NOISE_STREAM: u64 = 0xF1CED;
 /// Stream id of weight initialisation.
 const INIT_STREAM: u64 = 0x1417;
 
-/// How the engine reports progress.
-#[derive(Debug, Clone, Copy, Default)]
+/// How the engine reports progress and learns it should stop.
+#[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// Set (to the signal number) by a SIGINT/SIGTERM handler: training stops at the end of the
+    /// current step, writes a checkpoint and returns [`Interrupted`].
+    pub stop: Option<Arc<AtomicUsize>>,
 }
+
+/// Training was stopped by a signal after a checkpoint was written.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    /// The signal number (2 = SIGINT, 15 = SIGTERM).
+    pub signal: usize,
+    /// The step of the checkpoint just written.
+    pub step: u64,
+    /// The run folder.
+    pub run: std::path::PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stopped by signal {} at step {}; checkpoint written. Continue with \
+             `zoo train <model> --resume {}`",
+            self.signal,
+            self.step,
+            self.run.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// What a finished (or stopped) run reports.
 #[derive(Debug, Clone)]
@@ -89,6 +119,132 @@ fn grid_rows(n: usize) -> usize {
     ((n as f64).sqrt().ceil() as usize).max(1)
 }
 
+/// Both networks and their optimizers: the state one training step advances.
+pub struct Players<M: GanModel> {
+    /// The generator (on the autodiff device).
+    pub g: M::G,
+    /// The discriminator.
+    pub d: M::D,
+    /// The generator's Adam.
+    pub opt_g: ModuleOptimizer,
+    /// The discriminator's Adam.
+    pub opt_d: ModuleOptimizer,
+}
+
+impl<M: GanModel> Players<M> {
+    /// Fresh networks from the run's seed, fresh optimizers.
+    pub fn init(model: &M, cfg: &RunConfig<M::Config>, ad: &Device) -> Self {
+        let (g, d) = init_networks(model, cfg.train.seed, ad);
+        Self {
+            g,
+            d,
+            opt_g: cfg.optim.g.init(),
+            opt_d: cfg.optim.d.init(),
+        }
+    }
+
+    /// Loads networks and optimizer states from a checkpoint.
+    pub fn load(self, ck: &Checkpoint) -> Result<Self> {
+        let opt = |e: burn::store::RecordError| anyhow::anyhow!("cannot load optimizer state: {e}");
+        Ok(Self {
+            g: load_module(self.g, &ck.file("generator.bpk"))?,
+            d: load_module(self.d, &ck.file("discriminator.bpk"))?,
+            opt_g: self.opt_g.load(ck.file("optim_g.bpk")).map_err(opt)?,
+            opt_d: self.opt_d.load(ck.file("optim_d.bpk")).map_err(opt)?,
+        })
+    }
+
+    /// One training step (0-based `step` of `total`): `d_steps` discriminator updates, each on
+    /// a fresh real batch and fresh detached fakes, then one generator update through a fresh D
+    /// forward on the last fakes. The device RNG is reseeded from `(seed, step)` first.
+    pub fn step(
+        self,
+        model: &mut M,
+        cfg: &RunConfig<M::Config>,
+        batches: &mut Batches,
+        step: u64,
+        total: u64,
+        ad: &Device,
+    ) -> (Self, Losses, Losses) {
+        let t = &cfg.train;
+        let Self {
+            mut g,
+            mut d,
+            mut opt_g,
+            mut opt_d,
+        } = self;
+        ad.seed(mix(t.seed, step));
+        let factor = t.lr_schedule.factor(step, total);
+        let mut last = None;
+        for k in 0..t.d_steps {
+            let real = batches.batch(step * t.d_steps as u64 + k as u64, ad);
+            let n = real.dims()[0];
+            let fake = model.generate(&g, model.noise(n, ad));
+            let out = model.d_loss(&d, real, fake.clone().detach());
+            let grads = GradientsParams::from_grads(out.total.backward(), &d);
+            d = opt_d.step(cfg.optim.d.lr * factor, d, grads);
+            d = model.after_d_step(d);
+            last = Some((out, fake));
+        }
+        let (d_out, fake) = last.expect("train.d_steps >= 1 is validated");
+        let g_out = model.g_loss(&d, fake);
+        let grads = GradientsParams::from_grads(g_out.total.backward(), &g);
+        g = opt_g.step(cfg.optim.g.lr * factor, g, grads);
+        (Self { g, d, opt_g, opt_d }, d_out, g_out)
+    }
+}
+
+/// Throughput of a model's training step.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchReport {
+    /// Real images consumed per second (batch size × d_steps × steps / time).
+    pub images_per_s: f64,
+    /// Wall time per generator step.
+    pub seconds_per_step: f64,
+    /// Peak resident memory of the process, in MiB (Linux; `None` elsewhere).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Times `steps` training steps after `warmup` untimed ones (no files are written).
+pub fn bench<M: GanModel>(
+    model: &mut M,
+    cfg: &RunConfig<M::Config>,
+    data: Arc<ImageSet>,
+    device: &Device,
+    warmup: u64,
+    steps: u64,
+) -> Result<BenchReport> {
+    let ad = device.clone().autodiff();
+    let mut batches = Batches::new(data, cfg.train.batch_size, cfg.train.seed)?;
+    let total = warmup + steps;
+    let mut players = Players::<M>::init(model, cfg, &ad);
+    let mut start = Instant::now();
+    for step in 0..total {
+        if step == warmup {
+            device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            start = Instant::now();
+        }
+        let (next, d_out, _) = players.step(model, cfg, &mut batches, step, total, &ad);
+        players = next;
+        // Reading a value waits for the step to finish on asynchronous devices.
+        let _ = scalar(&d_out.total);
+    }
+    let seconds = start.elapsed().as_secs_f64().max(1e-9);
+    Ok(BenchReport {
+        images_per_s: (steps * (cfg.train.batch_size * cfg.train.d_steps) as u64) as f64 / seconds,
+        seconds_per_step: seconds / steps.max(1) as f64,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Peak resident set size (VmHWM) of this process, in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 /// Trains `model` into `run`, from scratch or from `resume`.
 #[allow(clippy::too_many_arguments)]
 pub fn train<M: GanModel>(
@@ -105,9 +261,7 @@ pub fn train<M: GanModel>(
     let mut batches = Batches::new(data, t.batch_size, t.seed)?;
     let total = total_steps(cfg, batches.per_epoch());
 
-    let (mut g, mut d) = init_networks(model, t.seed, &ad);
-    let mut opt_g = cfg.optim.g.init();
-    let mut opt_d = cfg.optim.d.init();
+    let mut players = Players::<M>::init(model, cfg, &ad);
     let mut start = 0;
     if let Some(ck) = resume {
         let st = ck.state()?;
@@ -119,21 +273,14 @@ pub fn train<M: GanModel>(
                 t.seed
             );
         }
-        g = load_module(g, &ck.file("generator.bpk"))?;
-        d = load_module(d, &ck.file("discriminator.bpk"))?;
-        opt_g = opt_g
-            .load(ck.file("optim_g.bpk"))
-            .map_err(|e| anyhow::anyhow!("cannot load optimizer state: {e}"))?;
-        opt_d = opt_d
-            .load(ck.file("optim_d.bpk"))
-            .map_err(|e| anyhow::anyhow!("cannot load optimizer state: {e}"))?;
+        players = players.load(ck)?;
         start = st.step;
         tracing::info!("resuming {} at step {start}", run.path.display());
     }
     tracing::info!(
         "generator: {} parameters; discriminator: {} parameters",
-        crate::entry::param_summary(&g),
-        crate::entry::param_summary(&d)
+        crate::entry::param_summary(&players.g),
+        crate::entry::param_summary(&players.d)
     );
     if start >= total {
         tracing::info!("the run already has {start} of {total} steps; nothing to do");
@@ -150,7 +297,7 @@ pub fn train<M: GanModel>(
         )
     };
     if start == 0 {
-        write_samples(model, &g, 0)?;
+        write_samples(model, &players.g, 0)?;
     }
 
     let bar = if opts.progress {
@@ -174,30 +321,13 @@ pub fn train<M: GanModel>(
     let per_epoch = batches.per_epoch();
 
     for step in start..total {
-        ad.seed(mix(t.seed, step));
+        let (next, d_out, g_out) = players.step(model, cfg, &mut batches, step, total, &ad);
+        players = next;
         let factor = t.lr_schedule.factor(step, total);
-        let mut d_out: Option<Losses> = None;
-        let mut fake_for_g = None;
-        for k in 0..t.d_steps {
-            let real = batches.batch(step * t.d_steps as u64 + k as u64, &ad);
-            let n = real.dims()[0];
-            let fake = model.generate(&g, model.noise(n, &ad));
-            let out = model.d_loss(&d, real, fake.clone().detach());
-            let grads = GradientsParams::from_grads(out.total.backward(), &d);
-            d = opt_d.step(cfg.optim.d.lr * factor, d, grads);
-            d = model.after_d_step(d);
-            d_out = Some(out);
-            fake_for_g = Some(fake);
-        }
-        let fake = fake_for_g.expect("d_steps >= 1");
-        let g_out = model.g_loss(&d, fake);
-        let grads = GradientsParams::from_grads(g_out.total.backward(), &g);
-        g = opt_g.step(cfg.optim.g.lr * factor, g, grads);
         let done = step + 1;
         bar.set_position(done);
 
         if done.is_multiple_of(t.log_every) || done == total {
-            let d_out = d_out.expect("d_steps >= 1");
             let elapsed = mark.0.elapsed().as_secs_f64().max(1e-9);
             let ips = ((done - mark.1) * (t.batch_size * t.d_steps) as u64) as f64 / elapsed;
             mark = (Instant::now(), done);
@@ -244,7 +374,7 @@ pub fn train<M: GanModel>(
             last = cols;
         }
         if done.is_multiple_of(t.sample_every) || done == total {
-            write_samples(model, &g, done)?;
+            write_samples(model, &players.g, done)?;
             if let Some(log) = &log {
                 plot_metrics(log.columns(), &log.rows, &run.path.join("losses.png"))?;
             }
@@ -256,8 +386,18 @@ pub fn train<M: GanModel>(
                 .join(" ");
             bar.suspend(|| tracing::info!("step {done}/{total}: {line}"));
         }
-        if done.is_multiple_of(t.checkpoint_every) || done == total {
-            save_checkpoint(run, cfg, done, total, &g, &d, &opt_g, &opt_d)?;
+        let signal = opts.stop.as_ref().map_or(0, |s| s.load(Ordering::SeqCst));
+        if done.is_multiple_of(t.checkpoint_every) || done == total || signal != 0 {
+            save_checkpoint(run, cfg, done, total, &players)?;
+        }
+        if signal != 0 {
+            bar.finish_and_clear();
+            return Err(Interrupted {
+                signal,
+                step: done,
+                run: run.path.clone(),
+            }
+            .into());
         }
     }
     bar.finish_and_clear();
@@ -272,16 +412,12 @@ pub fn train<M: GanModel>(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn save_checkpoint<C, G: Module, D: Module>(
+fn save_checkpoint<M: GanModel>(
     run: &RunDir,
-    cfg: &RunConfig<C>,
+    cfg: &RunConfig<M::Config>,
     step: u64,
     total: u64,
-    g: &G,
-    d: &D,
-    opt_g: &burn::optim::ModuleOptimizer,
-    opt_d: &burn::optim::ModuleOptimizer,
+    p: &Players<M>,
 ) -> Result<Checkpoint> {
     let state = CheckpointState {
         step,
@@ -290,19 +426,19 @@ fn save_checkpoint<C, G: Module, D: Module>(
     };
     let rec = |e: burn::store::RecordError| anyhow::anyhow!("{e}");
     run.save_checkpoint(state, cfg.train.keep_checkpoints, |dir| {
-        g.clone()
+        p.g.clone()
             .save_file(dir.join("generator.bpk"))
             .map_err(rec)
             .context("saving the generator")?;
-        d.clone()
+        p.d.clone()
             .save_file(dir.join("discriminator.bpk"))
             .map_err(rec)
             .context("saving the discriminator")?;
-        opt_g
+        p.opt_g
             .save(dir.join("optim_g.bpk"))
             .map_err(rec)
             .context("saving the generator's optimizer")?;
-        opt_d
+        p.opt_d
             .save(dir.join("optim_d.bpk"))
             .map_err(rec)
             .context("saving the discriminator's optimizer")?;

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 
 use crate::config::{self, RunConfig};
-use crate::data::{load_training_set, mix};
-use crate::engine::{self, Summary, TrainOptions};
+use crate::data::{ImageSet, load_training_set, mix};
+use crate::engine::{self, BenchReport, Summary, TrainOptions};
 use crate::gan::{GanModel, trainable_params};
 use crate::io::write_atomic;
 use crate::output::{png_bytes, save_grid, to_images};
@@ -47,6 +47,8 @@ pub struct TrainRequest {
     pub device: Device,
     /// Show a progress bar.
     pub progress: bool,
+    /// Set by a signal handler to stop training gracefully (see [`engine::Interrupted`]).
+    pub stop: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 /// What `zoo train` did.
@@ -89,6 +91,25 @@ pub trait ModelEntry: Sync {
     fn train(&self, req: &TrainRequest) -> Result<TrainReport>;
     /// Samples from a run's latest checkpoint; returns the files written.
     fn sample(&self, req: &SampleRequest) -> Result<Vec<PathBuf>>;
+    /// Times training steps on synthetic data of the configured shape.
+    fn bench(&self, req: &BenchRequest) -> Result<BenchReport>;
+}
+
+/// What `zoo bench` asks for.
+#[derive(Debug, Clone)]
+pub struct BenchRequest {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--set key=value`.
+    pub sets: Vec<String>,
+    /// `--batch-size`.
+    pub batch_size: Option<usize>,
+    /// Untimed steps first.
+    pub warmup: u64,
+    /// Timed steps.
+    pub steps: u64,
+    /// Where to compute.
+    pub device: Device,
 }
 
 /// Adapts a [`GanModel`] to [`ModelEntry`].
@@ -250,12 +271,17 @@ impl<M: GanModel> ModelEntry for Entry<M> {
             &req.device,
             TrainOptions {
                 progress: req.progress,
+                stop: req.stop.clone(),
             },
         )?;
         Ok(TrainReport {
             run_dir: run.path.clone(),
             summary,
         })
+    }
+
+    fn bench(&self, req: &BenchRequest) -> Result<BenchReport> {
+        self.bench_impl(req)
     }
 
     fn sample(&self, req: &SampleRequest) -> Result<Vec<PathBuf>> {
@@ -298,6 +324,24 @@ impl<M: GanModel> ModelEntry for Entry<M> {
             save_grid(images, nrow, &out)?;
             Ok(vec![out])
         }
+    }
+}
+
+impl<M: GanModel> Entry<M> {
+    fn bench_impl(&self, req: &BenchRequest) -> Result<BenchReport> {
+        ensure!(req.steps > 0, "--steps must be at least 1 (got 0)");
+        let mut flags = Vec::new();
+        if let Some(b) = req.batch_size {
+            flags.push(("train.batch_size", int(b as u64)));
+        }
+        let cfg = resolve_config::<M>(req.config_file.as_deref(), &req.sets, &flags)?;
+        let mut model = M::new(&cfg)?;
+        let data = Arc::new(ImageSet::synthetic(
+            cfg.train.batch_size * cfg.train.d_steps * 4,
+            cfg.data.channels,
+            cfg.data.image_size,
+        ));
+        engine::bench(&mut model, &cfg, data, &req.device, req.warmup, req.steps)
     }
 }
 

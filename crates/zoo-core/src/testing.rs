@@ -20,15 +20,7 @@ pub fn rng_lock() -> MutexGuard<'static, ()> {
 
 /// `n` deterministic patterned images of `channels`×`size`×`size`.
 pub fn toy_images(n: usize, channels: usize, size: usize) -> Arc<ImageSet> {
-    Arc::new(ImageSet {
-        pixels: (0..n * channels * size * size)
-            .map(|i| ((i * 37) % 256) as u8)
-            .collect(),
-        labels: None,
-        len: n,
-        channels,
-        size,
-    })
+    Arc::new(ImageSet::synthetic(n, channels, size))
 }
 
 /// Trains `M` into `run` (from its latest checkpoint when `resume`), on the CPU.

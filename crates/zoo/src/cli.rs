@@ -55,6 +55,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Sample images from a run's latest checkpoint.
     Sample(SampleArgs),
+    /// Measure a model's training throughput (images/s) and peak memory on synthetic data.
+    Bench(BenchArgs),
     /// Datasets.
     Data {
         #[command(subcommand)]
@@ -118,6 +120,23 @@ pub struct SampleArgs {
     /// Noise seed (default: the run's seed).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model name (see `zoo list`).
+    pub model: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Images per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Untimed steps before timing.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,12 +6,14 @@ mod registry;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use zoo_core::burn::prelude::Device;
 use zoo_core::config::DatasetKind;
-use zoo_core::entry::{SampleRequest, TrainRequest, group_digits};
+use zoo_core::entry::{BenchRequest, SampleRequest, TrainRequest, group_digits};
 use zoo_core::run::RunDir;
 
 use crate::cli::{Cli, Command, DataCommand, DeviceArg};
@@ -31,7 +33,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // Stopped by a signal: the shell's convention, 128 + the signal number.
+            match e.downcast_ref::<zoo_core::engine::Interrupted>() {
+                Some(i) => ExitCode::from(128 + i.signal as u8),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -80,6 +86,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => {
             let entry = registry::find(&args.model)?;
+            // Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130 / 143.
+            let stop = Arc::new(AtomicUsize::new(0));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)
+                    .context("cannot install the signal handler")?;
+            }
             let req = TrainRequest {
                 config_file: args.config.config,
                 sets: args.config.sets,
@@ -92,6 +104,7 @@ fn run(cli: Cli) -> Result<()> {
                 resume: args.resume,
                 device: device(cli.global.device)?,
                 progress,
+                stop: Some(stop),
             };
             let report = entry.train(&req)?;
             let s = &report.summary;
@@ -133,6 +146,29 @@ fn run(cli: Cli) -> Result<()> {
                     first.parent().unwrap_or(Path::new(".")).display()
                 );
             }
+        }
+        Command::Bench(args) => {
+            let entry = registry::find(&args.model)?;
+            let device = device(cli.global.device)?;
+            let r = entry.bench(&BenchRequest {
+                config_file: args.config.config,
+                sets: args.config.sets,
+                batch_size: args.batch_size,
+                warmup: args.warmup,
+                steps: args.steps,
+                device,
+            })?;
+            let mem = r
+                .peak_rss_mib
+                .map_or_else(|| "n/a".to_string(), |m| format!("{m:.0} MiB"));
+            println!(
+                "{}: {:.1} images/s, {:.3} s/step, peak memory {mem} ({:?} device, {} timed steps)",
+                entry.name(),
+                r.images_per_s,
+                r.seconds_per_step,
+                cli.global.device,
+                args.steps
+            );
         }
         Command::Data {
             command:

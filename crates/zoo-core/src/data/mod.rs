@@ -31,6 +31,19 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
+    /// `n` deterministic patterned images (benchmarks and tests; no files needed).
+    pub fn synthetic(n: usize, channels: usize, size: usize) -> Self {
+        ImageSet {
+            pixels: (0..n * channels * size * size)
+                .map(|i| ((i * 37) % 256) as u8)
+                .collect(),
+            labels: None,
+            len: n,
+            channels,
+            size,
+        }
+    }
+
     /// Bytes per image.
     pub fn image_len(&self) -> usize {
         self.channels * self.size * self.size

@@ -10,6 +10,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
+use crate::gan::Losses;
+
 /// The adversarial objective of a GAN, on logits.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(try_from = "LossToml", into = "LossToml")]
@@ -152,6 +154,19 @@ impl Adversarial {
             Adversarial::Minimax | Adversarial::NonSaturating => sigmoid(logits).mean(),
             _ => logits.mean(),
         }
+    }
+
+    /// The discriminator's [`Losses`] from its logits on reals and fakes, with the scores
+    /// `d_real` (mean D(x)) and `d_fake` (mean D(G(z))) as logged parts.
+    pub fn d_losses<const D: usize>(&self, real: Tensor<D>, fake: Tensor<D>) -> Losses {
+        Losses::new(self.d_loss(real.clone(), fake.clone()))
+            .with("d_real", self.score(real))
+            .with("d_fake", self.score(fake))
+    }
+
+    /// The generator's [`Losses`] from the discriminator's logits on its fakes.
+    pub fn g_losses<const D: usize>(&self, fake: Tensor<D>) -> Losses {
+        Losses::new(self.g_loss(fake))
     }
 
     /// Checks the parameters, naming the problem.

@@ -122,17 +122,12 @@ impl ConvGan {
 
     /// The discriminator's loss.
     pub fn d_loss(&self, d: &Discriminator, real: Tensor<4>, fake: Tensor<4>) -> Losses {
-        let real_logits = d.forward(real);
-        let fake_logits = d.forward(fake);
-        let loss = &self.cfg.loss;
-        Losses::new(loss.d_loss(real_logits.clone(), fake_logits.clone()))
-            .with("d_real", loss.score(real_logits))
-            .with("d_fake", loss.score(fake_logits))
+        self.cfg.loss.d_losses(d.forward(real), d.forward(fake))
     }
 
     /// The generator's loss (a fresh D forward).
     pub fn g_loss(&self, d: &Discriminator, fake: Tensor<4>) -> Losses {
-        Losses::new(self.cfg.loss.g_loss(d.forward(fake)))
+        self.cfg.loss.g_losses(d.forward(fake))
     }
 
     /// Defaults shared by the convolutional models: MNIST at 28×28, batch 64, Adam 2e-4 / 0.5.

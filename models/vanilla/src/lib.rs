@@ -213,16 +213,11 @@ impl GanModel for Vanilla {
     }
 
     fn d_loss(&mut self, d: &Discriminator, real: Tensor<4>, fake: Tensor<4>) -> Losses {
-        let real_logits = d.forward(real);
-        let fake_logits = d.forward(fake);
-        let loss = &self.cfg.loss;
-        Losses::new(loss.d_loss(real_logits.clone(), fake_logits.clone()))
-            .with("d_real", loss.score(real_logits))
-            .with("d_fake", loss.score(fake_logits))
+        self.cfg.loss.d_losses(d.forward(real), d.forward(fake))
     }
 
     fn g_loss(&mut self, d: &Discriminator, fake: Tensor<4>) -> Losses {
-        Losses::new(self.cfg.loss.g_loss(d.forward(fake)))
+        self.cfg.loss.g_losses(d.forward(fake))
     }
 }
 

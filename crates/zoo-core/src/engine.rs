@@ -39,6 +39,8 @@ pub struct TrainOptions {
 /// Training was stopped by a signal after a checkpoint was written.
 #[derive(Debug, Clone)]
 pub struct Interrupted {
+    /// The model's registry name.
+    pub model: &'static str,
     /// The signal number (2 = SIGINT, 15 = SIGTERM).
     pub signal: usize,
     /// The step of the checkpoint just written.
@@ -52,9 +54,10 @@ impl std::fmt::Display for Interrupted {
         write!(
             f,
             "stopped by signal {} at step {}; checkpoint written. Continue with \
-             `zoo train <model> --resume {}`",
+             `zoo train {} --resume {}`",
             self.signal,
             self.step,
+            self.model,
             self.run.display()
         )
     }
@@ -278,7 +281,7 @@ pub fn train<M: GanModel>(
         tracing::info!("resuming {} at step {start}", run.path.display());
     }
     tracing::info!(
-        "generator: {} parameters; discriminator: {} parameters",
+        "generator parameters: {}; discriminator parameters: {}",
         crate::entry::param_summary(&players.g),
         crate::entry::param_summary(&players.d)
     );
@@ -393,6 +396,7 @@ pub fn train<M: GanModel>(
         if signal != 0 {
             bar.finish_and_clear();
             return Err(Interrupted {
+                model: M::NAME,
                 signal,
                 step: done,
                 run: run.path.clone(),

@@ -29,6 +29,17 @@ fn labels(n: usize) -> Vec<u8> {
     encode(&[n], &vec![1u8; n])
 }
 
+/// Writes the `run.toml` of a run folder that claims to belong to `model`.
+fn fake_run(dir: &Path, model: &str) {
+    std::fs::write(
+        dir.join("run.toml"),
+        format!(
+            "model = \"{model}\"\nzoo_version = \"0.1.0\"\ncreated = \"2026-01-01T00:00:00Z\"\n"
+        ),
+    )
+    .expect("write");
+}
+
 /// Trains with `data_dir` and asserts the failure leaves no run folder behind.
 fn train_fails(data_dir: &Path, extra: &[&str], needles: &[&str]) -> String {
     let out = tempfile::tempdir().expect("tmp");
@@ -273,11 +284,7 @@ fn unwritable_out_and_bad_runs() {
     );
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).expect("mkdir");
-    std::fs::write(
-        other.join("run.toml"),
-        "model = \"dcgan\"\nzoo_version = \"0.1.0\"\ncreated = \"2026-01-01T00:00:00Z\"\n",
-    )
-    .expect("write");
+    fake_run(&other, "dcgan");
     fails(
         zoo(&[
             "train",
@@ -294,11 +301,7 @@ fn unwritable_out_and_bad_runs() {
     // A run without a checkpoint.
     let empty_run = tmp.path().join("fresh");
     std::fs::create_dir_all(empty_run.join("checkpoints")).expect("mkdir");
-    std::fs::write(
-        empty_run.join("run.toml"),
-        "model = \"vanilla\"\nzoo_version = \"0.1.0\"\ncreated = \"2026-01-01T00:00:00Z\"\n",
-    )
-    .expect("write");
+    fake_run(&empty_run, "vanilla");
     fails(
         zoo(&[
             "train",

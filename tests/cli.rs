@@ -65,12 +65,17 @@ fn the_shipped_configs_are_complete_and_valid() {
     for model in ["dcgan", "lsgan"] {
         let path = config_path(&format!("{model}-folder64.toml"));
         let info = ok(zoo(&["info", model, "--config", &path]));
-        assert!(info.contains("Generator parameters: 3,576,704"), "{info}");
-        assert!(
-            info.contains("Discriminator parameters: 2,765,568"),
-            "{info}"
-        );
+        assert_dcgan_reference_counts(&info);
     }
+}
+
+/// The 64×64 RGB DCGAN of the PyTorch reference: G 3,576,704 and D 2,765,568 parameters.
+fn assert_dcgan_reference_counts(info: &str) {
+    assert!(info.contains("Generator parameters: 3,576,704"), "{info}");
+    assert!(
+        info.contains("Discriminator parameters: 2,765,568"),
+        "{info}"
+    );
 }
 
 #[test]
@@ -83,11 +88,7 @@ fn dcgan_reference_parameter_counts() {
         "--set",
         "data.channels=3",
     ]));
-    assert!(info.contains("Generator parameters: 3,576,704"), "{info}");
-    assert!(
-        info.contains("Discriminator parameters: 2,765,568"),
-        "{info}"
-    );
+    assert_dcgan_reference_counts(&info);
     fails(
         zoo(&["info", "dcgan", "--set", "data.image_size=30"]),
         &["data.image_size = 30 does not suit DCGAN"],

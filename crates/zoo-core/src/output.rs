@@ -11,36 +11,24 @@ use crate::io::{write_atomic, write_atomic_with};
 /// Lays out `[N, C, H, W]` images in [-1, 1] as a grid with `nrow` images per row.
 pub fn grid_image(images: Tensor<4>, nrow: usize) -> Result<image::DynamicImage> {
     let [n, c, h, w] = images.dims();
-    ensure!(c == 1 || c == 3, "cannot draw images with {c} channels");
     ensure!(n > 0, "no images to draw");
-    let data: Vec<f32> = images
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let tiles = to_images(images)?;
     let nrow = nrow.clamp(1, n);
     let rows = n.div_ceil(nrow);
     let pad = 2;
-    let (gw, gh) = (nrow * (w + pad) + pad, rows * (h + pad) + pad);
-    let mut buf = vec![0u8; gw * gh * c];
-    for i in 0..n {
-        let (ox, oy) = (pad + (i % nrow) * (w + pad), pad + (i / nrow) * (h + pad));
-        for y in 0..h {
-            for x in 0..w {
-                for ch in 0..c {
-                    let v = data[((i * c + ch) * h + y) * w + x];
-                    let v = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
-                    buf[((oy + y) * gw + ox + x) * c + ch] = v;
-                }
-            }
-        }
-    }
-    let (gw, gh) = (gw as u32, gh as u32);
-    let img = if c == 1 {
-        image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(gw, gh, buf).expect("sized"))
+    let (gw, gh) = (
+        (nrow * (w + pad) + pad) as u32,
+        (rows * (h + pad) + pad) as u32,
+    );
+    let mut img = if c == 1 {
+        image::DynamicImage::new_luma8(gw, gh)
     } else {
-        image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(gw, gh, buf).expect("sized"))
+        image::DynamicImage::new_rgb8(gw, gh)
     };
+    for (i, tile) in tiles.iter().enumerate() {
+        let (x, y) = (pad + (i % nrow) * (w + pad), pad + (i / nrow) * (h + pad));
+        image::imageops::replace(&mut img, tile, x as i64, y as i64);
+    }
     // Small images are upscaled (nearest) so that a grid is comfortably viewable.
     let scale = ((480.0 / gw.max(gh) as f64).round() as u32).clamp(1, 4);
     Ok(if scale > 1 {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
-use super::{Split, idx_file_names};
+use super::idx::gunzip_if_needed;
+use super::{Split, find_idx_file, idx_file_names};
 use crate::config::DatasetKind;
 use crate::io::write_atomic;
 
@@ -82,33 +83,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .context("corrupt gzip")?;
-        Ok(out)
-    } else {
-        Ok(bytes.to_vec())
-    }
-}
-
 /// Verifies a file (raw or gzipped) against the decompressed checksum.
 fn verify(bytes: &[u8], want: &str) -> Result<()> {
-    let got = sha256_hex(&gunzip_if_needed(bytes)?);
+    let raw = gunzip_if_needed(bytes.to_vec()).context("corrupt gzip")?;
+    let got = sha256_hex(&raw);
     ensure!(
         got == want,
         "checksum mismatch (sha256 {got}, expected {want})"
     );
     Ok(())
-}
-
-fn present(dir: &Path, name: &str) -> Option<PathBuf> {
-    [format!("{name}.gz"), name.to_string()]
-        .into_iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
 }
 
 fn agent() -> ureq::Agent {
@@ -146,7 +129,7 @@ pub fn get(kind: DatasetKind, dir: &Path) -> Result<String> {
     let names = all_names();
     let sums = checksums(kind);
     // Already there and intact?
-    let existing: Vec<Option<PathBuf>> = names.iter().map(|n| present(dir, n)).collect();
+    let existing: Vec<Option<PathBuf>> = names.iter().map(|n| find_idx_file(dir, n)).collect();
     if existing.iter().all(Option::is_some) {
         let mut ok = true;
         for (p, want) in existing.iter().flatten().zip(sums) {
@@ -258,7 +241,7 @@ fn from_package(
         }
         data.context(".deb has no data.tar.xz")?
     } else {
-        gunzip_if_needed(&bytes)?
+        gunzip_if_needed(bytes).context("corrupt .tgz package")?
     };
     let mut found: Vec<Option<(String, Vec<u8>)>> = vec![None; names.len()];
     let mut archive = tar::Archive::new(tar_bytes.as_slice());

@@ -17,23 +17,25 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// Un-gzips `bytes` when they start with the gzip magic; returns them unchanged otherwise.
+pub fn gunzip_if_needed(bytes: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Reads an IDX file, un-gzipping it when it starts with the gzip magic.
 pub fn read(path: &Path) -> Result<IdxArray> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{} is a corrupt or truncated gzip file ({e}); download it again (see datasets.md)",
-                    path.display()
-                )
-            })?;
-        out
-    } else {
-        raw
-    };
+    let bytes = gunzip_if_needed(raw).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is a corrupt or truncated gzip file ({e}); download it again (see datasets.md)",
+            path.display()
+        )
+    })?;
     parse(&bytes).with_context(|| format!("{} is not a valid IDX file", path.display()))
 }
 

@@ -157,9 +157,8 @@ pub fn idx_file_names(split: Split) -> [String; 2] {
     ]
 }
 
-const IDX_KINDS: [DatasetKind; 2] = [DatasetKind::Mnist, DatasetKind::FashionMnist];
-
-fn find_idx_file(dir: &Path, name: &str) -> Option<PathBuf> {
+/// The file holding `name` in `dir`: `name.gz` or `name`, also in the dotted spelling.
+pub(crate) fn find_idx_file(dir: &Path, name: &str) -> Option<PathBuf> {
     // Also accept the dotted spelling of LeCun's original archives (`train-images.idx3-ubyte`).
     let dotted = name.replacen("-idx", ".idx", 1);
     [name, dotted.as_str()]
@@ -362,12 +361,12 @@ fn flatten_alpha(img: image::DynamicImage) -> image::DynamicImage {
 /// Loads the training images that `cfg` names, conformed to its channels and size.
 pub fn load_training_set(cfg: &DataConfig) -> Result<ImageSet> {
     let mut set = match cfg.dataset {
-        k if IDX_KINDS.contains(&k) => {
+        k @ (DatasetKind::Mnist | DatasetKind::FashionMnist) => {
             let dir = locate_idx(k, cfg.dir.as_deref(), Split::Train)?;
             tracing::info!("loading {} from {}", k.name(), dir.display());
             load_idx_split(&dir, Split::Train)?
         }
-        _ => {
+        DatasetKind::Folder => {
             let dir = cfg.dir.as_deref().context(
                 "data.dataset = \"folder\" needs a folder: pass --data-dir DIR (or --set data.dir=DIR)",
             )?;

@@ -60,6 +60,10 @@ pub struct DataConfig {
     pub channels: usize,
     /// Use only the first N training images (quick experiments, tests).
     pub limit: Option<usize>,
+    /// Image-to-image models (cyclegan): two domain folders `[A, B]`, or one root folder with
+    /// the reference layout `trainA/ trainB/ (testA/ testB/)`. `zoo train … --domains A B`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<PathBuf>,
 }
 
 impl Default for DataConfig {
@@ -70,6 +74,7 @@ impl Default for DataConfig {
             image_size: 28,
             channels: 1,
             limit: None,
+            domains: Vec::new(),
         }
     }
 }
@@ -87,6 +92,14 @@ pub enum LrSchedule {
         /// The step at which the decay begins.
         start: u64,
     },
+    /// CycleGAN's rule, by epoch: the full rate for `start_epoch` epochs, then during epoch
+    /// `e` (0-based) the factor `1 − (e + 1 − start_epoch) / (decay_epochs + 1)`, where
+    /// `decay_epochs` are the run's remaining epochs (`n_epochs` = `start_epoch`,
+    /// `n_epochs_decay` = `train.epochs − start_epoch`).
+    LinearDecayEpochs {
+        /// The first epoch with a reduced rate (the reference's `n_epochs`).
+        start_epoch: u64,
+    },
 }
 
 /// The TOML form: `kind`, plus `start` for `linear_decay` only.
@@ -96,6 +109,8 @@ struct ScheduleToml {
     kind: ScheduleKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     start: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_epoch: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -108,15 +123,23 @@ enum ScheduleKind {
 impl TryFrom<ScheduleToml> for LrSchedule {
     type Error = String;
     fn try_from(t: ScheduleToml) -> std::result::Result<Self, String> {
-        match (t.kind, t.start) {
-            (ScheduleKind::Constant, None) => Ok(LrSchedule::Constant),
-            (ScheduleKind::Constant, Some(_)) => {
-                Err("`start` only applies to kind = \"linear_decay\"".into())
+        match (t.kind, t.start, t.start_epoch) {
+            (ScheduleKind::Constant, None, None) => Ok(LrSchedule::Constant),
+            (ScheduleKind::Constant, _, _) => {
+                Err("`start` and `start_epoch` only apply to kind = \"linear_decay\"".into())
             }
-            (ScheduleKind::LinearDecay, Some(start)) => Ok(LrSchedule::LinearDecay { start }),
-            (ScheduleKind::LinearDecay, None) => {
-                Err("kind = \"linear_decay\" needs `start`, the step where the decay begins".into())
+            (ScheduleKind::LinearDecay, Some(start), None) => Ok(LrSchedule::LinearDecay { start }),
+            (ScheduleKind::LinearDecay, None, Some(start_epoch)) => {
+                Ok(LrSchedule::LinearDecayEpochs { start_epoch })
             }
+            (ScheduleKind::LinearDecay, Some(_), Some(_)) => {
+                Err("give `start` (a step) or `start_epoch`, not both".into())
+            }
+            (ScheduleKind::LinearDecay, None, None) => Err(
+                "kind = \"linear_decay\" needs `start` (the step where the decay begins) or \
+                 `start_epoch`"
+                    .into(),
+            ),
         }
     }
 }
@@ -127,19 +150,38 @@ impl From<LrSchedule> for ScheduleToml {
             LrSchedule::Constant => ScheduleToml {
                 kind: ScheduleKind::Constant,
                 start: None,
+                start_epoch: None,
             },
             LrSchedule::LinearDecay { start } => ScheduleToml {
                 kind: ScheduleKind::LinearDecay,
                 start: Some(start),
+                start_epoch: None,
+            },
+            LrSchedule::LinearDecayEpochs { start_epoch } => ScheduleToml {
+                kind: ScheduleKind::LinearDecay,
+                start: None,
+                start_epoch: Some(start_epoch),
             },
         }
     }
 }
 
 impl LrSchedule {
-    /// Multiplier of the base learning rate at `step` (0-based) of a run of `total` steps.
-    pub fn factor(&self, step: u64, total: u64) -> f64 {
+    /// Multiplier of the base learning rate at `step` (0-based) of a run of `total` steps with
+    /// `per_epoch` steps per epoch.
+    pub fn factor(&self, step: u64, total: u64, per_epoch: u64) -> f64 {
         match *self {
+            LrSchedule::LinearDecayEpochs { start_epoch } => {
+                let per_epoch = per_epoch.max(1);
+                let epoch = step / per_epoch;
+                let epochs = total.div_ceil(per_epoch);
+                let decay = epochs.saturating_sub(start_epoch);
+                if epoch < start_epoch {
+                    1.0
+                } else {
+                    1.0 - (epoch + 1 - start_epoch) as f64 / (decay + 1) as f64
+                }
+            }
             LrSchedule::Constant => 1.0,
             LrSchedule::LinearDecay { start } => {
                 if step < start || total <= start {
@@ -218,6 +260,9 @@ pub struct Adam {
     pub beta1: f64,
     /// Second-moment decay.
     pub beta2: f64,
+    /// Added to the denominator √v̂ (PyTorch's default 1e-8, which the papers' reference code
+    /// used; burn's own default, 1e-5, damps the small gradients of deep generators).
+    pub epsilon: f64,
 }
 
 impl Default for Adam {
@@ -226,6 +271,7 @@ impl Default for Adam {
             lr: 2e-4,
             beta1: 0.5,
             beta2: 0.999,
+            epsilon: 1e-8,
         }
     }
 }
@@ -236,6 +282,7 @@ impl Adam {
         burn::optim::AdamConfig::new()
             .with_beta_1(self.beta1 as f32)
             .with_beta_2(self.beta2 as f32)
+            .with_epsilon(self.epsilon as f32)
             .init()
     }
 
@@ -251,6 +298,11 @@ impl Adam {
                 "optim.{who}.{name} must be in [0, 1) (got {b})"
             );
         }
+        ensure!(
+            self.epsilon.is_finite() && self.epsilon > 0.0,
+            "optim.{who}.epsilon must be a positive number (got {}); try 1e-8",
+            self.epsilon
+        );
         Ok(())
     }
 }
@@ -559,14 +611,40 @@ mod tests {
     }
 
     #[test]
+    fn epoch_decay_follows_cyclegan() {
+        // n_epochs = 3, n_epochs_decay = 2, 4 steps per epoch: the reference's lambda rule
+        // 1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1), constant within an epoch.
+        let s = LrSchedule::LinearDecayEpochs { start_epoch: 3 };
+        let f: Vec<f64> = (0..20).map(|step| s.factor(step, 20, 4)).collect();
+        for (step, &v) in f.iter().enumerate() {
+            let e = (step / 4) as f64;
+            let want = 1.0 - (e + 1.0 - 3.0).max(0.0) / 3.0;
+            assert!((v - want).abs() < 1e-12, "step {step}: {v} vs {want}");
+        }
+        assert_eq!(f[11], 1.0);
+        assert!((f[12] - 2.0 / 3.0).abs() < 1e-12);
+        assert!((f[19] - 1.0 / 3.0).abs() < 1e-12);
+        let c: RunConfig<M> = resolve(
+            &defaults(),
+            None,
+            &[
+                "train.lr_schedule.kind=linear_decay".into(),
+                "train.lr_schedule.start_epoch=3".into(),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.train.lr_schedule, s);
+    }
+
+    #[test]
     fn linear_decay_reaches_zero_at_the_end() {
         let s = LrSchedule::LinearDecay { start: 100 };
-        assert_eq!(s.factor(0, 200), 1.0);
-        assert_eq!(s.factor(99, 200), 1.0);
-        assert!((s.factor(100, 200) - (1.0 - 1.0 / 101.0)).abs() < 1e-12);
-        assert!((s.factor(199, 200) - (1.0 - 100.0 / 101.0)).abs() < 1e-12);
-        assert!(s.factor(150, 200) > s.factor(151, 200));
-        assert_eq!(LrSchedule::Constant.factor(5, 10), 1.0);
+        assert_eq!(s.factor(0, 200, 10), 1.0);
+        assert_eq!(s.factor(99, 200, 10), 1.0);
+        assert!((s.factor(100, 200, 10) - (1.0 - 1.0 / 101.0)).abs() < 1e-12);
+        assert!((s.factor(199, 200, 10) - (1.0 - 100.0 / 101.0)).abs() < 1e-12);
+        assert!(s.factor(150, 200, 10) > s.factor(151, 200, 10));
+        assert_eq!(LrSchedule::Constant.factor(5, 10, 1), 1.0);
         let c: RunConfig<M> = resolve(
             &defaults(),
             None,

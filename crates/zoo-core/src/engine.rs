@@ -1,4 +1,5 @@
-//! The generic training engine: alternating D/G updates for any [`GanModel`].
+//! The generic training engine: alternating D/G updates for any [`Game`] (every
+//! [`GanModel`](crate::gan::GanModel) is one).
 //!
 //! Per step: `d_steps` discriminator updates (each on a fresh real batch and fresh fakes,
 //! detached), then one generator update through a fresh D forward on the last fakes. One Adam
@@ -16,13 +17,12 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::RunConfig;
-use crate::data::{Batches, ImageSet, mix};
-use crate::gan::{GanModel, Losses};
+use crate::data::mix;
+use crate::game::Game;
+use crate::gan::Losses;
 use crate::output::{MetricsLog, plot_metrics, save_grid};
 use crate::run::{Checkpoint, CheckpointState, RunDir};
 
-/// Stream id of the fixed noise behind the sample grids.
-const FIXED_NOISE_STREAM: u64 = 0xF1CED;
 /// Stream id of weight initialisation.
 const INIT_STREAM: u64 = 0x1417;
 
@@ -89,19 +89,13 @@ pub fn total_steps<C>(cfg: &RunConfig<C>, per_epoch: u64) -> u64 {
 }
 
 /// Initialises the networks from the run's seed.
-pub fn init_networks<M: GanModel>(model: &M, seed: u64, device: &Device) -> (M::G, M::D) {
+pub fn init_networks<M: Game>(model: &M, seed: u64, device: &Device) -> (M::G, M::D) {
     device.seed(mix(seed, INIT_STREAM));
     (model.init_g(device), model.init_d(device))
 }
 
-/// The fixed latent batch behind every sample grid of a run.
-pub fn fixed_noise<M: GanModel>(model: &M, seed: u64, n: usize, device: &Device) -> Tensor<2> {
-    device.seed(mix(seed, FIXED_NOISE_STREAM));
-    model.noise(n, device)
-}
-
 /// Loads a generator from a checkpoint into a freshly built one.
-pub fn load_generator<M: GanModel>(model: &M, ck: &Checkpoint, device: &Device) -> Result<M::G> {
+pub fn load_generator<M: Game>(model: &M, ck: &Checkpoint, device: &Device) -> Result<M::G> {
     let path = ck.file("generator.bpk");
     model
         .init_g(device)
@@ -118,12 +112,8 @@ fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().into_scalar::<f32>().to_f64()
 }
 
-fn grid_rows(n: usize) -> usize {
-    ((n as f64).sqrt().ceil() as usize).max(1)
-}
-
 /// Both networks and their optimizers: the state one training step advances.
-pub struct Players<M: GanModel> {
+pub struct Players<M: Game> {
     /// The generator (on the autodiff device).
     pub g: M::G,
     /// The discriminator.
@@ -134,7 +124,7 @@ pub struct Players<M: GanModel> {
     pub opt_d: ModuleOptimizer,
 }
 
-impl<M: GanModel> Players<M> {
+impl<M: Game> Players<M> {
     /// Fresh networks from the run's seed, fresh optimizers.
     pub fn init(model: &M, cfg: &RunConfig<M::Config>, ad: &Device) -> Self {
         let (g, d) = init_networks(model, cfg.train.seed, ad);
@@ -146,7 +136,8 @@ impl<M: GanModel> Players<M> {
         }
     }
 
-    /// Loads networks and optimizer states from a checkpoint.
+    /// Loads networks and optimizer states from a checkpoint (the model's own state is
+    /// [`Game::load_state`]).
     pub fn load(self, ck: &Checkpoint) -> Result<Self> {
         let opt = |e: burn::store::RecordError| anyhow::anyhow!("cannot load optimizer state: {e}");
         Ok(Self {
@@ -164,7 +155,7 @@ impl<M: GanModel> Players<M> {
         self,
         model: &mut M,
         cfg: &RunConfig<M::Config>,
-        batches: &mut Batches,
+        data: &mut M::Data,
         step: u64,
         total: u64,
         ad: &Device,
@@ -177,24 +168,30 @@ impl<M: GanModel> Players<M> {
             mut opt_d,
         } = self;
         ad.seed(mix(t.seed, step));
-        let factor = t.lr_schedule.factor(step, total);
+        let factor = t
+            .lr_schedule
+            .factor(step, total, steps_per_epoch(model, data, t.d_steps));
         let mut last = None;
         for k in 0..t.d_steps {
-            let real = batches.batch(step * t.d_steps as u64 + k as u64, ad);
-            let n = real.dims()[0];
-            let fake = model.generate(&g, model.noise(n, ad));
-            let out = model.d_loss(&d, real, fake.clone().detach());
+            let batch = model.batch(data, step * t.d_steps as u64 + k as u64, ad);
+            let fakes = model.fakes(&g, &batch);
+            let out = model.d_loss(&d, &batch, &fakes);
             let grads = GradientsParams::from_grads(out.total.backward(), &d);
             d = opt_d.step(cfg.optim.d.lr * factor, d, grads);
             d = model.after_d_step(d);
-            last = Some((out, fake));
+            last = Some((out, batch, fakes));
         }
-        let (d_out, fake) = last.expect("train.d_steps >= 1 is validated");
-        let g_out = model.g_loss(&d, fake);
+        let (d_out, batch, fakes) = last.expect("train.d_steps >= 1 is validated");
+        let g_out = model.g_loss(&g, &d, batch, fakes);
         let grads = GradientsParams::from_grads(g_out.total.backward(), &g);
         g = opt_g.step(cfg.optim.g.lr * factor, g, grads);
         (Self { g, d, opt_g, opt_d }, d_out, g_out)
     }
+}
+
+/// Generator steps per epoch.
+fn steps_per_epoch<M: Game>(model: &M, data: &M::Data, d_steps: usize) -> u64 {
+    (model.per_epoch(data) / d_steps as u64).max(1)
 }
 
 /// Throughput of a model's training step.
@@ -209,16 +206,15 @@ pub struct BenchReport {
 }
 
 /// Times `steps` training steps after `warmup` untimed ones (no files are written).
-pub fn bench<M: GanModel>(
+pub fn bench<M: Game>(
     model: &mut M,
     cfg: &RunConfig<M::Config>,
-    data: Arc<ImageSet>,
+    mut data: M::Data,
     device: &Device,
     warmup: u64,
     steps: u64,
 ) -> Result<BenchReport> {
     let ad = device.clone().autodiff();
-    let mut batches = Batches::new(data, cfg.train.batch_size, cfg.train.seed)?;
     let total = warmup + steps;
     let mut players = Players::<M>::init(model, cfg, &ad);
     let mut start = Instant::now();
@@ -227,7 +223,7 @@ pub fn bench<M: GanModel>(
             device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
             start = Instant::now();
         }
-        let (next, d_out, _) = players.step(model, cfg, &mut batches, step, total, &ad);
+        let (next, d_out, _) = players.step(model, cfg, &mut data, step, total, &ad);
         players = next;
         // Reading a value waits for the step to finish on asynchronous devices.
         let _ = scalar(&d_out.total);
@@ -250,10 +246,10 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// Trains `model` into `run`, from scratch or from `resume`.
 #[allow(clippy::too_many_arguments)]
-pub fn train<M: GanModel>(
+pub fn train<M: Game>(
     model: &mut M,
     cfg: &RunConfig<M::Config>,
-    data: Arc<ImageSet>,
+    mut data: M::Data,
     run: &RunDir,
     resume: Option<&Checkpoint>,
     device: &Device,
@@ -261,8 +257,8 @@ pub fn train<M: GanModel>(
 ) -> Result<Summary> {
     let t = &cfg.train;
     let ad = device.clone().autodiff();
-    let mut batches = Batches::new(data, t.batch_size, t.seed)?;
-    let total = total_steps(cfg, batches.per_epoch());
+    let per_epoch = model.per_epoch(&data);
+    let total = total_steps(cfg, per_epoch);
 
     let mut players = Players::<M>::init(model, cfg, &ad);
     let mut start = 0;
@@ -277,6 +273,7 @@ pub fn train<M: GanModel>(
             );
         }
         players = players.load(ck)?;
+        model.load_state(&ck.path, &ad)?;
         start = st.step;
         tracing::info!("resuming {} at step {start}", run.path.display());
     }
@@ -289,13 +286,12 @@ pub fn train<M: GanModel>(
         tracing::info!("the run already has {start} of {total} steps; nothing to do");
     }
 
-    let fixed = fixed_noise(model, t.seed, t.grid_samples, device);
-    let nrow = grid_rows(t.grid_samples);
+    let probe = model.probe(&data, t.seed, t.grid_samples, device);
     let write_samples = |model: &M, g: &M::G, step: u64| -> Result<()> {
-        let imgs = model.generate(&g.valid(), fixed.clone());
+        let (imgs, per_row) = model.grid(&g.valid(), &probe);
         save_grid(
             imgs,
-            nrow,
+            per_row,
             &run.samples_dir().join(format!("step_{step:06}.png")),
         )
     };
@@ -321,12 +317,13 @@ pub fn train<M: GanModel>(
     let session_start = Instant::now();
     let mut mark = (Instant::now(), start);
     let mut last: Vec<(String, f64)> = Vec::new();
-    let per_epoch = batches.per_epoch();
 
     for step in start..total {
-        let (next, d_out, g_out) = players.step(model, cfg, &mut batches, step, total, &ad);
+        let (next, d_out, g_out) = players.step(model, cfg, &mut data, step, total, &ad);
         players = next;
-        let factor = t.lr_schedule.factor(step, total);
+        let factor = t
+            .lr_schedule
+            .factor(step, total, steps_per_epoch(model, &data, t.d_steps));
         let done = step + 1;
         bar.set_position(done);
 
@@ -391,7 +388,7 @@ pub fn train<M: GanModel>(
         }
         let signal = opts.stop.as_ref().map_or(0, |s| s.load(Ordering::SeqCst));
         if done.is_multiple_of(t.checkpoint_every) || done == total || signal != 0 {
-            save_checkpoint(run, cfg, done, total, &players)?;
+            save_checkpoint(model, run, cfg, done, total, &players)?;
         }
         if signal != 0 {
             bar.finish_and_clear();
@@ -416,7 +413,8 @@ pub fn train<M: GanModel>(
     })
 }
 
-fn save_checkpoint<M: GanModel>(
+fn save_checkpoint<M: Game>(
+    model: &M,
     run: &RunDir,
     cfg: &RunConfig<M::Config>,
     step: u64,
@@ -446,6 +444,7 @@ fn save_checkpoint<M: GanModel>(
             .save(dir.join("optim_d.bpk"))
             .map_err(rec)
             .context("saving the discriminator's optimizer")?;
+        model.save_state(dir).context("saving the model's state")?;
         Ok(())
     })
 }

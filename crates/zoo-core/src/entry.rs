@@ -12,9 +12,10 @@ use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 
 use crate::config::{self, RunConfig};
-use crate::data::{ImageSet, load_training_set, mix};
+use crate::data::{list_images, load_image_files, mix};
 use crate::engine::{self, BenchReport, Summary, TrainOptions};
-use crate::gan::{GanModel, trainable_params};
+use crate::game::{Direction, Game};
+use crate::gan::trainable_params;
 use crate::io::write_atomic;
 use crate::output::{png_bytes, save_grid, to_images};
 use crate::run::RunDir;
@@ -31,6 +32,8 @@ pub struct TrainRequest {
     pub sets: Vec<String>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--domains` (image-to-image models).
+    pub domains: Vec<PathBuf>,
     /// `--steps`.
     pub steps: Option<u64>,
     /// `--epochs`.
@@ -78,6 +81,30 @@ pub struct SampleRequest {
 }
 
 /// A registered model, as the CLI sees it.
+/// `zoo translate`.
+#[derive(Debug, Clone)]
+pub struct TranslateRequest {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Which generator.
+    pub direction: Direction,
+    /// Folder of images to translate (searched recursively).
+    pub input: PathBuf,
+    /// Folder that receives the translations and `index.html`.
+    pub out: PathBuf,
+    /// Compute device.
+    pub device: Device,
+}
+
+/// What `zoo translate` wrote.
+#[derive(Debug, Clone)]
+pub struct TranslateReport {
+    /// Images translated.
+    pub count: usize,
+    /// The side-by-side page.
+    pub index: PathBuf,
+}
+
 pub trait ModelEntry: Sync {
     /// `zoo train <name>`.
     fn name(&self) -> &'static str;
@@ -93,6 +120,8 @@ pub trait ModelEntry: Sync {
     fn sample(&self, req: &SampleRequest) -> Result<Vec<PathBuf>>;
     /// Times training steps on synthetic data of the configured shape.
     fn bench(&self, req: &BenchRequest) -> Result<BenchReport>;
+    /// Translates a folder of images with an image-to-image run.
+    fn translate(&self, req: &TranslateRequest) -> Result<TranslateReport>;
 }
 
 /// What `zoo bench` asks for.
@@ -129,7 +158,7 @@ impl<M> Default for Entry<M> {
 }
 
 /// Resolves a fresh run's config: defaults < file < `--set` < flags.
-pub fn resolve_config<M: GanModel>(
+pub fn resolve_config<M: Game>(
     config_file: Option<&Path>,
     sets: &[String],
     flags: &[(&str, toml::Value)],
@@ -173,6 +202,15 @@ impl TrainRequest {
                 .with_context(|| format!("bad --data-dir {}", dir.display()))?;
             f.push(("data.dir", toml::Value::String(abs.display().to_string())));
         }
+        if !self.domains.is_empty() {
+            let mut dirs = Vec::new();
+            for d in &self.domains {
+                let abs = std::path::absolute(d)
+                    .with_context(|| format!("bad --domains folder {}", d.display()))?;
+                dirs.push(toml::Value::String(abs.display().to_string()));
+            }
+            f.push(("data.domains", toml::Value::Array(dirs)));
+        }
         if let Some(s) = self.steps {
             f.push(("train.steps", int(s)));
         }
@@ -189,7 +227,7 @@ impl TrainRequest {
     }
 }
 
-impl<M: GanModel> ModelEntry for Entry<M> {
+impl<M: Game> ModelEntry for Entry<M> {
     fn name(&self) -> &'static str {
         M::NAME
     }
@@ -248,14 +286,8 @@ impl<M: GanModel> ModelEntry for Entry<M> {
             (None, cfg, None)
         };
         let mut model = M::new(&cfg)?;
-        let data = Arc::new(load_training_set(&cfg.data)?);
-        tracing::info!(
-            "{} images of {}x{}x{}",
-            data.len,
-            data.channels,
-            data.size,
-            data.size
-        );
+        let data = model.load_data(&cfg)?;
+        tracing::info!("{}", model.describe(&data));
         let run = match run {
             Some(r) => r,
             None => RunDir::create(&req.out, M::NAME)?,
@@ -284,6 +316,10 @@ impl<M: GanModel> ModelEntry for Entry<M> {
         self.bench_impl(req)
     }
 
+    fn translate(&self, req: &TranslateRequest) -> Result<TranslateReport> {
+        self.translate_impl(req)
+    }
+
     fn sample(&self, req: &SampleRequest) -> Result<Vec<PathBuf>> {
         ensure!(
             (1..=100_000).contains(&req.n),
@@ -300,11 +336,11 @@ impl<M: GanModel> ModelEntry for Entry<M> {
                 run.path.display()
             )
         })?;
-        let g = engine::load_generator(&model, &ck, &req.device)?.valid();
         let seed = req.seed.unwrap_or(cfg.train.seed);
         req.device.seed(mix(seed, SAMPLE_STREAM));
-        let noise = model.noise(req.n, &req.device);
-        let images = model.generate(&g, noise);
+        let noise = model.sample_noise(req.n, &req.device)?;
+        let g = engine::load_generator(&model, &ck, &req.device)?.valid();
+        let images = model.sample(&g, noise)?;
         if let Some(dir) = &req.out_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -327,7 +363,85 @@ impl<M: GanModel> ModelEntry for Entry<M> {
     }
 }
 
-impl<M: GanModel> Entry<M> {
+/// Images translated per forward pass.
+const TRANSLATE_CHUNK: usize = 16;
+
+impl<M: Game> Entry<M> {
+    fn translate_impl(&self, req: &TranslateRequest) -> Result<TranslateReport> {
+        let (run, _) = RunDir::open(&req.run_dir, Some(M::NAME))?;
+        let table = config::read_file(&run.config_path())?;
+        let cfg: RunConfig<M::Config> = config::from_table(table)?;
+        let model = M::new(&cfg)?;
+        // Fails here, before any input is read, for models that do not translate.
+        let probe = Tensor::<4>::zeros(
+            [
+                1,
+                cfg.data.channels,
+                cfg.data.image_size,
+                cfg.data.image_size,
+            ],
+            &req.device,
+        );
+        let ck = run.latest_checkpoint()?.with_context(|| {
+            format!(
+                "{} has no checkpoint to translate with yet; train it first",
+                run.path.display()
+            )
+        })?;
+        let g = engine::load_generator(&model, &ck, &req.device)?.valid();
+        model.translate(&g, req.direction, probe)?;
+        let files = list_images(&req.input)?;
+        let pages = req.out.join("index");
+        std::fs::create_dir_all(&pages)
+            .with_context(|| format!("cannot create {}", pages.display()))?;
+        let mut rows = Vec::new();
+        for chunk in files.chunks(TRANSLATE_CHUNK) {
+            let (set, loaded) =
+                match load_image_files(chunk, cfg.data.channels, cfg.data.image_size) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("{e:#}");
+                        continue;
+                    }
+                };
+            let idx: Vec<usize> = (0..set.len).collect();
+            let real = set.tensor(&idx, &req.device);
+            let (fake, rec) = model.translate(&g, req.direction, real.clone())?;
+            let triples = to_images(real)?
+                .into_iter()
+                .zip(to_images(fake)?)
+                .zip(to_images(rec)?);
+            for (file, ((r, f), c)) in loaded.iter().zip(triples) {
+                let rel = file.strip_prefix(&req.input).unwrap_or(file);
+                let name = rel.with_extension("png");
+                let flat = name.to_string_lossy().replace(['/', '\\'], "__");
+                let out = req.out.join(&name);
+                if let Some(dir) = out.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                write_atomic(&out, &png_bytes(&f)?)?;
+                write_atomic(&pages.join(format!("real__{flat}")), &png_bytes(&r)?)?;
+                write_atomic(&pages.join(format!("rec__{flat}")), &png_bytes(&c)?)?;
+                rows.push((name.to_string_lossy().into_owned(), flat));
+            }
+        }
+        anyhow::ensure!(
+            !rows.is_empty(),
+            "none of the {} files in {} could be translated; check that they are valid png/jpg",
+            files.len(),
+            req.input.display()
+        );
+        let index = req.out.join("index.html");
+        write_atomic(
+            &index,
+            translate_page(M::NAME, req.direction, &rows).as_bytes(),
+        )?;
+        Ok(TranslateReport {
+            count: rows.len(),
+            index,
+        })
+    }
     fn bench_impl(&self, req: &BenchRequest) -> Result<BenchReport> {
         ensure!(req.steps > 0, "--steps must be at least 1 (got 0)");
         let mut flags = Vec::new();
@@ -336,11 +450,7 @@ impl<M: GanModel> Entry<M> {
         }
         let cfg = resolve_config::<M>(req.config_file.as_deref(), &req.sets, &flags)?;
         let mut model = M::new(&cfg)?;
-        let data = Arc::new(ImageSet::synthetic(
-            cfg.train.batch_size * cfg.train.d_steps * 4,
-            cfg.data.channels,
-            cfg.data.image_size,
-        ));
+        let data = model.synthetic_data(&cfg)?;
         engine::bench(&mut model, &cfg, data, &req.device, req.warmup, req.steps)
     }
 }
@@ -371,4 +481,31 @@ pub fn group_digits(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// The side-by-side page of `zoo translate`: real, translated, reconstructed.
+fn translate_page(model: &str, direction: Direction, rows: &[(String, String)]) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>zoo translate {model} \
+         {dir}</title>\n<style>body{{font-family:sans-serif}}td{{padding:4px;text-align:center}}\
+         img{{width:128px;image-rendering:pixelated}}</style></head><body>\n\
+         <h1>{model}: {dir}</h1>\n<table>\n<tr><th>file</th><th>real</th><th>translated</th>\
+         <th>reconstructed</th></tr>\n",
+        dir = direction.name()
+    );
+    for (name, flat) in rows {
+        let (name, flat) = (esc(name), esc(flat));
+        html.push_str(&format!(
+            "<tr><td>{name}</td><td><img src=\"index/real__{flat}\"></td>\
+             <td><img src=\"{name}\"></td><td><img src=\"index/rec__{flat}\"></td></tr>\n"
+        ));
+    }
+    html.push_str("</table>\n</body></html>\n");
+    html
 }

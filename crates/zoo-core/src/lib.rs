@@ -16,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod entry;
+pub mod game;
 pub mod gan;
 pub mod io;
 pub mod loss;

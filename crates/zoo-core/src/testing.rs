@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use burn::prelude::*;
 
 use crate::config::RunConfig;
-use crate::data::ImageSet;
+use crate::data::{Batches, ImageSet};
 use crate::engine::{self, Summary, TrainOptions};
+use crate::game::Game;
 use crate::gan::GanModel;
 use crate::run::RunDir;
 
@@ -23,10 +24,26 @@ pub fn toy_images(n: usize, channels: usize, size: usize) -> Arc<ImageSet> {
     Arc::new(ImageSet::synthetic(n, channels, size))
 }
 
-/// Trains `M` into `run` (from its latest checkpoint when `resume`), on the CPU.
+/// Seeded batches of `data` for a noise GAN's config.
+pub fn batches<C>(cfg: &RunConfig<C>, data: Arc<ImageSet>) -> Batches {
+    Batches::new(data, cfg.train.batch_size, cfg.train.seed).expect("enough images")
+}
+
+/// Trains the noise GAN `M` on `data` into `run` (from its latest checkpoint when
+/// `resume`), on the CPU.
 pub fn train<M: GanModel>(
     cfg: &RunConfig<M::Config>,
     data: Arc<ImageSet>,
+    run: &RunDir,
+    resume: bool,
+) -> Summary {
+    train_game::<M>(cfg, batches(cfg, data), run, resume)
+}
+
+/// Trains any [`Game`] into `run` (from its latest checkpoint when `resume`), on the CPU.
+pub fn train_game<M: Game>(
+    cfg: &RunConfig<M::Config>,
+    data: M::Data,
     run: &RunDir,
     resume: bool,
 ) -> Summary {
@@ -49,7 +66,7 @@ pub fn train<M: GanModel>(
 }
 
 /// The generator and discriminator of a run's latest checkpoint.
-pub fn load_trained<M: GanModel>(cfg: &RunConfig<M::Config>, run: &RunDir) -> (M::G, M::D) {
+pub fn load_trained<M: Game>(cfg: &RunConfig<M::Config>, run: &RunDir) -> (M::G, M::D) {
     let model = M::new(cfg).expect("valid config");
     let ck = run
         .latest_checkpoint()
@@ -67,6 +84,11 @@ pub fn load_trained<M: GanModel>(cfg: &RunConfig<M::Config>, run: &RunDir) -> (M
 /// Runs one training step from the seed's initial networks and asserts that the logged
 /// values are finite and that every parameter tensor of both players moved.
 pub fn assert_one_step_moves_both<M: GanModel>(cfg: &RunConfig<M::Config>, data: Arc<ImageSet>) {
+    assert_one_step_moves_all::<M>(cfg, batches(cfg, data));
+}
+
+/// [`assert_one_step_moves_both`] for any [`Game`] (every network of a bundle checked).
+pub fn assert_one_step_moves_all<M: Game>(cfg: &RunConfig<M::Config>, data: M::Data) {
     let mut cfg = cfg.clone();
     cfg.train.steps = 1;
     cfg.train.log_every = 1;
@@ -74,7 +96,7 @@ pub fn assert_one_step_moves_both<M: GanModel>(cfg: &RunConfig<M::Config>, data:
     let run = RunDir::create(&out, M::NAME).expect("run folder");
     let model = M::new(&cfg).expect("valid config");
     let (g0, d0) = engine::init_networks(&model, cfg.train.seed, &Device::flex());
-    let summary = train::<M>(&cfg, data, &run, false);
+    let summary = train_game::<M>(&cfg, data, &run, false);
     for (name, v) in &summary.last {
         assert!(v.is_finite(), "{name} = {v}");
     }
@@ -112,16 +134,14 @@ pub fn tempfile_dir() -> std::path::PathBuf {
 pub fn assert_checkpoint_round_trip<M: GanModel>(cfg: &RunConfig<M::Config>) {
     let dev = Device::flex();
     let dir = tempfile_dir();
-    let m = M::new(cfg).expect("valid config");
+    let m = <M as GanModel>::new(cfg).expect("valid config");
     let (g, d) = engine::init_networks(&m, 3, &dev);
     g.clone().save_file(dir.join("g.bpk")).expect("save");
     d.clone().save_file(dir.join("d.bpk")).expect("save");
-    let g2 = m
-        .init_g(&dev)
+    let g2 = <M as GanModel>::init_g(&m, &dev)
         .try_load_file(dir.join("g.bpk"))
         .expect("load");
-    let d2 = m
-        .init_d(&dev)
+    let d2 = <M as GanModel>::init_d(&m, &dev)
         .try_load_file(dir.join("d.bpk"))
         .expect("load");
     let z = m.noise(5, &dev);
@@ -130,8 +150,8 @@ pub fn assert_checkpoint_round_trip<M: GanModel>(cfg: &RunConfig<M::Config>) {
     x.clone().into_data().assert_eq(&x2.into_data(), true);
     // The discriminators agree too (through the model's own G loss on the same fakes).
     let mut m = m;
-    let a = m.g_loss(&d.valid(), x.clone()).total;
-    let b = m.g_loss(&d2.valid(), x).total;
+    let a = <M as GanModel>::g_loss(&mut m, &d.valid(), x.clone()).total;
+    let b = <M as GanModel>::g_loss(&mut m, &d2.valid(), x).total;
     a.into_data().assert_eq(&b.into_data(), true);
     let _ = std::fs::remove_dir_all(dir);
 }

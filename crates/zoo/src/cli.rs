@@ -55,6 +55,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Sample images from a run's latest checkpoint.
     Sample(SampleArgs),
+    /// Translate a folder of images with an image-to-image run (cyclegan).
+    Translate(TranslateArgs),
     /// Measure a model's training throughput (images/s) and peak memory on synthetic data.
     Bench(BenchArgs),
     /// Datasets.
@@ -84,6 +86,10 @@ pub struct TrainArgs {
     /// Folder holding the dataset (default: $ZOO_DATA/<dataset>, else ./data/<dataset>).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Image-to-image models: the two domain folders `A B`, or one root folder holding
+    /// `trainA/ trainB/` (and optionally `testA/ testB/`).
+    #[arg(long, num_args = 1..=2, value_name = "DIR")]
+    pub domains: Option<Vec<PathBuf>>,
     /// Generator updates to run.
     #[arg(long, conflicts_with = "epochs")]
     pub steps: Option<u64>,
@@ -120,6 +126,30 @@ pub struct SampleArgs {
     /// Noise seed (default: the run's seed).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// A run folder created by `zoo train cyclegan`.
+    pub run_dir: PathBuf,
+    /// `a2b` (the generator G) or `b2a` (the generator F).
+    #[arg(long, value_enum)]
+    pub direction: DirectionArg,
+    /// Folder of images to translate (png/jpg, searched recursively).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Folder that receives one translated PNG per input (same relative name) and index.html.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Translation direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirectionArg {
+    /// Domain A to domain B.
+    A2b,
+    /// Domain B to domain A.
+    B2a,
 }
 
 #[derive(Debug, Args)]

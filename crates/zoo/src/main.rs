@@ -13,10 +13,11 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use zoo_core::burn::prelude::Device;
 use zoo_core::config::DatasetKind;
-use zoo_core::entry::{BenchRequest, SampleRequest, TrainRequest, group_digits};
+use zoo_core::entry::{BenchRequest, SampleRequest, TrainRequest, TranslateRequest, group_digits};
+use zoo_core::game::Direction;
 use zoo_core::run::RunDir;
 
-use crate::cli::{Cli, Command, DataCommand, DeviceArg};
+use crate::cli::{Cli, Command, DataCommand, DeviceArg, DirectionArg};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -96,6 +97,7 @@ fn run(cli: Cli) -> Result<()> {
                 config_file: args.config.config,
                 sets: args.config.sets,
                 data_dir: args.data_dir,
+                domains: args.domains.unwrap_or_default(),
                 steps: args.steps,
                 epochs: args.epochs,
                 batch_size: args.batch_size,
@@ -146,6 +148,27 @@ fn run(cli: Cli) -> Result<()> {
                     first.parent().unwrap_or(Path::new(".")).display()
                 );
             }
+        }
+        Command::Translate(args) => {
+            let (_, info) = RunDir::open(&args.run_dir, None)?;
+            let entry = registry::find(&info.model).with_context(|| {
+                format!("{} was written by another zoo", args.run_dir.display())
+            })?;
+            let report = entry.translate(&TranslateRequest {
+                run_dir: args.run_dir,
+                direction: match args.direction {
+                    DirectionArg::A2b => Direction::AToB,
+                    DirectionArg::B2a => Direction::BToA,
+                },
+                input: args.input,
+                out: args.out,
+                device: device(cli.global.device)?,
+            })?;
+            println!(
+                "{} images translated; see {}",
+                report.count,
+                report.index.display()
+            );
         }
         Command::Bench(args) => {
             let entry = registry::find(&args.model)?;

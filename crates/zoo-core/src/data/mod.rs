@@ -309,37 +309,49 @@ pub fn load_image(path: &Path, size: usize) -> Result<image::DynamicImage> {
 /// Loads a folder of images; unreadable files are skipped with a warning.
 pub fn load_folder(dir: &Path, channels: usize, size: usize) -> Result<ImageSet> {
     let files = list_images(dir)?;
+    let (set, _) = load_image_files(&files, channels, size)
+        .with_context(|| format!("no usable image in {}", dir.display()))?;
+    Ok(set)
+}
+
+/// Loads image files as `size`×`size` images with `channels` channels; unreadable files are
+/// skipped with a warning. Returns the set and the files that made it in, in order.
+pub fn load_image_files(
+    files: &[PathBuf],
+    channels: usize,
+    size: usize,
+) -> Result<(ImageSet, Vec<PathBuf>)> {
     let mut pixels = Vec::new();
-    let mut len = 0;
-    let mut skipped = 0;
-    for f in &files {
+    let mut loaded = Vec::with_capacity(files.len());
+    for f in files {
         match load_image(f, size) {
             Ok(img) => {
                 push_planar(&flatten_alpha(img), channels, &mut pixels);
-                len += 1;
+                loaded.push(f.clone());
             }
-            Err(e) => {
-                skipped += 1;
-                tracing::warn!("skipping unreadable image: {e:#}");
-            }
+            Err(e) => tracing::warn!("skipping unreadable image: {e:#}"),
         }
     }
     ensure!(
-        len > 0,
-        "none of the {} image files in {} could be read; check that they are valid png/jpg",
-        files.len(),
-        dir.display()
+        !loaded.is_empty(),
+        "none of the {} image files could be read; check that they are valid png/jpg",
+        files.len()
     );
-    if skipped > 0 {
-        tracing::warn!("{skipped} of {} images skipped", files.len());
+    if loaded.len() < files.len() {
+        tracing::warn!(
+            "{} of {} images skipped",
+            files.len() - loaded.len(),
+            files.len()
+        );
     }
-    Ok(ImageSet {
+    let set = ImageSet {
         pixels,
         labels: None,
-        len,
+        len: loaded.len(),
         channels,
         size,
-    })
+    };
+    Ok((set, loaded))
 }
 
 /// Composites transparent pixels over white (emoji and icons are RGBA).

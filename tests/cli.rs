@@ -9,7 +9,7 @@ fn list_config_and_info() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, ["vanilla", "dcgan", "lsgan"]);
+    assert_eq!(names, ["vanilla", "dcgan", "lsgan", "cyclegan"]);
     let cfg = ok(zoo(&["config", "vanilla"]));
     let table: toml::Table = cfg.parse().expect("valid TOML");
     for section in ["model", "data", "train", "optim"] {
@@ -44,7 +44,7 @@ fn the_shipped_configs_are_complete_and_valid() {
             }
         }
     }
-    for model in ["vanilla", "dcgan", "lsgan"] {
+    for model in ["vanilla", "dcgan", "lsgan", "cyclegan"] {
         let path = config_path(&format!("{model}.toml"));
         let info = ok(zoo(&["info", model, "--config", &path]));
         assert!(info.contains("Generator parameters"), "{info}");
@@ -76,6 +76,26 @@ fn assert_dcgan_reference_counts(info: &str) {
         info.contains("Discriminator parameters: 2,765,568"),
         "{info}"
     );
+}
+
+#[test]
+fn cyclegan_reference_parameter_counts() {
+    let info = ok(zoo(&["info", "cyclegan", "--set", "data.channels=3"]));
+    for line in [
+        "G (A->B) parameters: 11,378,179",
+        "F (B->A) parameters: 11,378,179",
+        "D_A (judges B) parameters: 2,764,737",
+        "D_B (judges A) parameters: 2,764,737",
+    ] {
+        assert!(info.contains(line), "{line} in {info}");
+    }
+    let small = ok(zoo(&[
+        "info",
+        "cyclegan",
+        "--config",
+        &config_path("cyclegan-small.toml"),
+    ]));
+    assert!(small.contains("G (A->B) parameters"), "{small}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 
 use crate::config::{self, RunConfig};
+use crate::data::pair::{TranslationError, read_pair_info, translation_error};
 use crate::data::{list_images, load_image_files, mix};
 use crate::engine::{self, BenchReport, Summary, TrainOptions};
 use crate::game::{Direction, Game};
@@ -103,6 +104,9 @@ pub struct TranslateReport {
     pub count: usize,
     /// The side-by-side page.
     pub index: PathBuf,
+    /// Error against the true mapping, when the input folder belongs to a pair made by
+    /// `zoo data pair` (its parent holds `zoo-pair.toml`).
+    pub error: Option<TranslationError>,
 }
 
 pub trait ModelEntry: Sync {
@@ -246,14 +250,18 @@ impl<M: Game> ModelEntry for Entry<M> {
         // On an autodiff device, so that trainable parameters can be told from buffers.
         let device = Device::flex().autodiff();
         let (g, d) = engine::init_networks(&model, cfg.train.seed, &device);
-        Ok(format!(
+        let mut out = format!(
             "{name}: {about}\n\nGenerator\n{g}\nGenerator parameters: {gp}\n\n\
              Discriminator\n{d}\nDiscriminator parameters: {dp}\n",
             name = M::NAME,
             about = M::ABOUT,
             gp = param_summary(&g),
             dp = param_summary(&d),
-        ))
+        );
+        for (net, n) in model.networks(&g, &d) {
+            out.push_str(&format!("{net} parameters: {}\n", group_digits(n)));
+        }
+        Ok(out)
     }
 
     fn train(&self, req: &TrainRequest) -> Result<TrainReport> {
@@ -368,20 +376,16 @@ const TRANSLATE_CHUNK: usize = 16;
 
 impl<M: Game> Entry<M> {
     fn translate_impl(&self, req: &TranslateRequest) -> Result<TranslateReport> {
+        ensure!(
+            M::TRANSLATES,
+            "{} generates images from noise; `zoo translate` needs an image-to-image run \
+             (e.g. cyclegan); use `zoo sample`",
+            M::NAME
+        );
         let (run, _) = RunDir::open(&req.run_dir, Some(M::NAME))?;
         let table = config::read_file(&run.config_path())?;
         let cfg: RunConfig<M::Config> = config::from_table(table)?;
         let model = M::new(&cfg)?;
-        // Fails here, before any input is read, for models that do not translate.
-        let probe = Tensor::<4>::zeros(
-            [
-                1,
-                cfg.data.channels,
-                cfg.data.image_size,
-                cfg.data.image_size,
-            ],
-            &req.device,
-        );
         let ck = run.latest_checkpoint()?.with_context(|| {
             format!(
                 "{} has no checkpoint to translate with yet; train it first",
@@ -389,11 +393,15 @@ impl<M: Game> Entry<M> {
             )
         })?;
         let g = engine::load_generator(&model, &ck, &req.device)?.valid();
-        model.translate(&g, req.direction, probe)?;
         let files = list_images(&req.input)?;
         let pages = req.out.join("index");
         std::fs::create_dir_all(&pages)
             .with_context(|| format!("cannot create {}", pages.display()))?;
+        let mapping = match req.input.parent() {
+            Some(root) => read_pair_info(root)?.map(|p| p.mapping),
+            None => None,
+        };
+        let mut sums = (0.0, 0.0, 0.0);
         let mut rows = Vec::new();
         for chunk in files.chunks(TRANSLATE_CHUNK) {
             let (set, loaded) =
@@ -407,6 +415,13 @@ impl<M: Game> Entry<M> {
             let idx: Vec<usize> = (0..set.len).collect();
             let real = set.tensor(&idx, &req.device);
             let (fake, rec) = model.translate(&g, req.direction, real.clone())?;
+            if let Some(m) = mapping {
+                let e = translation_error(m, real.clone(), fake.clone());
+                let k = set.len as f64;
+                sums.0 += e.l1 * k;
+                sums.1 += 10f64.powf(-e.psnr / 10.0) * k;
+                sums.2 += e.identity_l1 * k;
+            }
             let triples = to_images(real)?
                 .into_iter()
                 .zip(to_images(fake)?)
@@ -437,9 +452,15 @@ impl<M: Game> Entry<M> {
             &index,
             translate_page(M::NAME, req.direction, &rows).as_bytes(),
         )?;
+        let k = rows.len() as f64;
         Ok(TranslateReport {
             count: rows.len(),
             index,
+            error: mapping.map(|_| TranslationError {
+                l1: sums.0 / k,
+                psnr: -10.0 * (sums.1 / k).max(1e-12).log10(),
+                identity_l1: sums.2 / k,
+            }),
         })
     }
     fn bench_impl(&self, req: &BenchRequest) -> Result<BenchReport> {

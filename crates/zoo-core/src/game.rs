@@ -69,6 +69,9 @@ pub trait Game: Sized + 'static {
     const NAME: &'static str;
     /// One line for `zoo list`.
     const ABOUT: &'static str;
+    /// Whether the model translates images (`zoo translate`), i.e. implements
+    /// [`Game::translate`].
+    const TRANSLATES: bool = false;
 
     /// The full default run config.
     fn defaults() -> RunConfig<Self::Config>;
@@ -114,6 +117,12 @@ pub trait Game: Sized + 'static {
     /// A sample grid from an inference-mode generator: the images and how many per row.
     fn grid(&self, g: &Self::G, probe: &Self::Probe) -> (Tensor<4>, usize);
 
+    /// Trainable parameters of each network inside the generator and discriminator bundles,
+    /// for `zoo info` (empty when each bundle is one network).
+    fn networks(&self, _g: &Self::G, _d: &Self::D) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
+
     /// Writes model state beyond the networks and optimizers (e.g. an image pool) into a
     /// checkpoint folder.
     fn save_state(&self, _dir: &Path) -> Result<()> {
@@ -143,11 +152,7 @@ pub trait Game: Sized + 'static {
         _direction: Direction,
         _images: Tensor<4>,
     ) -> Result<(Tensor<4>, Tensor<4>)> {
-        bail!(
-            "{} generates images from noise; `zoo translate` needs an image-to-image run \
-             (e.g. cyclegan); use `zoo sample`",
-            Self::NAME
-        )
+        bail!("{} does not translate images", Self::NAME)
     }
 }
 

@@ -147,6 +147,17 @@ impl Adversarial {
         }
     }
 
+    /// Factors `(d, g)` that turn [`Adversarial::d_loss`] / [`Adversarial::g_loss`] into the
+    /// `GANLoss` convention of the pix2pix/CycleGAN reference code: the D loss is half the sum
+    /// of the real and fake criteria, and the G term is the plain criterion (for least
+    /// squares an unhalved mean squared error, twice the LSGAN paper's ½-scaled form).
+    pub fn reference_scale(&self) -> (f64, f64) {
+        match self {
+            Adversarial::LeastSquares { .. } => (1.0, 2.0),
+            _ => (0.5, 1.0),
+        }
+    }
+
     /// What the logs call `D(x)`: the mean probability for the sigmoid-based objectives,
     /// the mean raw output for the others (their D has no probability reading).
     pub fn score<const D: usize>(&self, logits: Tensor<D>) -> Tensor<1> {
@@ -362,5 +373,29 @@ mod tests {
         ))
         .expect("round trip");
         assert_eq!(back.loss, Adversarial::LEAST_SQUARES);
+    }
+
+    #[test]
+    fn reference_scale_matches_cyclegan_ganloss() {
+        let real = Tensor::<1>::from_floats([0.3, 1.7, -0.2], &dev());
+        let fake = Tensor::<1>::from_floats([0.9, -1.1, 0.4], &dev());
+        let v = |t: Tensor<1>| t.into_scalar::<f32>().to_f64();
+        let mse = |x: &Tensor<1>, t: f64| v(x.clone().sub_scalar(t).square().mean());
+        let bce_real = |x: &Tensor<1>| v(softplus(x.clone().neg(), 1.0).mean());
+        let bce_fake = |x: &Tensor<1>| v(softplus(x.clone(), 1.0).mean());
+        let ls = Adversarial::LeastSquares {
+            a: 0.0,
+            b: 1.0,
+            c: 1.0,
+        };
+        let (d, g) = ls.reference_scale();
+        let want_d = 0.5 * (mse(&real, 1.0) + mse(&fake, 0.0));
+        assert!((d * v(ls.d_loss(real.clone(), fake.clone())) - want_d).abs() < 1e-6);
+        assert!((g * v(ls.g_loss(fake.clone())) - mse(&fake, 1.0)).abs() < 1e-6);
+        let ns = Adversarial::NonSaturating;
+        let (d, g) = ns.reference_scale();
+        let want_d = 0.5 * (bce_real(&real) + bce_fake(&fake));
+        assert!((d * v(ns.d_loss(real, fake.clone())) - want_d).abs() < 1e-6);
+        assert!((g * v(ns.g_loss(fake.clone())) - bce_real(&fake)).abs() < 1e-6);
     }
 }

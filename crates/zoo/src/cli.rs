@@ -133,23 +133,14 @@ pub struct TranslateArgs {
     /// A run folder created by `zoo train cyclegan`.
     pub run_dir: PathBuf,
     /// `a2b` (the generator G) or `b2a` (the generator F).
-    #[arg(long, value_enum)]
-    pub direction: DirectionArg,
+    #[arg(long)]
+    pub direction: String,
     /// Folder of images to translate (png/jpg, searched recursively).
     #[arg(long)]
     pub input: PathBuf,
     /// Folder that receives one translated PNG per input (same relative name) and index.html.
     #[arg(long)]
     pub out: PathBuf,
-}
-
-/// Translation direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DirectionArg {
-    /// Domain A to domain B.
-    A2b,
-    /// Domain B to domain A.
-    B2a,
 }
 
 #[derive(Debug, Args)]
@@ -178,5 +169,23 @@ pub enum DataCommand {
         /// Where to put it (default: $ZOO_DATA/<dataset>, else ./data/<dataset>).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Make an unpaired two-domain dataset with a known true mapping (for cyclegan):
+    /// `mnist-invert` = digits (A) and other digits with inverted intensities (B).
+    Pair {
+        /// The pair to make: `mnist-invert`.
+        pair: String,
+        /// Root folder to create (gets trainA/ trainB/ testA/ testB/ and zoo-pair.toml).
+        #[arg(long)]
+        out: PathBuf,
+        /// MNIST folder (default: $ZOO_DATA/mnist, else ./data/mnist).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Training images per domain.
+        #[arg(long, default_value_t = 2000)]
+        train: usize,
+        /// Test images per domain.
+        #[arg(long, default_value_t = 200)]
+        test: usize,
     },
 }

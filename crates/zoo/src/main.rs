@@ -17,7 +17,7 @@ use zoo_core::entry::{BenchRequest, SampleRequest, TrainRequest, TranslateReques
 use zoo_core::game::Direction;
 use zoo_core::run::RunDir;
 
-use crate::cli::{Cli, Command, DataCommand, DeviceArg, DirectionArg};
+use crate::cli::{Cli, Command, DataCommand, DeviceArg};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -150,16 +150,18 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Translate(args) => {
+            let direction = match args.direction.as_str() {
+                "a2b" => Direction::AToB,
+                "b2a" => Direction::BToA,
+                other => bail!("unknown --direction `{other}`; use a2b (A to B) or b2a (B to A)"),
+            };
             let (_, info) = RunDir::open(&args.run_dir, None)?;
             let entry = registry::find(&info.model).with_context(|| {
                 format!("{} was written by another zoo", args.run_dir.display())
             })?;
             let report = entry.translate(&TranslateRequest {
                 run_dir: args.run_dir,
-                direction: match args.direction {
-                    DirectionArg::A2b => Direction::AToB,
-                    DirectionArg::B2a => Direction::BToA,
-                },
+                direction,
                 input: args.input,
                 out: args.out,
                 device: device(cli.global.device)?,
@@ -169,6 +171,12 @@ fn run(cli: Cli) -> Result<()> {
                 report.count,
                 report.index.display()
             );
+            if let Some(e) = report.error {
+                println!(
+                    "against the known mapping: L1 {:.4} (doing nothing: {:.4}), PSNR {:.2} dB",
+                    e.l1, e.identity_l1, e.psnr
+                );
+            }
         }
         Command::Bench(args) => {
             let entry = registry::find(&args.model)?;
@@ -203,6 +211,29 @@ fn run(cli: Cli) -> Result<()> {
             let kind = dataset(&name)?;
             let dir = data_dir.unwrap_or_else(|| default_data_dir(kind));
             println!("{}", zoo_core::data::get::get(kind, &dir)?);
+        }
+        Command::Data {
+            command:
+                DataCommand::Pair {
+                    pair,
+                    out,
+                    data_dir,
+                    train,
+                    test,
+                },
+        } => {
+            match pair.as_str() {
+                "mnist-invert" => {}
+                other => bail!("unknown pair `{other}`; `zoo data pair` knows mnist-invert"),
+            }
+            let counts = zoo_core::data::pair::PairCounts { train, test };
+            zoo_core::data::pair::make_mnist_invert(data_dir.as_deref(), &out, counts)?;
+            println!(
+                "{}: trainA/ trainB/ {} images each, testA/ testB/ {} each; true mapping: invert",
+                out.display(),
+                train,
+                test
+            );
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 pub mod get;
 pub mod idx;
+pub mod pair;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 use image::imageops::FilterType;
-use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 
 use crate::config::{DataConfig, DatasetKind};
 
@@ -85,7 +86,8 @@ impl ImageSet {
         }
     }
 
-    fn to_image(&self, i: usize) -> image::DynamicImage {
+    /// Image `i` as a picture.
+    pub fn to_image(&self, i: usize) -> image::DynamicImage {
         let (s, n) = (self.size as u32, self.size * self.size);
         let px = &self.pixels[i * self.image_len()..(i + 1) * self.image_len()];
         if self.channels == 1 {
@@ -116,6 +118,75 @@ impl ImageSet {
             TensorData::new(v, [indices.len(), self.channels, self.size, self.size]),
             device,
         )
+    }
+}
+
+/// One augmented view of an image: a `crop`×`crop` window at `(x, y)`, optionally mirrored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Image index.
+    pub index: usize,
+    /// Left edge of the window.
+    pub x: usize,
+    /// Top edge of the window.
+    pub y: usize,
+    /// Mirror left-right.
+    pub flip: bool,
+}
+
+impl View {
+    /// A random window of side `crop` in an image of side `size` (and a coin flip when
+    /// `flip`), drawn from `rng`.
+    pub fn random(
+        index: usize,
+        size: usize,
+        crop: usize,
+        flip: bool,
+        rng: &mut impl rand::Rng,
+    ) -> Self {
+        let span = size.saturating_sub(crop) + 1;
+        View {
+            index,
+            x: rng.random_range(0..span),
+            y: rng.random_range(0..span),
+            flip: flip && rng.random_bool(0.5),
+        }
+    }
+
+    /// The centred window of side `crop`, not mirrored.
+    pub fn centre(index: usize, size: usize, crop: usize) -> Self {
+        let off = size.saturating_sub(crop) / 2;
+        View {
+            index,
+            x: off,
+            y: off,
+            flip: false,
+        }
+    }
+}
+
+impl ImageSet {
+    /// The `views` (each `crop`×`crop`, inside the image) as a `[B, C, crop, crop]` tensor in
+    /// [-1, 1].
+    pub fn views(&self, views: &[View], crop: usize, device: &Device) -> Tensor<4> {
+        let (s, c) = (self.size, self.channels);
+        let mut v = Vec::with_capacity(views.len() * c * crop * crop);
+        for view in views {
+            let base = view.index * self.image_len();
+            for ch in 0..c {
+                for row in 0..crop {
+                    let start = base + (ch * s + view.y + row) * s + view.x;
+                    let line = &self.pixels[start..start + crop];
+                    let scale = |p: &u8| *p as f32 / 127.5 - 1.0;
+                    if view.flip {
+                        v.extend(line.iter().rev().map(scale));
+                    } else {
+                        v.extend(line.iter().map(scale));
+                    }
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(v, [views.len(), c, crop, crop]), device)
     }
 }
 
@@ -513,5 +584,45 @@ mod tests {
         let set = toy(3).conform(3, 4);
         assert_eq!((set.len, set.channels, set.size), (3, 3, 4));
         assert_eq!(set.pixels.len(), 3 * 3 * 16);
+    }
+
+    #[test]
+    fn views_crop_and_mirror() {
+        // One 3×3 gray image with pixels 0..9 (row-major).
+        let set = ImageSet {
+            pixels: (0..9).collect(),
+            labels: None,
+            len: 1,
+            channels: 1,
+            size: 3,
+        };
+        let px = |t: Tensor<4>| -> Vec<f32> {
+            let v = t.into_data().try_to_vec::<f32>().expect("f32");
+            v.iter().map(|x| ((x + 1.0) * 127.5).round()).collect()
+        };
+        let dev = Device::flex();
+        let v = View {
+            index: 0,
+            x: 1,
+            y: 0,
+            flip: false,
+        };
+        assert_eq!(px(set.views(&[v], 2, &dev)), vec![1.0, 2.0, 4.0, 5.0]);
+        let f = View { flip: true, ..v };
+        assert_eq!(px(set.views(&[f], 2, &dev)), vec![2.0, 1.0, 5.0, 4.0]);
+        assert_eq!(
+            View::centre(0, 5, 3),
+            View {
+                index: 0,
+                x: 1,
+                y: 1,
+                flip: false
+            }
+        );
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        for _ in 0..50 {
+            let r = View::random(0, 5, 3, true, &mut rng);
+            assert!(r.x <= 2 && r.y <= 2);
+        }
     }
 }

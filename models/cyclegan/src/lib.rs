@@ -1,0 +1,401 @@
+//! CycleGAN (Zhu, Park, Isola & Efros 2017): unpaired image-to-image translation, after the
+//! authors' reference implementation.
+//!
+//! - Generators G: A→B and F: B→A (the reference's G_A and G_B): ResNet style, c7s1-64, d128,
+//!   d256, N residual blocks, u128, u64, c7s1-3; instance norm without affine parameters,
+//!   reflection padding, ReLU, tanh output; optional dropout in the blocks.
+//! - Discriminators D_A (real B vs G(a)) and D_B (real A vs F(b)): the 70×70 PatchGAN.
+//! - Losses: the core's least squares by default (targets 0/1, the reference's `lsgan` mode),
+//!   in the reference's `GANLoss` scaling (D loss halved); L1 cycle consistency with
+//!   λ_A = λ_B = 10; identity loss with weight λ_idt·λ (λ_idt = 0.5).
+//! - Training: both generators under one Adam, both discriminators under another; an image
+//!   pool of 50 fakes per domain feeds D; the learning rate is constant for `n_epochs` and
+//!   decays linearly over `n_epochs_decay` (the engine's `linear_decay` schedule by epoch).
+//!
+//! Checkpoints hold `generator.bpk` (G and F), `discriminator.bpk` (D_A and D_B) and the two
+//! image pools, so `--resume` continues exactly.
+
+pub mod data;
+pub mod nets;
+pub mod pool;
+
+use anyhow::{Result, ensure};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use zoo_core::config::{DatasetKind, LrSchedule, RunConfig};
+use zoo_core::data::ImageSet;
+use zoo_core::game::{Direction, Game};
+use zoo_core::gan::{Losses, trainable_params};
+use zoo_core::loss::Adversarial;
+
+pub use data::{DomainDirs, Domains, Pair};
+pub use nets::{Discriminators, Generators, PatchDiscriminator, ResnetGenerator};
+pub use pool::ImagePool;
+
+/// `[model]` of `zoo train cyclegan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CycleGanConfig {
+    /// Filters of the generators' first layer (ngf).
+    pub g_filters: usize,
+    /// Filters of the discriminators' first layer (ndf).
+    pub d_filters: usize,
+    /// Residual blocks per generator (the reference: 9 at 256 px, 6 at 128 px and below).
+    pub g_blocks: usize,
+    /// Strided layers of the PatchGAN (3 = the 70×70 PatchGAN).
+    pub d_layers: usize,
+    /// Dropout 0.5 inside the residual blocks.
+    pub dropout: bool,
+    /// Standard deviation of the N(0, σ) weight init (biases start at 0).
+    pub init_std: f64,
+    /// Adversarial objective (default: least squares with targets fake 0, real 1).
+    pub loss: Adversarial,
+    /// Weight of the cycle loss A → B → A.
+    pub lambda_a: f64,
+    /// Weight of the cycle loss B → A → B.
+    pub lambda_b: f64,
+    /// Identity loss weight relative to λ (0 disables the identity loss).
+    pub lambda_identity: f64,
+    /// Fakes remembered per domain for D (0 disables the pool).
+    pub pool_size: usize,
+    /// Images are resized to this side, then randomly cropped to `data.image_size`.
+    pub load_size: usize,
+    /// Random left-right mirroring of training images.
+    pub flip: bool,
+}
+
+impl Default for CycleGanConfig {
+    fn default() -> Self {
+        Self {
+            g_filters: 64,
+            d_filters: 64,
+            g_blocks: 9,
+            d_layers: 3,
+            dropout: false,
+            init_std: 0.02,
+            loss: Adversarial::LeastSquares {
+                a: 0.0,
+                b: 1.0,
+                c: 1.0,
+            },
+            lambda_a: 10.0,
+            lambda_b: 10.0,
+            lambda_identity: 0.5,
+            pool_size: 50,
+            load_size: 286,
+            flip: true,
+        }
+    }
+}
+
+/// The CycleGAN model: its settings and the two image pools.
+#[derive(Debug, Clone)]
+pub struct CycleGan {
+    cfg: CycleGanConfig,
+    channels: usize,
+    crop: usize,
+    pool_a: ImagePool,
+    pool_b: ImagePool,
+}
+
+/// The fakes of one step, attached to the generators' graph.
+pub struct Fakes {
+    /// G(a).
+    pub fake_b: Tensor<4>,
+    /// F(G(a)).
+    pub rec_a: Tensor<4>,
+    /// F(b).
+    pub fake_a: Tensor<4>,
+    /// G(F(b)).
+    pub rec_b: Tensor<4>,
+}
+
+fn l1(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
+    (a - b).abs().mean()
+}
+
+impl CycleGan {
+    /// The model section.
+    pub fn config(&self) -> &CycleGanConfig {
+        &self.cfg
+    }
+
+    /// G(a), F(G(a)), F(b), G(F(b)).
+    pub fn cycle(&self, g: &Generators, a: Tensor<4>, b: Tensor<4>) -> Fakes {
+        let fake_b = g.g.forward(a);
+        let rec_a = g.f.forward(fake_b.clone());
+        let fake_a = g.f.forward(b);
+        let rec_b = g.g.forward(fake_a.clone());
+        Fakes {
+            fake_b,
+            rec_a,
+            fake_a,
+            rec_b,
+        }
+    }
+
+    /// The L1 cycle losses ‖F(G(a)) − a‖₁ and ‖G(F(b)) − b‖₁, unweighted.
+    pub fn cycle_losses(&self, pair: &Pair, fakes: &Fakes) -> (Tensor<1>, Tensor<1>) {
+        (
+            l1(fakes.rec_a.clone(), pair.a.clone()),
+            l1(fakes.rec_b.clone(), pair.b.clone()),
+        )
+    }
+
+    fn pool_path(dir: &std::path::Path, domain: &str) -> std::path::PathBuf {
+        dir.join(format!("pool_{domain}.bin"))
+    }
+}
+
+impl Game for CycleGan {
+    type Config = CycleGanConfig;
+    type G = Generators;
+    type D = Discriminators;
+    type Data = Domains;
+    type Batch = Pair;
+    type Fakes = Fakes;
+    type Probe = Pair;
+    const NAME: &'static str = "cyclegan";
+    const ABOUT: &'static str = "Zhu et al. 2017: unpaired image-to-image translation with two \
+                                 generators, two PatchGANs and cycle consistency";
+    const TRANSLATES: bool = true;
+
+    fn defaults() -> RunConfig<CycleGanConfig> {
+        let mut cfg = RunConfig::<CycleGanConfig>::default();
+        cfg.data.dataset = DatasetKind::Folder;
+        cfg.data.image_size = 256;
+        cfg.data.channels = 3;
+        cfg.train.batch_size = 1;
+        // n_epochs = 100 at the full rate, then n_epochs_decay = 100 down towards zero.
+        cfg.train.epochs = Some(200);
+        cfg.train.lr_schedule = LrSchedule::LinearDecayEpochs { start_epoch: 100 };
+        cfg.train.log_every = 100;
+        cfg.train.sample_every = 1000;
+        cfg.train.checkpoint_every = 5000;
+        cfg.train.grid_samples = 8;
+        cfg
+    }
+
+    fn new(cfg: &RunConfig<CycleGanConfig>) -> Result<Self> {
+        let m = &cfg.model;
+        ensure!(
+            m.g_filters > 0 && m.d_filters > 0,
+            "model.g_filters and model.d_filters must be at least 1"
+        );
+        ensure!(
+            (1..=8).contains(&m.d_layers),
+            "model.d_layers must be between 1 and 8 (got {})",
+            m.d_layers
+        );
+        ensure!(
+            m.init_std.is_finite() && m.init_std > 0.0,
+            "model.init_std must be a positive number (got {})",
+            m.init_std
+        );
+        for (k, v) in [
+            ("lambda_a", m.lambda_a),
+            ("lambda_b", m.lambda_b),
+            ("lambda_identity", m.lambda_identity),
+        ] {
+            ensure!(
+                v.is_finite() && v >= 0.0,
+                "model.{k} must be a non-negative number (got {v})"
+            );
+        }
+        m.loss.validate()?;
+        let size = cfg.data.image_size;
+        ensure!(
+            size >= 8 && size.is_multiple_of(1 << nets::DOWN),
+            "data.image_size = {size} does not suit the ResNet generator: it must be a multiple \
+             of 4, at least 8 (e.g. 28, 64, 128, 256)"
+        );
+        ensure!(
+            m.load_size >= size,
+            "model.load_size ({}) must be at least data.image_size ({size}), the crop size",
+            m.load_size
+        );
+        PatchDiscriminator::patch_side(size, m.d_layers)?;
+        ensure!(
+            cfg.data.dataset == DatasetKind::Folder,
+            "cyclegan reads two image folders: leave data.dataset = \"folder\" and pass --domains"
+        );
+        Ok(Self {
+            cfg: m.clone(),
+            channels: cfg.data.channels,
+            crop: size,
+            pool_a: ImagePool::new(m.pool_size),
+            pool_b: ImagePool::new(m.pool_size),
+        })
+    }
+
+    fn init_g(&self, device: &Device) -> Generators {
+        Generators {
+            g: ResnetGenerator::new(&self.cfg, self.channels, device),
+            f: ResnetGenerator::new(&self.cfg, self.channels, device),
+        }
+    }
+
+    fn init_d(&self, device: &Device) -> Discriminators {
+        Discriminators {
+            d_a: PatchDiscriminator::new(&self.cfg, self.channels, device),
+            d_b: PatchDiscriminator::new(&self.cfg, self.channels, device),
+        }
+    }
+
+    fn load_data(&self, cfg: &RunConfig<CycleGanConfig>) -> Result<Domains> {
+        let dirs = DomainDirs::resolve(&cfg.data.domains)?;
+        Domains::load(
+            &dirs,
+            self.channels,
+            self.cfg.load_size,
+            self.crop,
+            self.cfg.flip,
+            cfg.train.batch_size,
+            cfg.train.seed,
+        )
+    }
+
+    fn synthetic_data(&self, cfg: &RunConfig<CycleGanConfig>) -> Result<Domains> {
+        let n = cfg.train.batch_size * cfg.train.d_steps * 4;
+        let set =
+            |n| std::sync::Arc::new(ImageSet::synthetic(n, self.channels, self.cfg.load_size));
+        Domains::from_sets(
+            set(n),
+            set(n),
+            None,
+            None,
+            self.crop,
+            self.cfg.flip,
+            cfg.train.batch_size,
+            cfg.train.seed,
+        )
+    }
+
+    fn describe(&self, data: &Domains) -> String {
+        let (a, b) = data.sizes();
+        format!(
+            "{a} images in A and {b} in B, {}x{}x{} crops",
+            self.channels, self.crop, self.crop
+        )
+    }
+
+    fn per_epoch(&self, data: &Domains) -> u64 {
+        data.per_epoch()
+    }
+
+    fn batch(&self, data: &mut Domains, index: u64, device: &Device) -> Pair {
+        data.batch(index, device)
+    }
+
+    fn fakes(&mut self, g: &Generators, pair: &Pair) -> Fakes {
+        self.cycle(g, pair.a.clone(), pair.b.clone())
+    }
+
+    fn d_loss(&mut self, d: &Discriminators, pair: &Pair, fakes: &Fakes) -> Losses {
+        let (scale, _) = self.cfg.loss.reference_scale();
+        let fake_b = self.pool_b.query(fakes.fake_b.clone().detach());
+        let fake_a = self.pool_a.query(fakes.fake_a.clone().detach());
+        let loss = &self.cfg.loss;
+        let d_a = loss
+            .d_loss(d.d_a.forward(pair.b.clone()), d.d_a.forward(fake_b))
+            .mul_scalar(scale);
+        let d_b = loss
+            .d_loss(d.d_b.forward(pair.a.clone()), d.d_b.forward(fake_a))
+            .mul_scalar(scale);
+        Losses::new(d_a.clone() + d_b.clone())
+            .with("D_A", d_a)
+            .with("D_B", d_b)
+    }
+
+    fn g_loss(&mut self, g: &Generators, d: &Discriminators, pair: Pair, fakes: Fakes) -> Losses {
+        let m = &self.cfg;
+        let (_, scale) = m.loss.reference_scale();
+        let g_a = m
+            .loss
+            .g_loss(d.d_a.forward(fakes.fake_b.clone()))
+            .mul_scalar(scale);
+        let g_b = m
+            .loss
+            .g_loss(d.d_b.forward(fakes.fake_a.clone()))
+            .mul_scalar(scale);
+        let (cyc_a, cyc_b) = self.cycle_losses(&pair, &fakes);
+        let cycle_a = cyc_a.mul_scalar(m.lambda_a);
+        let cycle_b = cyc_b.mul_scalar(m.lambda_b);
+        let mut total = g_a.clone() + g_b.clone() + cycle_a.clone() + cycle_b.clone();
+        let (idt_a, idt_b) = if m.lambda_identity > 0.0 {
+            // G should leave B images alone, F should leave A images alone.
+            let idt_a = l1(g.g.forward(pair.b.clone()), pair.b.clone())
+                .mul_scalar(m.lambda_b * m.lambda_identity);
+            let idt_b =
+                l1(g.f.forward(pair.a.clone()), pair.a).mul_scalar(m.lambda_a * m.lambda_identity);
+            total = total + idt_a.clone() + idt_b.clone();
+            (idt_a, idt_b)
+        } else {
+            let zero = Tensor::zeros([1], &g_a.device());
+            (zero.clone(), zero)
+        };
+        Losses::new(total)
+            .with("G_A", g_a)
+            .with("G_B", g_b)
+            .with("cycle_A", cycle_a)
+            .with("cycle_B", cycle_b)
+            .with("idt_A", idt_a)
+            .with("idt_B", idt_b)
+    }
+
+    fn probe(&self, data: &Domains, _seed: u64, n: usize, device: &Device) -> Pair {
+        data.probe(n, device)
+    }
+
+    /// Rows: real A, G(A), F(G(A)), then real B, F(B), G(F(B)).
+    fn grid(&self, g: &Generators, probe: &Pair) -> (Tensor<4>, usize) {
+        let f = self.cycle(g, probe.a.clone(), probe.b.clone());
+        let k = probe.a.dims()[0];
+        let rows = vec![
+            probe.a.clone(),
+            f.fake_b,
+            f.rec_a,
+            probe.b.clone(),
+            f.fake_a,
+            f.rec_b,
+        ];
+        (Tensor::cat(rows, 0), k)
+    }
+
+    fn networks(&self, g: &Generators, d: &Discriminators) -> Vec<(&'static str, usize)> {
+        vec![
+            ("G (A->B)", trainable_params(&g.g)),
+            ("F (B->A)", trainable_params(&g.f)),
+            ("D_A (judges B)", trainable_params(&d.d_a)),
+            ("D_B (judges A)", trainable_params(&d.d_b)),
+        ]
+    }
+
+    fn save_state(&self, dir: &std::path::Path) -> Result<()> {
+        self.pool_a.save(&Self::pool_path(dir, "a"))?;
+        self.pool_b.save(&Self::pool_path(dir, "b"))
+    }
+
+    fn load_state(&mut self, dir: &std::path::Path, device: &Device) -> Result<()> {
+        self.pool_a.load(&Self::pool_path(dir, "a"), device)?;
+        self.pool_b.load(&Self::pool_path(dir, "b"), device)
+    }
+
+    fn translate(
+        &self,
+        g: &Generators,
+        direction: Direction,
+        images: Tensor<4>,
+    ) -> Result<(Tensor<4>, Tensor<4>)> {
+        let (there, back) = match direction {
+            Direction::AToB => (&g.g, &g.f),
+            Direction::BToA => (&g.f, &g.g),
+        };
+        let fake = there.forward(images);
+        let rec = back.forward(fake.clone());
+        Ok((fake, rec))
+    }
+}
+
+#[cfg(test)]
+mod tests;

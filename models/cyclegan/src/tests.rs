@@ -1,0 +1,381 @@
+use std::sync::Arc;
+
+use burn::prelude::*;
+use zoo_core::config::RunConfig;
+use zoo_core::data::ImageSet;
+use zoo_core::data::pair::{Mapping, translation_error};
+use zoo_core::game::{Direction, Game};
+use zoo_core::gan::{param_values, trainable_params};
+use zoo_core::run::RunDir;
+use zoo_core::testing::{load_trained, rng_lock, tempfile_dir, train_game};
+
+use super::*;
+
+/// A tiny config: `size`×`size` gray images, 8 filters, one block, a 1-layer PatchGAN.
+fn tiny(size: usize) -> RunConfig<CycleGanConfig> {
+    let mut cfg = CycleGan::defaults();
+    cfg.data.image_size = size;
+    cfg.data.channels = 1;
+    cfg.model.g_filters = 8;
+    cfg.model.d_filters = 8;
+    cfg.model.g_blocks = 1;
+    cfg.model.d_layers = 1;
+    cfg.model.load_size = size;
+    cfg.model.pool_size = 4;
+    cfg.train.batch_size = 2;
+    cfg.train.epochs = None;
+    cfg.train.steps = 2;
+    cfg.train.lr_schedule = zoo_core::config::LrSchedule::Constant;
+    cfg.train.grid_samples = 2;
+    cfg
+}
+
+/// `n` images of a bright rectangle on black (seeded); with `invert` the colours swap.
+fn rectangles(n: usize, size: usize, seed: u64, invert: bool) -> Arc<ImageSet> {
+    let mut pixels = Vec::with_capacity(n * size * size);
+    let mut s = seed;
+    let mut next = |m: usize| {
+        s = zoo_core::data::mix(s, 1);
+        (s % m as u64) as usize
+    };
+    for _ in 0..n {
+        let (x0, y0) = (next(size / 2), next(size / 2));
+        let (w, h) = (2 + next(size / 2), 2 + next(size / 2));
+        for y in 0..size {
+            for x in 0..size {
+                let inside = (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y);
+                pixels.push(if inside != invert { 255 } else { 0 });
+            }
+        }
+    }
+    Arc::new(ImageSet {
+        pixels,
+        labels: None,
+        len: n,
+        channels: 1,
+        size,
+    })
+}
+
+fn domains(cfg: &RunConfig<CycleGanConfig>, n: usize) -> Domains {
+    let s = cfg.data.image_size;
+    Domains::from_sets(
+        rectangles(n, s, 1, false),
+        rectangles(n, s, 2, true),
+        Some(rectangles(8, s, 3, false)),
+        Some(rectangles(8, s, 4, true)),
+        s,
+        cfg.model.flip,
+        cfg.train.batch_size,
+        cfg.train.seed,
+    )
+    .expect("valid domains")
+}
+
+#[test]
+fn parameter_counts_match_the_reference() {
+    let _l = rng_lock();
+    // 3 channels, 64 filters, 9 blocks, the 70×70 PatchGAN: the reference's printed totals.
+    let mut cfg = CycleGan::defaults();
+    cfg.data.channels = 3;
+    let m = CycleGan::new(&cfg).expect("valid");
+    let dev = Device::flex().autodiff();
+    let (g, d) = (m.init_g(&dev), m.init_d(&dev));
+    assert_eq!(trainable_params(&g.g), 11_378_179);
+    assert_eq!(trainable_params(&g.f), 11_378_179);
+    assert_eq!(trainable_params(&d.d_a), 2_764_737);
+    assert_eq!(trainable_params(&d.d_b), 2_764_737);
+}
+
+#[test]
+fn shapes_at_small_sizes() {
+    let _l = rng_lock();
+    let dev = Device::flex();
+    for (size, channels, layers) in [(8, 1, 1), (28, 1, 2), (32, 3, 3), (12, 3, 1)] {
+        let mut cfg = tiny(size);
+        cfg.data.channels = channels;
+        cfg.model.d_layers = layers;
+        let m = CycleGan::new(&cfg).expect("valid");
+        let (g, d) = (m.init_g(&dev), m.init_d(&dev));
+        let x = Tensor::<4>::random(
+            [3, channels, size, size],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &dev,
+        );
+        let y = g.g.forward(x);
+        assert_eq!(y.dims(), [3, channels, size, size]);
+        let side = PatchDiscriminator::patch_side(size, layers).expect("fits");
+        assert_eq!(d.d_a.forward(y).dims(), [3, 1, side, side]);
+    }
+    assert_eq!(PatchDiscriminator::patch_side(256, 3).expect("fits"), 30);
+    assert!(PatchDiscriminator::patch_side(16, 3).is_err());
+    let mut bad = tiny(30);
+    bad.model.load_size = 30;
+    let e = CycleGan::new(&bad)
+        .expect_err("30 is not a multiple of 4")
+        .to_string();
+    assert!(e.contains("data.image_size"), "{e}");
+}
+
+#[test]
+fn reflection_padding_matches_hand_values() {
+    let dev = Device::flex();
+    let x = Tensor::<4>::from_floats(
+        [[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]],
+        &dev,
+    );
+    let want = Tensor::<4>::from_floats(
+        [[[
+            [5.0, 4.0, 5.0, 6.0, 5.0],
+            [2.0, 1.0, 2.0, 3.0, 2.0],
+            [5.0, 4.0, 5.0, 6.0, 5.0],
+            [8.0, 7.0, 8.0, 9.0, 8.0],
+            [5.0, 4.0, 5.0, 6.0, 5.0],
+        ]]],
+        &dev,
+    );
+    nets::reflect_pad(x, 1)
+        .into_data()
+        .assert_eq(&want.into_data(), true);
+}
+
+#[test]
+fn instance_norm_matches_hand_values() {
+    let dev = Device::flex();
+    // Two images × two channels, each plane normalised on its own.
+    let x = Tensor::<4>::from_floats(
+        [
+            [[[1.0, 2.0], [3.0, 4.0]], [[10.0, 10.0], [10.0, 14.0]]],
+            [[[0.0, 0.0], [0.0, 2.0]], [[-1.0, 1.0], [-1.0, 1.0]]],
+        ],
+        &dev,
+    );
+    let y = nets::instance_norm(2, &dev).forward(x);
+    let eps = 1e-5_f32;
+    let n = |v: [f32; 4]| {
+        let m = v.iter().sum::<f32>() / 4.0;
+        let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / 4.0;
+        v.map(|x| (x - m) / (var + eps).sqrt())
+    };
+    let want: Vec<f32> = [
+        n([1.0, 2.0, 3.0, 4.0]),
+        n([10.0, 10.0, 10.0, 14.0]),
+        n([0.0, 0.0, 0.0, 2.0]),
+        n([-1.0, 1.0, -1.0, 1.0]),
+    ]
+    .concat();
+    let got = y.into_data().try_to_vec::<f32>().expect("f32");
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+    }
+    // (1 - 2.5) / sqrt(1.25): a hand value.
+    assert!((got[0] + 1.341_635).abs() < 1e-4, "{}", got[0]);
+}
+
+fn one_image(v: f32, dev: &Device) -> Tensor<4> {
+    Tensor::full([1, 1, 2, 2], v, dev)
+}
+
+fn firsts(t: Tensor<4>) -> Vec<f32> {
+    let n = t.dims()[0];
+    let v = t.into_data().try_to_vec::<f32>().expect("f32");
+    (0..n).map(|i| v[i * 4]).collect()
+}
+
+#[test]
+fn image_pool_fills_then_swaps_about_half_the_time() {
+    let _l = rng_lock();
+    let dev = Device::flex();
+    dev.seed(11);
+    let mut pool = ImagePool::new(50);
+    // Filling: every fake comes straight back and is stored.
+    for i in 0..50 {
+        assert_eq!(
+            firsts(pool.query(one_image(i as f32, &dev))),
+            vec![i as f32]
+        );
+    }
+    assert_eq!(pool.len(), 50);
+    // Full: of 400 new fakes, about half are swapped for a stored image on the way out.
+    let batch = Tensor::cat(
+        (0..400)
+            .map(|i| one_image(1000.0 + i as f32, &dev))
+            .collect(),
+        0,
+    );
+    let out = firsts(pool.query(batch));
+    let swapped = (0..400).filter(|&i| out[i] != 1000.0 + i as f32).count();
+    assert!((150..=250).contains(&swapped), "{swapped} of 400 swapped");
+    // The first swaps return the images stored while filling.
+    assert!(out.iter().any(|&v| v < 50.0));
+    assert_eq!(pool.len(), 50, "the pool never grows past its size");
+    // Seeded: the same seed gives the same choices.
+    let run = |seed| {
+        dev.seed(seed);
+        let mut p = ImagePool::new(3);
+        (0..10)
+            .flat_map(|i| firsts(p.query(one_image(i as f32, &dev))))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(5), run(5));
+    // Size 0 passes fakes through.
+    let mut off = ImagePool::new(0);
+    assert_eq!(firsts(off.query(one_image(7.0, &dev))), vec![7.0]);
+    assert!(off.is_empty());
+}
+
+#[test]
+fn image_pool_round_trips_through_a_file() {
+    let _l = rng_lock();
+    let dev = Device::flex();
+    let dir = tempfile_dir();
+    let mut pool = ImagePool::new(4);
+    for i in 0..3 {
+        pool.query(one_image(i as f32, &dev));
+    }
+    pool.save(&dir.join("p.bin")).expect("save");
+    let mut back = ImagePool::new(4);
+    back.load(&dir.join("p.bin"), &dev).expect("load");
+    assert_eq!(back.len(), 3);
+    dev.seed(1);
+    let a = firsts(pool.query(one_image(9.0, &dev)));
+    dev.seed(1);
+    let b = firsts(back.query(one_image(9.0, &dev)));
+    assert_eq!(a, b);
+    std::fs::write(dir.join("bad.bin"), b"not a pool").expect("write");
+    assert!(back.load(&dir.join("bad.bin"), &dev).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn cycle_loss_of_a_perfect_reconstruction_is_zero() {
+    let dev = Device::flex();
+    let m = CycleGan::new(&tiny(8)).expect("valid");
+    let a = Tensor::<4>::full([2, 1, 8, 8], 0.5, &dev);
+    let b = Tensor::<4>::full([2, 1, 8, 8], -0.25, &dev);
+    let pair = Pair {
+        a: a.clone(),
+        b: b.clone(),
+    };
+    let perfect = Fakes {
+        fake_b: b.clone(),
+        rec_a: a.clone(),
+        fake_a: a.clone(),
+        rec_b: b.clone(),
+    };
+    let (ca, cb) = m.cycle_losses(&pair, &perfect);
+    assert_eq!(ca.into_scalar::<f32>(), 0.0);
+    assert_eq!(cb.into_scalar::<f32>(), 0.0);
+    let off = Fakes {
+        rec_a: a.clone().add_scalar(0.1),
+        rec_b: b.clone().sub_scalar(0.3),
+        ..perfect
+    };
+    let (ca, cb) = m.cycle_losses(&pair, &off);
+    assert!((ca.into_scalar::<f32>() - 0.1).abs() < 1e-6);
+    assert!((cb.into_scalar::<f32>() - 0.3).abs() < 1e-6);
+}
+
+#[test]
+fn one_step_moves_all_four_networks() {
+    let _l = rng_lock();
+    let mut cfg = tiny(8);
+    cfg.train.steps = 1;
+    cfg.train.log_every = 1;
+    let dir = tempfile_dir();
+    let run = RunDir::create(&dir, CycleGan::NAME).expect("run");
+    let m = CycleGan::new(&cfg).expect("valid");
+    let (g0, d0) = zoo_core::engine::init_networks(&m, cfg.train.seed, &Device::flex());
+    let summary = train_game::<CycleGan>(&cfg, domains(&cfg, 8), &run, false);
+    let names: Vec<&str> = summary.last.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    for (name, v) in &summary.last {
+        assert!(v.is_finite(), "{name} = {v}");
+    }
+    let (g1, d1) = load_trained::<CycleGan>(&cfg, &run);
+    let moved = |a: Vec<Vec<f32>>, b: Vec<Vec<f32>>| {
+        let n = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+        n as f64 / a.len() as f64
+    };
+    for (name, frac) in [
+        ("G", moved(param_values(&g0.g), param_values(&g1.g))),
+        ("F", moved(param_values(&g0.f), param_values(&g1.f))),
+        ("D_A", moved(param_values(&d0.d_a), param_values(&d1.d_a))),
+        ("D_B", moved(param_values(&d0.d_b), param_values(&d1.d_b))),
+    ] {
+        assert!(frac > 0.5, "{name}: only {frac} of its tensors moved");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn resume_continues_exactly_with_the_pools() {
+    let _l = rng_lock();
+    let mut cfg = tiny(8);
+    cfg.train.steps = 6;
+    cfg.train.checkpoint_every = 3;
+    cfg.train.log_every = 1;
+    let dir = tempfile_dir();
+    let straight = RunDir::create(&dir.join("a"), CycleGan::NAME).expect("run");
+    train_game::<CycleGan>(&cfg, domains(&cfg, 8), &straight, false);
+    let split = RunDir::create(&dir.join("b"), CycleGan::NAME).expect("run");
+    let mut half = cfg.clone();
+    half.train.steps = 3;
+    train_game::<CycleGan>(&half, domains(&cfg, 8), &split, false);
+    train_game::<CycleGan>(&cfg, domains(&cfg, 8), &split, true);
+    let (ga, da) = load_trained::<CycleGan>(&cfg, &straight);
+    let (gb, db) = load_trained::<CycleGan>(&cfg, &split);
+    assert!(param_values(&ga) == param_values(&gb), "generators differ");
+    assert!(
+        param_values(&da) == param_values(&db),
+        "discriminators differ"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn short_training_learns_the_known_mapping() {
+    // A = bright rectangles on black, B = other rectangles inverted; the true map is inversion.
+    // 200 steps take the error on held-out A images from 0.50 (untrained) to about 0.19.
+    let _l = rng_lock();
+    let mut cfg = tiny(16);
+    cfg.model.g_filters = 16;
+    cfg.model.d_filters = 16;
+    cfg.model.g_blocks = 2;
+    cfg.model.d_layers = 2;
+    cfg.model.flip = false;
+    cfg.train.steps = 200;
+    cfg.train.batch_size = 4;
+    cfg.train.checkpoint_every = 200;
+    cfg.train.sample_every = 200;
+    let dir = tempfile_dir();
+    let run = RunDir::create(&dir, CycleGan::NAME).expect("run");
+    let m = CycleGan::new(&cfg).expect("valid");
+    let dev = Device::flex();
+    let held_out = rectangles(32, 16, 99, false);
+    let idx: Vec<usize> = (0..32).collect();
+    let x = held_out.tensor(&idx, &dev);
+    let error = |g: &Generators| {
+        let (y, _) = m
+            .translate(&g.valid(), Direction::AToB, x.clone())
+            .expect("translates");
+        translation_error(Mapping::Invert, x.clone(), y)
+    };
+    let (g0, _) = zoo_core::engine::init_networks(&m, cfg.train.seed, &dev);
+    let before = error(&g0);
+    train_game::<CycleGan>(&cfg, domains(&cfg, 64), &run, false);
+    let (g1, _) = load_trained::<CycleGan>(&cfg, &run);
+    let after = error(&g1);
+    assert!(
+        after.l1 < 0.5 * before.l1 && after.l1 < 0.25 * after.identity_l1,
+        "translation L1 {:.3} (untrained {:.3}, identity {:.3})",
+        after.l1,
+        before.l1,
+        after.identity_l1
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -334,16 +334,7 @@ impl<M: Game> ModelEntry for Entry<M> {
             "-n must be between 1 and 100000 (got {})",
             req.n
         );
-        let (run, _) = RunDir::open(&req.run_dir, Some(M::NAME))?;
-        let table = config::read_file(&run.config_path())?;
-        let cfg: RunConfig<M::Config> = config::from_table(table)?;
-        let model = M::new(&cfg)?;
-        let ck = run.latest_checkpoint()?.with_context(|| {
-            format!(
-                "{} has no checkpoint to sample from yet; train it first",
-                run.path.display()
-            )
-        })?;
+        let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "sample from")?;
         let seed = req.seed.unwrap_or(cfg.train.seed);
         req.device.seed(mix(seed, SAMPLE_STREAM));
         let noise = model.sample_noise(req.n, &req.device)?;
@@ -363,12 +354,30 @@ impl<M: Game> ModelEntry for Entry<M> {
             let out = req
                 .out
                 .clone()
-                .unwrap_or_else(|| run.path.join("sample.png"));
+                .unwrap_or_else(|| req.run_dir.join("sample.png"));
             let nrow = ((req.n as f64).sqrt().ceil() as usize).max(1);
             save_grid(images, nrow, &out)?;
             Ok(vec![out])
         }
     }
+}
+
+/// A finished or running run's resolved config, model and latest checkpoint; `purpose` names
+/// what the checkpoint is for in the error when there is none yet.
+fn open_trained<M: Game>(
+    run_dir: &Path,
+    purpose: &str,
+) -> Result<(RunConfig<M::Config>, M, crate::run::Checkpoint)> {
+    let (run, _) = RunDir::open(run_dir, Some(M::NAME))?;
+    let cfg: RunConfig<M::Config> = config::from_table(config::read_file(&run.config_path())?)?;
+    let model = M::new(&cfg)?;
+    let ck = run.latest_checkpoint()?.with_context(|| {
+        format!(
+            "{} has no checkpoint to {purpose} yet; train it first",
+            run.path.display()
+        )
+    })?;
+    Ok((cfg, model, ck))
 }
 
 /// Images translated per forward pass.
@@ -382,16 +391,7 @@ impl<M: Game> Entry<M> {
              (e.g. cyclegan); use `zoo sample`",
             M::NAME
         );
-        let (run, _) = RunDir::open(&req.run_dir, Some(M::NAME))?;
-        let table = config::read_file(&run.config_path())?;
-        let cfg: RunConfig<M::Config> = config::from_table(table)?;
-        let model = M::new(&cfg)?;
-        let ck = run.latest_checkpoint()?.with_context(|| {
-            format!(
-                "{} has no checkpoint to translate with yet; train it first",
-                run.path.display()
-            )
-        })?;
+        let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "translate with")?;
         let g = engine::load_generator(&model, &ck, &req.device)?.valid();
         let files = list_images(&req.input)?;
         let pages = req.out.join("index");

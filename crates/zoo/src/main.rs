@@ -127,10 +127,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("samples: {}", report.run_dir.join("samples").display());
         }
         Command::Sample(args) => {
-            let (_, info) = RunDir::open(&args.run_dir, None)?;
-            let entry = registry::find(&info.model).with_context(|| {
-                format!("{} was written by another zoo", args.run_dir.display())
-            })?;
+            let entry = entry_of_run(&args.run_dir)?;
             let written = entry.sample(&SampleRequest {
                 run_dir: args.run_dir,
                 n: args.n,
@@ -155,10 +152,7 @@ fn run(cli: Cli) -> Result<()> {
                 "b2a" => Direction::BToA,
                 other => bail!("unknown --direction `{other}`; use a2b (A to B) or b2a (B to A)"),
             };
-            let (_, info) = RunDir::open(&args.run_dir, None)?;
-            let entry = registry::find(&info.model).with_context(|| {
-                format!("{} was written by another zoo", args.run_dir.display())
-            })?;
+            let entry = entry_of_run(&args.run_dir)?;
             let report = entry.translate(&TranslateRequest {
                 run_dir: args.run_dir,
                 direction,
@@ -242,6 +236,13 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The registered model that wrote a run folder.
+fn entry_of_run(run_dir: &Path) -> Result<&'static dyn zoo_core::entry::ModelEntry> {
+    let (_, info) = RunDir::open(run_dir, None)?;
+    registry::find(&info.model)
+        .with_context(|| format!("{} was written by another zoo", run_dir.display()))
 }
 
 fn default_data_dir(kind: DatasetKind) -> PathBuf {

@@ -88,15 +88,26 @@ pub struct Pair {
     pub b: Tensor<4>,
 }
 
+/// How training batches are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    /// Side of the random crops (`data.image_size`).
+    pub crop: usize,
+    /// Random left-right mirroring.
+    pub flip: bool,
+    /// Images per batch and domain.
+    pub batch_size: usize,
+    /// The run's seed.
+    pub seed: u64,
+}
+
 /// The training data of a CycleGAN run.
 pub struct Domains {
     a: Batches,
     b: Arc<ImageSet>,
     test_a: Option<Arc<ImageSet>>,
     test_b: Option<Arc<ImageSet>>,
-    crop: usize,
-    flip: bool,
-    seed: u64,
+    how: Sampling,
 }
 
 fn load(dir: &Path, name: &str, channels: usize, size: usize) -> Result<Arc<ImageSet>> {
@@ -107,16 +118,12 @@ fn load(dir: &Path, name: &str, channels: usize, size: usize) -> Result<Arc<Imag
 }
 
 impl Domains {
-    /// Loads both domains at `load_size`, to be cropped to `crop`.
-    #[allow(clippy::too_many_arguments)]
+    /// Loads both domains at `load_size`, to be cropped to `how.crop`.
     pub fn load(
         dirs: &DomainDirs,
         channels: usize,
         load_size: usize,
-        crop: usize,
-        flip: bool,
-        batch_size: usize,
-        seed: u64,
+        how: Sampling,
     ) -> Result<Self> {
         let a = load(&dirs.train_a, "A", channels, load_size)?;
         let b = load(&dirs.train_b, "B", channels, load_size)?;
@@ -126,35 +133,30 @@ impl Domains {
                 .transpose()
         };
         let (test_a, test_b) = (test(&dirs.test_a, "testA")?, test(&dirs.test_b, "testB")?);
-        Self::from_sets(a, b, test_a, test_b, crop, flip, batch_size, seed)
+        Self::from_sets(a, b, test_a, test_b, how)
     }
 
-    /// Domains from image sets already in memory (all of one size ≥ `crop`).
-    #[allow(clippy::too_many_arguments)]
+    /// Domains from image sets already in memory (all at least `how.crop` on a side).
     pub fn from_sets(
         a: Arc<ImageSet>,
         b: Arc<ImageSet>,
         test_a: Option<Arc<ImageSet>>,
         test_b: Option<Arc<ImageSet>>,
-        crop: usize,
-        flip: bool,
-        batch_size: usize,
-        seed: u64,
+        how: Sampling,
     ) -> Result<Self> {
         ensure!(
-            a.size >= crop && b.size >= crop,
-            "model.load_size ({}) must be at least data.image_size ({crop}), the crop size",
-            a.size.min(b.size)
+            a.size >= how.crop && b.size >= how.crop,
+            "model.load_size ({}) must be at least data.image_size ({}), the crop size",
+            a.size.min(b.size),
+            how.crop
         );
-        let a = Batches::new(a, batch_size, seed).context("domain A")?;
+        let a = Batches::new(a, how.batch_size, how.seed).context("domain A")?;
         Ok(Self {
             a,
             b,
             test_a,
             test_b,
-            crop,
-            flip,
-            seed,
+            how,
         })
     }
 
@@ -172,21 +174,21 @@ impl Domains {
     /// cropped and flipped; a pure function of the seed and the index.
     pub fn batch(&mut self, index: u64, device: &Device) -> Pair {
         let ia = self.a.indices(index);
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(self.seed ^ AUGMENT_STREAM, index));
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(self.how.seed ^ AUGMENT_STREAM, index));
         let size = self.a.set().size;
         let va: Vec<View> = ia
             .iter()
-            .map(|&i| View::random(i, size, self.crop, self.flip, &mut rng))
+            .map(|&i| View::random(i, size, self.how.crop, self.how.flip, &mut rng))
             .collect();
         let vb: Vec<View> = (0..ia.len())
             .map(|_| {
                 let j = rng.random_range(0..self.b.len);
-                View::random(j, self.b.size, self.crop, self.flip, &mut rng)
+                View::random(j, self.b.size, self.how.crop, self.how.flip, &mut rng)
             })
             .collect();
         Pair {
-            a: self.a.set().views(&va, self.crop, device),
-            b: self.b.views(&vb, self.crop, device),
+            a: self.a.set().views(&va, self.how.crop, device),
+            b: self.b.views(&vb, self.how.crop, device),
         }
     }
 
@@ -197,9 +199,9 @@ impl Domains {
             let set = test.as_deref().unwrap_or(train);
             let k = n.clamp(1, set.len);
             let views: Vec<View> = (0..k)
-                .map(|i| View::centre(i, set.size, self.crop))
+                .map(|i| View::centre(i, set.size, self.how.crop))
                 .collect();
-            set.views(&views, self.crop, device)
+            set.views(&views, self.how.crop, device)
         };
         let a = pick(&self.test_a, self.a.set());
         let b = pick(&self.test_b, &self.b);

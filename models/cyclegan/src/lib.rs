@@ -28,7 +28,7 @@ use zoo_core::game::{Direction, Game};
 use zoo_core::gan::{Losses, trainable_params};
 use zoo_core::loss::Adversarial;
 
-pub use data::{DomainDirs, Domains, Pair};
+pub use data::{DomainDirs, Domains, Pair, Sampling};
 pub use nets::{Discriminators, Generators, PatchDiscriminator, ResnetGenerator};
 pub use pool::ImagePool;
 
@@ -142,6 +142,16 @@ impl CycleGan {
         )
     }
 
+    /// How the run's batches are drawn.
+    pub fn sampling(&self, cfg: &RunConfig<CycleGanConfig>) -> Sampling {
+        Sampling {
+            crop: self.crop,
+            flip: self.cfg.flip,
+            batch_size: cfg.train.batch_size,
+            seed: cfg.train.seed,
+        }
+    }
+
     fn pool_path(dir: &std::path::Path, domain: &str) -> std::path::PathBuf {
         dir.join(format!("pool_{domain}.bin"))
     }
@@ -244,31 +254,14 @@ impl Game for CycleGan {
 
     fn load_data(&self, cfg: &RunConfig<CycleGanConfig>) -> Result<Domains> {
         let dirs = DomainDirs::resolve(&cfg.data.domains)?;
-        Domains::load(
-            &dirs,
-            self.channels,
-            self.cfg.load_size,
-            self.crop,
-            self.cfg.flip,
-            cfg.train.batch_size,
-            cfg.train.seed,
-        )
+        Domains::load(&dirs, self.channels, self.cfg.load_size, self.sampling(cfg))
     }
 
     fn synthetic_data(&self, cfg: &RunConfig<CycleGanConfig>) -> Result<Domains> {
         let n = cfg.train.batch_size * cfg.train.d_steps * 4;
         let set =
             |n| std::sync::Arc::new(ImageSet::synthetic(n, self.channels, self.cfg.load_size));
-        Domains::from_sets(
-            set(n),
-            set(n),
-            None,
-            None,
-            self.crop,
-            self.cfg.flip,
-            cfg.train.batch_size,
-            cfg.train.seed,
-        )
+        Domains::from_sets(set(n), set(n), None, None, self.sampling(cfg))
     }
 
     fn describe(&self, data: &Domains) -> String {

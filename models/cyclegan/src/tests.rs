@@ -59,15 +59,13 @@ fn rectangles(n: usize, size: usize, seed: u64, invert: bool) -> Arc<ImageSet> {
 
 fn domains(cfg: &RunConfig<CycleGanConfig>, n: usize) -> Domains {
     let s = cfg.data.image_size;
+    let m = CycleGan::new(cfg).expect("valid");
     Domains::from_sets(
         rectangles(n, s, 1, false),
         rectangles(n, s, 2, true),
         Some(rectangles(8, s, 3, false)),
         Some(rectangles(8, s, 4, true)),
-        s,
-        cfg.model.flip,
-        cfg.train.batch_size,
-        cfg.train.seed,
+        m.sampling(cfg),
     )
     .expect("valid domains")
 }

@@ -20,6 +20,7 @@ pub mod game;
 pub mod gan;
 pub mod io;
 pub mod loss;
+pub mod metrics;
 pub mod output;
 pub mod run;
 pub mod testing;

@@ -15,11 +15,12 @@ use crate::config::{self, RunConfig};
 use crate::data::pair::{TranslationError, read_pair_info, translation_error};
 use crate::data::{list_images, load_image_files, mix};
 use crate::engine::{self, BenchReport, Summary, TrainOptions};
+use crate::eval::{EvalReport, Reference};
 use crate::game::{Direction, Game};
 use crate::gan::trainable_params;
 use crate::io::write_atomic;
 use crate::output::{png_bytes, save_grid, to_images};
-use crate::run::RunDir;
+use crate::run::{Checkpoint, RunDir};
 
 /// Stream id of `zoo sample`'s noise.
 const SAMPLE_STREAM: u64 = 0x5A4_91E;
@@ -109,6 +110,19 @@ pub struct TranslateReport {
     pub error: Option<TranslationError>,
 }
 
+/// `zoo eval`.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Samples to generate (and real images to compare with).
+    pub n: usize,
+    /// A checkpoint folder of the run (default: the latest).
+    pub checkpoint: Option<PathBuf>,
+    /// Compute device.
+    pub device: Device,
+}
+
 pub trait ModelEntry: Sync {
     /// `zoo train <name>`.
     fn name(&self) -> &'static str;
@@ -126,6 +140,8 @@ pub trait ModelEntry: Sync {
     fn bench(&self, req: &BenchRequest) -> Result<BenchReport>;
     /// Translates a folder of images with an image-to-image run.
     fn translate(&self, req: &TranslateRequest) -> Result<TranslateReport>;
+    /// Image metrics of a run's generator, written to `<run>/eval.json`.
+    fn eval(&self, req: &EvalRequest) -> Result<EvalReport>;
 }
 
 /// What `zoo bench` asks for.
@@ -328,6 +344,40 @@ impl<M: Game> ModelEntry for Entry<M> {
         self.translate_impl(req)
     }
 
+    fn eval(&self, req: &EvalRequest) -> Result<EvalReport> {
+        ensure!(
+            (100..=60_000).contains(&req.n),
+            "-n must be between 100 and 60000 (got {})",
+            req.n
+        );
+        let (cfg, model, latest) = open_trained::<M>(&req.run_dir, "evaluate")?;
+        let ck = match &req.checkpoint {
+            Some(p) => {
+                let ck = Checkpoint { path: p.clone() };
+                ck.state().with_context(|| {
+                    format!("--checkpoint {} is not a checkpoint folder", p.display())
+                })?;
+                ck
+            }
+            None => latest,
+        };
+        // Fails early for models that do not sample from noise.
+        model.sample_noise(1, &req.device)?;
+        let reference = Reference::new(&cfg.data, req.n, cfg.train.seed, &req.device)?;
+        let g = engine::load_generator(&model, &ck, &req.device)?.valid();
+        let images = generate(
+            &model,
+            &g,
+            req.n,
+            mix(cfg.train.seed, EVAL_STREAM),
+            &req.device,
+        )?;
+        let report = reference.report(M::NAME, &req.run_dir, ck.state()?.step, &images);
+        let json = serde_json::to_string_pretty(&report).context("serialising eval.json")?;
+        write_atomic(&req.run_dir.join("eval.json"), json.as_bytes())?;
+        Ok(report)
+    }
+
     fn sample(&self, req: &SampleRequest) -> Result<Vec<PathBuf>> {
         ensure!(
             (1..=100_000).contains(&req.n),
@@ -361,6 +411,30 @@ impl<M: Game> ModelEntry for Entry<M> {
         }
     }
 }
+
+/// `n` samples of an inference-mode generator, in chunks, from noise seeded with `seed`.
+pub fn generate<M: Game>(
+    model: &M,
+    g: &M::G,
+    n: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<Tensor<4>>> {
+    device.seed(seed);
+    let mut out = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(GENERATE_CHUNK);
+        out.push(model.sample(g, model.sample_noise(k, device)?)?);
+        left -= k;
+    }
+    Ok(out)
+}
+
+/// Images generated per forward pass by [`generate`].
+const GENERATE_CHUNK: usize = 500;
+/// Stream id of `zoo eval`'s noise.
+const EVAL_STREAM: u64 = 0xE7A1;
 
 /// A finished or running run's resolved config, model and latest checkpoint; `purpose` names
 /// what the checkpoint is for in the error when there is none yet.

@@ -12,10 +12,12 @@
 //!
 //! No model is named here.
 
+pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod engine;
 pub mod entry;
+pub mod eval;
 pub mod game;
 pub mod gan;
 pub mod io;

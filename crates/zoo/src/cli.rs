@@ -57,8 +57,16 @@ pub enum Command {
     Sample(SampleArgs),
     /// Translate a folder of images with an image-to-image run (cyclegan).
     Translate(TranslateArgs),
+    /// Image metrics of a run's generator (FD, KID, classifier score, coverage, precision and
+    /// recall) beside the real-vs-real floor; writes <RUN_DIR>/eval.json.
+    Eval(EvalArgs),
     /// Measure a model's training throughput (images/s) and peak memory on synthetic data.
     Bench(BenchArgs),
+    /// zoo's own classifier for the image metrics (FD, KID, classifier score, coverage).
+    Classifier {
+        #[command(subcommand)]
+        command: ClassifierCommand,
+    },
     /// Datasets.
     Data {
         #[command(subcommand)]
@@ -129,6 +137,18 @@ pub struct SampleArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run folder created by `zoo train`.
+    pub run_dir: PathBuf,
+    /// Samples to generate, and real images to compare with.
+    #[arg(short, default_value_t = 10_000)]
+    pub n: usize,
+    /// A checkpoint folder of the run (default: its latest).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct TranslateArgs {
     /// A run folder created by `zoo train cyclegan`.
     pub run_dir: PathBuf,
@@ -158,6 +178,23 @@ pub struct BenchArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 20)]
     pub steps: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassifierCommand {
+    /// Train (or retrain) the classifier of a labelled 28x28 set and cache it; prints its test
+    /// accuracy.
+    Train {
+        /// `mnist` or `fashion-mnist`.
+        #[arg(long)]
+        dataset: String,
+        /// Folder holding the dataset (default: $ZOO_DATA/<dataset>, else ./data/<dataset>).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Passes over the training split.
+        #[arg(long, default_value_t = 4)]
+        epochs: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

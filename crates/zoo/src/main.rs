@@ -13,11 +13,13 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use zoo_core::burn::prelude::Device;
 use zoo_core::config::DatasetKind;
-use zoo_core::entry::{BenchRequest, SampleRequest, TrainRequest, TranslateRequest, group_digits};
+use zoo_core::entry::{
+    BenchRequest, EvalRequest, SampleRequest, TrainRequest, TranslateRequest, group_digits,
+};
 use zoo_core::game::Direction;
 use zoo_core::run::RunDir;
 
-use crate::cli::{Cli, Command, DataCommand, DeviceArg};
+use crate::cli::{ClassifierCommand, Cli, Command, DataCommand, DeviceArg};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -146,6 +148,17 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Eval(args) => {
+            let entry = entry_of_run(&args.run_dir)?;
+            let report = entry.eval(&EvalRequest {
+                run_dir: args.run_dir.clone(),
+                n: args.n,
+                checkpoint: args.checkpoint,
+                device: device(cli.global.device)?,
+            })?;
+            print!("{}", report.table());
+            println!("written: {}", args.run_dir.join("eval.json").display());
+        }
         Command::Translate(args) => {
             let direction = match args.direction.as_str() {
                 "a2b" => Direction::AToB,
@@ -198,6 +211,30 @@ fn run(cli: Cli) -> Result<()> {
                 r.seconds_per_step,
                 cli.global.device,
                 args.steps
+            );
+        }
+        Command::Classifier {
+            command:
+                ClassifierCommand::Train {
+                    dataset: name,
+                    data_dir,
+                    epochs,
+                },
+        } => {
+            let kind = dataset(&name)?;
+            anyhow::ensure!(epochs > 0, "--epochs must be at least 1 (got 0)");
+            let info = zoo_core::classifier::train_and_cache(
+                kind,
+                data_dir.as_deref(),
+                epochs,
+                &device(cli.global.device)?,
+            )?;
+            println!(
+                "{} classifier: test accuracy {:.2}% after {} epochs; cached in {}",
+                info.dataset,
+                100.0 * info.test_accuracy,
+                info.epochs,
+                zoo_core::classifier::cache_dir().display()
             );
         }
         Command::Data {

@@ -92,7 +92,11 @@ pub fn kid(a: &Features, b: &Features, subsets: usize, size: usize, seed: u64) -
             x.select_rows(&idx[..m])
         };
         let (x, y) = (pick(a, &mut rng), pick(b, &mut rng));
-        let (kxx, kyy, kxy) = (poly_kernel(&x, &x), poly_kernel(&y, &y), poly_kernel(&x, &y));
+        let (kxx, kyy, kxy) = (
+            poly_kernel(&x, &x),
+            poly_kernel(&y, &y),
+            poly_kernel(&x, &y),
+        );
         let off_diag = |k: &DMatrix<f64>| k.sum() - k.trace();
         let mf = m as f64;
         values.push(

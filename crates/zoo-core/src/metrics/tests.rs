@@ -42,11 +42,16 @@ fn kid_is_unbiased_on_equal_distributions_and_positive_on_shifted_ones() {
     let same = kid(&a, &b, 20, 200, 9);
     assert!(same.mean.abs() < 3.0 * same.std.max(1e-4), "{same:?}");
     let far = kid(&a, &gaussian(1000, 16, 1.0, 6), 20, 200, 9);
-    assert!(far.mean > 10.0 * same.mean.abs().max(1e-3), "{far:?} vs {same:?}");
+    assert!(
+        far.mean > 10.0 * same.mean.abs().max(1e-3),
+        "{far:?} vs {same:?}"
+    );
 }
 
 fn one_hot(classes: &[usize], k: usize) -> Features {
-    DMatrix::from_fn(classes.len(), k, |i, j| f64::from(u8::from(classes[i] == j)))
+    DMatrix::from_fn(classes.len(), k, |i, j| {
+        f64::from(u8::from(classes[i] == j))
+    })
 }
 
 #[test]

@@ -1,0 +1,207 @@
+//! `zoo eval`: image metrics of a run's generator against the real data, with the
+//! real-vs-real floor (test split against train split) beside every number.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, ensure};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{self, Classifier};
+use crate::config::DataConfig;
+use crate::data::{ImageSet, Split, mix};
+use crate::metrics::{
+    Coverage, Features, MeanStd, classifier_score, coverage, frechet_distance, kid,
+    precision_recall,
+};
+
+/// Rows used for precision and recall (their k-NN search is quadratic).
+pub const PR_MAX: usize = 5000;
+/// KID subsets and their size (the KID paper's protocol).
+const KID_SUBSETS: usize = 100;
+const KID_SIZE: usize = 1000;
+/// Neighbours of the precision/recall manifolds (Kynkäänniemi et al.).
+pub const PR_K: usize = 3;
+
+/// The metrics of one image set against the real training images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageMetrics {
+    /// Images evaluated.
+    pub n: usize,
+    /// Fréchet distance of classifier features ("FD").
+    pub fd: f64,
+    /// KID (unbiased MMD², cubic kernel) over 100 subsets: mean ± std.
+    pub kid: MeanStd,
+    /// Classifier score (the Inception-Score recipe), over 10 splits.
+    pub score: MeanStd,
+    /// Classes hit and the KL of the class histogram from uniform.
+    pub coverage: Coverage,
+    /// Improved precision (k = 3).
+    pub precision: f64,
+    /// Improved recall (k = 3).
+    pub recall: f64,
+}
+
+/// What `zoo eval` reports and writes to `eval.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The model's registry name.
+    pub model: String,
+    /// The run folder.
+    pub run: PathBuf,
+    /// The checkpoint's step.
+    pub step: u64,
+    /// The dataset the metrics compare against.
+    pub dataset: String,
+    /// The feature classifier's test accuracy.
+    pub classifier_accuracy: f64,
+    /// The generator's samples against the training split.
+    pub samples: ImageMetrics,
+    /// The floor: the real test split against the training split.
+    pub floor: ImageMetrics,
+}
+
+/// The real images and the classifier the metrics of one dataset use.
+pub struct Reference {
+    net: Classifier,
+    accuracy: f64,
+    dataset: String,
+    train: (Features, Features),
+    floor: ImageMetrics,
+    seed: u64,
+}
+
+fn pick(set: &ImageSet, n: usize, seed: u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..set.len).collect();
+    idx.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
+    idx.truncate(n);
+    idx
+}
+
+/// The metrics of `fake` (features, probabilities) against `real`.
+pub fn compare_sets(
+    real: &(Features, Features),
+    fake: &(Features, Features),
+    seed: u64,
+) -> ImageMetrics {
+    let rows = |x: &Features, n: usize| x.rows(0, n.min(x.nrows())).into_owned();
+    let pr_n = PR_MAX.min(real.0.nrows()).min(fake.0.nrows());
+    let (precision, recall) = precision_recall(&rows(&real.0, pr_n), &rows(&fake.0, pr_n), PR_K);
+    ImageMetrics {
+        n: fake.0.nrows(),
+        fd: frechet_distance(&real.0, &fake.0),
+        kid: kid(&real.0, &fake.0, KID_SUBSETS, KID_SIZE, seed),
+        score: classifier_score(&fake.1, 10),
+        coverage: coverage(&fake.1),
+        precision,
+        recall,
+    }
+}
+
+impl Reference {
+    /// Loads (or trains) the classifier of the data's dataset and embeds `n` random training
+    /// images and up to `n` test images (the floor).
+    pub fn new(data: &DataConfig, n: usize, seed: u64, device: &Device) -> Result<Self> {
+        classifier::check_kind(data.dataset)?;
+        ensure!(
+            data.image_size == 28 && data.channels == 1,
+            "the image metrics use a classifier of 28x28 gray images; this run has {0}x{0}x{1}",
+            data.image_size,
+            data.channels
+        );
+        let (net, info) = classifier::load_or_train(data.dataset, data.dir.as_deref(), device)?;
+        let train = classifier::load_split(data.dataset, data.dir.as_deref(), Split::Train)?;
+        let test = classifier::load_split(data.dataset, data.dir.as_deref(), Split::Test)?;
+        let embed = |set: &ImageSet, stream: u64| {
+            let idx = pick(set, n, mix(seed, stream));
+            classifier::embed(&net, &classifier::set_chunks(set, &idx, device))
+        };
+        let train_f = embed(&train, 1);
+        let test_f = embed(&test, 2);
+        let floor = compare_sets(&train_f, &test_f, seed);
+        Ok(Self {
+            net,
+            accuracy: info.test_accuracy,
+            dataset: data.dataset.name().to_string(),
+            train: train_f,
+            floor,
+            seed,
+        })
+    }
+
+    /// The metrics of generated images (in [-1, 1], chunked) against the training images.
+    pub fn score(&self, images: &[Tensor<4>]) -> ImageMetrics {
+        let fake = classifier::embed(&self.net, images);
+        compare_sets(&self.train, &fake, self.seed)
+    }
+
+    /// A full report for a run's generator samples.
+    pub fn report(&self, model: &str, run: &Path, step: u64, images: &[Tensor<4>]) -> EvalReport {
+        EvalReport {
+            model: model.to_string(),
+            run: run.to_path_buf(),
+            step,
+            dataset: self.dataset.clone(),
+            classifier_accuracy: self.accuracy,
+            samples: self.score(images),
+            floor: self.floor.clone(),
+        }
+    }
+}
+
+impl EvalReport {
+    /// The table `zoo eval` prints.
+    pub fn table(&self) -> String {
+        let (s, f) = (&self.samples, &self.floor);
+        let ms = |m: &MeanStd, scale: f64| format!("{:.2} ± {:.2}", m.mean * scale, m.std * scale);
+        let rows = [
+            (
+                "FD (lower is better)",
+                format!("{:.2}", s.fd),
+                format!("{:.2}", f.fd),
+            ),
+            ("KID x 1000", ms(&s.kid, 1000.0), ms(&f.kid, 1000.0)),
+            ("classifier score", ms(&s.score, 1.0), ms(&f.score, 1.0)),
+            (
+                "classes hit",
+                format!("{}/{}", s.coverage.classes_hit, s.coverage.classes),
+                format!("{}/{}", f.coverage.classes_hit, f.coverage.classes),
+            ),
+            (
+                "class KL from uniform",
+                format!("{:.4}", s.coverage.kl_uniform),
+                format!("{:.4}", f.coverage.kl_uniform),
+            ),
+            (
+                "precision (k=3)",
+                format!("{:.3}", s.precision),
+                format!("{:.3}", f.precision),
+            ),
+            (
+                "recall (k=3)",
+                format!("{:.3}", s.recall),
+                format!("{:.3}", f.recall),
+            ),
+        ];
+        let mut out = format!(
+            "{} at step {}: {} samples against {} train images ({} classifier, test accuracy {:.2}%)\n",
+            self.model,
+            self.step,
+            s.n,
+            self.dataset,
+            self.dataset,
+            100.0 * self.classifier_accuracy
+        );
+        out.push_str(&format!(
+            "{:<24}{:>18}{:>22}\n",
+            "metric", "samples", "floor (test vs train)"
+        ));
+        for (name, a, b) in rows {
+            out.push_str(&format!("{name:<24}{a:>18}{b:>22}\n"));
+        }
+        out
+    }
+}

@@ -87,8 +87,8 @@ pub struct ClassifierInfo {
     pub test_accuracy: f64,
     /// Training epochs.
     pub epochs: u64,
-    /// Seed.
-    pub seed: u64,
+    /// Training images used (the whole split unless limited).
+    pub train_images: usize,
 }
 
 /// The cache folder.
@@ -162,10 +162,15 @@ pub fn train(
     kind: DatasetKind,
     data_dir: Option<&Path>,
     epochs: u64,
-    seed: u64,
+    limit: Option<usize>,
     device: &Device,
 ) -> Result<(Classifier, ClassifierInfo)> {
-    let train = Arc::new(load_split(kind, data_dir, Split::Train)?);
+    let seed = 0;
+    let mut train = load_split(kind, data_dir, Split::Train)?;
+    if let Some(n) = limit {
+        train.truncate(n);
+    }
+    let train = Arc::new(train);
     let test = load_split(kind, data_dir, Split::Test)?;
     ensure!(
         train.size == 28 && test.size == 28,
@@ -210,7 +215,7 @@ pub fn train(
         dataset: kind.name().to_string(),
         test_accuracy,
         epochs,
-        seed,
+        train_images: train.len,
     };
     Ok((net, info))
 }
@@ -220,9 +225,10 @@ pub fn train_and_cache(
     kind: DatasetKind,
     data_dir: Option<&Path>,
     epochs: u64,
+    limit: Option<usize>,
     device: &Device,
 ) -> Result<ClassifierInfo> {
-    let (net, info) = train(kind, data_dir, epochs, 0, device)?;
+    let (net, info) = train(kind, data_dir, epochs, limit, device)?;
     let (weights, meta) = cache_paths(kind);
     let dir = weights.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
@@ -254,7 +260,7 @@ pub fn load_or_train(
             kind.name(),
             cache_dir().display()
         );
-        train_and_cache(kind, data_dir, DEFAULT_EPOCHS, device)?;
+        train_and_cache(kind, data_dir, DEFAULT_EPOCHS, None, device)?;
     }
     let text = std::fs::read_to_string(&meta)
         .with_context(|| format!("cannot read {}", meta.display()))?;

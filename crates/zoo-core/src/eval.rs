@@ -72,6 +72,7 @@ pub struct Reference {
     train: (Features, Features),
     floor: ImageMetrics,
     seed: u64,
+    scale: f64,
 }
 
 fn pick(set: &ImageSet, n: usize, seed: u64) -> Vec<usize> {
@@ -90,10 +91,12 @@ pub fn compare_sets(
     let rows = |x: &Features, n: usize| x.rows(0, n.min(x.nrows())).into_owned();
     let pr_n = PR_MAX.min(real.0.nrows()).min(fake.0.nrows());
     let (precision, recall) = precision_recall(&rows(&real.0, pr_n), &rows(&fake.0, pr_n), PR_K);
+    // Subsets of at most half of the smaller set, so that they differ.
+    let kid_size = KID_SIZE.min(real.0.nrows().min(fake.0.nrows()) / 2).max(2);
     ImageMetrics {
         n: fake.0.nrows(),
         fd: frechet_distance(&real.0, &fake.0),
-        kid: kid(&real.0, &fake.0, KID_SUBSETS, KID_SIZE, seed),
+        kid: kid(&real.0, &fake.0, KID_SUBSETS, kid_size, seed),
         score: classifier_score(&fake.1, 10),
         coverage: coverage(&fake.1),
         precision,
@@ -119,8 +122,15 @@ impl Reference {
             let idx = pick(set, n, mix(seed, stream));
             classifier::embed(&net, &classifier::set_chunks(set, &idx, device))
         };
-        let train_f = embed(&train, 1);
-        let test_f = embed(&test, 2);
+        let (train_f, test_f) = (embed(&train, 1), embed(&test, 2));
+        // Features are rescaled so that the real training features have unit mean square per
+        // dimension: KID's cubic kernel (x·y/d + 1)³ then sees values of order one.
+        let scale = 1.0
+            / (train_f.0.norm_squared() / train_f.0.len().max(1) as f64)
+                .sqrt()
+                .max(1e-12);
+        let train_f = (train_f.0 * scale, train_f.1);
+        let test_f = (test_f.0 * scale, test_f.1);
         let floor = compare_sets(&train_f, &test_f, seed);
         Ok(Self {
             net,
@@ -129,13 +139,14 @@ impl Reference {
             train: train_f,
             floor,
             seed,
+            scale,
         })
     }
 
     /// The metrics of generated images (in [-1, 1], chunked) against the training images.
     pub fn score(&self, images: &[Tensor<4>]) -> ImageMetrics {
         let fake = classifier::embed(&self.net, images);
-        compare_sets(&self.train, &fake, self.seed)
+        compare_sets(&self.train, &(fake.0 * self.scale, fake.1), self.seed)
     }
 
     /// A full report for a run's generator samples.

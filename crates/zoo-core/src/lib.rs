@@ -13,6 +13,7 @@
 //! No model is named here.
 
 pub mod classifier;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod engine;
@@ -24,6 +25,7 @@ pub mod io;
 pub mod loss;
 pub mod metrics;
 pub mod output;
+pub mod report;
 pub mod run;
 pub mod testing;
 

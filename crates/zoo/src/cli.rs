@@ -60,6 +60,9 @@ pub enum Command {
     /// Image metrics of a run's generator (FD, KID, classifier score, coverage, precision and
     /// recall) beside the real-vs-real floor; writes <RUN_DIR>/eval.json.
     Eval(EvalArgs),
+    /// Train several models under the same budget, seeds and data, evaluate each, and write a
+    /// report (report.md, report.html, figures); resumes when run again.
+    Compare(CompareArgs),
     /// Measure a model's training throughput (images/s) and peak memory on synthetic data.
     Bench(BenchArgs),
     /// zoo's own classifier for the image metrics (FD, KID, classifier score, coverage).
@@ -137,6 +140,31 @@ pub struct SampleArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Model names (see `zoo list`), e.g. `vanilla dcgan lsgan`.
+    #[arg(required = true)]
+    pub models: Vec<String>,
+    /// `mnist` or `fashion-mnist`.
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Folder holding the dataset (default: $ZOO_DATA/<dataset>, else ./data/<dataset>).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The comparison folder (runs, report).
+    #[arg(long, default_value = "compare")]
+    pub out: PathBuf,
+    /// Generator steps per run.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Seeds per model.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u64,
+    /// Samples per evaluation.
+    #[arg(short, default_value_t = 5000)]
+    pub n: usize,
+}
+
+#[derive(Debug, Args)]
 pub struct EvalArgs {
     /// A run folder created by `zoo train`.
     pub run_dir: PathBuf,
@@ -194,6 +222,9 @@ pub enum ClassifierCommand {
         /// Passes over the training split.
         #[arg(long, default_value_t = 4)]
         epochs: u64,
+        /// Use only the first N training images (quick experiments, tests).
+        #[arg(long)]
+        limit: Option<usize>,
     },
 }
 

@@ -148,6 +148,33 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Compare(args) => {
+            let models = args
+                .models
+                .iter()
+                .map(|m| registry::find(m))
+                .collect::<Result<Vec<_>>>()?;
+            let stop = Arc::new(AtomicUsize::new(0));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)
+                    .context("cannot install the signal handler")?;
+            }
+            let req = zoo_core::compare::CompareRequest {
+                models,
+                dataset: dataset(&args.dataset)?,
+                data_dir: args.data_dir,
+                out: args.out,
+                steps: args.steps,
+                seeds: args.seeds,
+                n: args.n,
+                device: device(cli.global.device)?,
+                progress,
+                stop: Some(stop),
+            };
+            let c = zoo_core::compare::compare(&req)?;
+            print!("{}", zoo_core::compare::table(&c.summaries, &c.floor));
+            println!("report: {}", c.report.display());
+        }
         Command::Eval(args) => {
             let entry = entry_of_run(&args.run_dir)?;
             let report = entry.eval(&EvalRequest {
@@ -219,6 +246,7 @@ fn run(cli: Cli) -> Result<()> {
                     dataset: name,
                     data_dir,
                     epochs,
+                    limit,
                 },
         } => {
             let kind = dataset(&name)?;
@@ -227,13 +255,15 @@ fn run(cli: Cli) -> Result<()> {
                 kind,
                 data_dir.as_deref(),
                 epochs,
+                limit,
                 &device(cli.global.device)?,
             )?;
             println!(
-                "{} classifier: test accuracy {:.2}% after {} epochs; cached in {}",
+                "{} classifier: test accuracy {:.2}% after {} epochs on {} images; cached in {}",
                 info.dataset,
                 100.0 * info.test_accuracy,
                 info.epochs,
+                info.train_images,
                 zoo_core::classifier::cache_dir().display()
             );
         }

@@ -1,0 +1,139 @@
+//! `zoo classifier train`, `zoo eval` and `zoo compare` end to end, with a quick classifier
+//! (1 epoch on 3,000 digits) in a temporary cache.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::*;
+
+fn zoo_cached(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zoo"))
+        .args(args)
+        .env_remove("ZOO_DATA")
+        .env("ZOO_CACHE", cache)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("zoo runs")
+}
+
+#[test]
+fn classifier_eval_and_compare() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cache = tmp.path().join("cache");
+    let data = mnist();
+    let data = data.to_str().expect("utf-8");
+    let printed = ok(zoo_cached(
+        &cache,
+        &[
+            "classifier",
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            data,
+            "--epochs",
+            "1",
+            "--limit",
+            "3000",
+        ],
+    ));
+    assert!(printed.contains("test accuracy"), "{printed}");
+    assert_eq!(
+        ls(&cache),
+        ["classifier-mnist-v1.bpk", "classifier-mnist-v1.toml"]
+    );
+
+    // eval: a 6-step vanilla run against the train split, with the test-vs-train floor.
+    let runs = tmp.path().join("runs");
+    let run = run_dir(&ok(train_tiny(&mnist(), &runs, &["--steps", "6"])));
+    let table = ok(zoo_cached(
+        &cache,
+        &["eval", run.to_str().expect("utf-8"), "-n", "300"],
+    ));
+    for row in [
+        "FD",
+        "KID x 1000",
+        "classifier score",
+        "classes hit",
+        "precision",
+        "recall",
+    ] {
+        assert!(table.contains(row), "{row} in {table}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).expect("json"))
+            .expect("valid json");
+    let fd = json["samples"]["fd"].as_f64().expect("fd");
+    let floor = json["floor"]["fd"].as_f64().expect("floor fd");
+    assert!(
+        fd > floor && floor >= 0.0,
+        "a 6-step GAN ({fd}) is worse than real data ({floor})"
+    );
+    assert_eq!(json["step"].as_u64(), Some(6));
+    let hit = json["floor"]["coverage"]["classes_hit"].as_u64();
+    assert_eq!(hit, Some(10), "the real test split covers every class");
+    fails(
+        zoo_cached(&cache, &["eval", run.to_str().expect("utf-8"), "-n", "5"]),
+        &["-n must be between 100 and 60000"],
+    );
+
+    // compare: two models, two seeds each, a report; running it again reuses the results.
+    let out = tmp.path().join("cmp");
+    let args = [
+        "--quiet",
+        "compare",
+        "vanilla",
+        "lsgan",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--steps",
+        "3",
+        "--seeds",
+        "2",
+        "-n",
+        "200",
+    ];
+    let first = ok(zoo_cached(&cache, &args));
+    for needle in [
+        "| vanilla (2 seeds) |",
+        "| lsgan (2 seeds) |",
+        "floor",
+        "report:",
+    ] {
+        assert!(first.contains(needle), "{needle} in {first}");
+    }
+    for f in [
+        "report.md",
+        "report.html",
+        "losses.png",
+        "metrics.png",
+        "runs",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).expect("html");
+    assert!(
+        html.contains("data:image/png;base64,"),
+        "figures are inlined"
+    );
+    let again = ok(zoo_cached(&cache, &args));
+    assert_eq!(
+        first
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .collect::<Vec<_>>(),
+        again
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .collect::<Vec<_>>(),
+        "a finished comparison is reused"
+    );
+    fails(
+        zoo_cached(&cache, &["compare", "vanilla", "stylegan9", "--steps", "2"]),
+        &["unknown model `stylegan9`"],
+    );
+}

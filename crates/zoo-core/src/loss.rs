@@ -398,4 +398,133 @@ mod tests {
         assert!((d * v(ns.d_loss(real, fake.clone())) - want_d).abs() < 1e-6);
         assert!((g * v(ns.g_loss(fake.clone())) - bce_real(&fake)).abs() < 1e-6);
     }
+
+    /// The 2014 paper's Proposition 1 and Theorem 1, checked numerically: with G fixed to a
+    /// known density p_g, the D that maximises V(D, G) is p_data / (p_data + p_g), and there
+    /// V = 2·JSD(p_data ‖ p_g) − log 4.
+    mod theory {
+        use burn::nn::{Linear, LinearConfig};
+        use burn::optim::{AdamConfig, GradientsParams};
+        use burn::tensor::Distribution;
+        use burn::tensor::activation::relu;
+
+        use super::*;
+
+        #[derive(Module, Debug)]
+        struct Mlp {
+            a: Linear,
+            b: Linear,
+            c: Linear,
+        }
+
+        impl Mlp {
+            fn new(device: &Device) -> Self {
+                Self {
+                    a: LinearConfig::new(1, 32).init(device),
+                    b: LinearConfig::new(32, 32).init(device),
+                    c: LinearConfig::new(32, 1).init(device),
+                }
+            }
+            fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+                self.c
+                    .forward(relu(self.b.forward(relu(self.a.forward(x)))))
+            }
+        }
+
+        fn normal_pdf(x: f64, mu: f64) -> f64 {
+            (-(x - mu).powi(2) / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt()
+        }
+
+        /// JSD of N(μ₁, 1) and N(μ₂, 1) by quadrature, in nats.
+        fn jsd(mu1: f64, mu2: f64) -> f64 {
+            let (lo, hi, n) = (-12.0, 12.0, 24_000);
+            let h = (hi - lo) / n as f64;
+            (0..n)
+                .map(|i| {
+                    let x = lo + (i as f64 + 0.5) * h;
+                    let (p, q) = (normal_pdf(x, mu1), normal_pdf(x, mu2));
+                    let m = 0.5 * (p + q);
+                    let kl = |a: f64| if a > 0.0 { a * (a / m).ln() } else { 0.0 };
+                    0.5 * (kl(p) + kl(q)) * h
+                })
+                .sum()
+        }
+
+        /// Trains D alone (Adam, the minimax D loss) with data ~ N(μ_d, 1) and fakes ~ N(μ_g, 1);
+        /// returns D(x) on a grid over [−2, 2] and V(D, G) on a large fresh sample.
+        fn train_d(mu_d: f64, mu_g: f64) -> (Vec<(f64, f64)>, f64) {
+            let _l = crate::testing::rng_lock();
+            let ad = Device::flex().autodiff();
+            ad.seed(7);
+            let mut d = Mlp::new(&ad);
+            let mut opt = AdamConfig::new().init();
+            let draw = |mu: f64, n: usize, dev: &Device| {
+                Tensor::<2>::random([n, 1], Distribution::Normal(mu, 1.0), dev)
+            };
+            for step in 0..1500 {
+                let loss = Adversarial::Minimax.d_loss(
+                    d.forward(draw(mu_d, 512, &ad)),
+                    d.forward(draw(mu_g, 512, &ad)),
+                );
+                let grads = GradientsParams::from_grads(loss.backward(), &d);
+                let lr = if step < 1000 { 3e-3 } else { 3e-4 };
+                d = opt.step(lr, d, grads);
+            }
+            let d = d.valid();
+            let dev = Device::flex();
+            let grid: Vec<f64> = (0..=40).map(|i| -2.0 + 0.1 * i as f64).collect();
+            let x = Tensor::<1>::from_floats(
+                grid.iter()
+                    .map(|&v| v as f32)
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                &dev,
+            )
+            .reshape([grid.len(), 1]);
+            let probs = burn::tensor::activation::sigmoid(d.forward(x))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let curve = grid
+                .iter()
+                .zip(probs)
+                .map(|(&x, p)| (x, p as f64))
+                .collect();
+            // V(D, G) = E_data[log D] + E_g[log(1 − D)] = −(the minimax D loss).
+            let v = -Adversarial::Minimax
+                .d_loss(
+                    d.forward(draw(mu_d, 200_000, &dev)),
+                    d.forward(draw(mu_g, 200_000, &dev)),
+                )
+                .into_scalar::<f32>()
+                .to_f64();
+            (curve, v)
+        }
+
+        #[test]
+        fn optimal_d_and_the_value_at_it() {
+            let (mu_d, mu_g) = (-1.0, 1.0);
+            let (curve, v) = train_d(mu_d, mu_g);
+            for (x, got) in &curve {
+                let (p, q) = (normal_pdf(*x, mu_d), normal_pdf(*x, mu_g));
+                let want = p / (p + q);
+                assert!((got - want).abs() < 0.05, "D({x}) = {got}, optimum {want}");
+            }
+            let want = 2.0 * jsd(mu_d, mu_g) - 4f64.ln();
+            assert!((v - want).abs() < 0.03, "V = {v}, 2·JSD − log 4 = {want}");
+        }
+
+        #[test]
+        fn at_p_g_equal_p_data_d_is_one_half_and_v_is_minus_log_4() {
+            let (curve, v) = train_d(0.0, 0.0);
+            for (x, got) in &curve {
+                assert!((got - 0.5).abs() < 0.05, "D({x}) = {got}");
+            }
+            assert!(
+                (v + 4f64.ln()).abs() < 0.03,
+                "V = {v}, −log 4 = {}",
+                -(4f64.ln())
+            );
+        }
+    }
 }

@@ -77,6 +77,56 @@ fn classifier_eval_and_compare() {
         &["-n must be between 100 and 60000"],
     );
 
+    // Evaluations during training: FD and coverage columns, and the best checkpoint by FD.
+    let mut args = vec![
+        "train",
+        "vanilla",
+        "--data-dir",
+        data,
+        "--out",
+        runs.to_str().expect("utf-8"),
+        "--steps",
+        "6",
+        "--set",
+        "train.eval_every=3",
+        "--set",
+        "train.eval_samples=200",
+        "--set",
+        "train.log_every=3",
+    ];
+    args.extend_from_slice(TINY);
+    let watched = run_dir(&ok(zoo_cached(&cache, &args)));
+    let csv = std::fs::read_to_string(watched.join("metrics.csv")).expect("csv");
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    assert!(
+        header.contains(&"fd") && header.contains(&"classes_hit"),
+        "{header:?}"
+    );
+    let best = std::fs::read_to_string(watched.join("checkpoints/best")).expect("best pointer");
+    assert!(best.starts_with("best_"), "{best}");
+    let metric = std::fs::read_to_string(
+        watched
+            .join("checkpoints")
+            .join(best.trim())
+            .join("metric.toml"),
+    )
+    .expect("metric.toml");
+    assert!(metric.contains("fd = "), "{metric}");
+    let pngs = tmp.path().join("pngs");
+    std::fs::create_dir_all(&pngs).expect("mkdir");
+    for i in 0..20u8 {
+        image::GrayImage::from_pixel(28, 28, image::Luma([i * 10]))
+            .save(pngs.join(format!("{i}.png")))
+            .expect("save");
+    }
+    let mut folder_args = args.clone();
+    folder_args[3] = pngs.to_str().expect("utf-8");
+    folder_args.extend_from_slice(&["--set", "data.dataset=folder"]);
+    fails(
+        zoo_cached(&cache, &folder_args),
+        &["train.eval_every", "labelled"],
+    );
+
     // compare: two models, two seeds each, a report; running it again reuses the results.
     let out = tmp.path().join("cmp");
     let args = [

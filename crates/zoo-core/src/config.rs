@@ -218,6 +218,12 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// Images in each sample grid (a square number makes a square grid).
     pub grid_samples: usize,
+    /// Every N steps, score the generator (FD and class coverage with zoo's classifier; mnist
+    /// and fashion-mnist) into metrics.csv and keep the best checkpoint by FD as
+    /// `checkpoints/best`. 0 = off.
+    pub eval_every: u64,
+    /// Samples per evaluation during training.
+    pub eval_samples: usize,
     /// Learning-rate schedule.
     pub lr_schedule: LrSchedule,
 }
@@ -235,6 +241,8 @@ impl Default for TrainConfig {
             log_every: 10,
             keep_checkpoints: 2,
             grid_samples: 64,
+            eval_every: 0,
+            eval_samples: 2000,
             lr_schedule: LrSchedule::Constant,
         }
     }
@@ -336,6 +344,11 @@ impl<M> RunConfig<M> {
             (1..=1024).contains(&t.grid_samples),
             "train.grid_samples must be between 1 and 1024 (got {})",
             t.grid_samples
+        );
+        ensure!(
+            (100..=60_000).contains(&t.eval_samples),
+            "train.eval_samples must be between 100 and 60000 (got {})",
+            t.eval_samples
         );
         let d = &self.data;
         ensure!(

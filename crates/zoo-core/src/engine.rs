@@ -286,6 +286,14 @@ pub fn train<M: Game>(
         tracing::info!("the run already has {start} of {total} steps; nothing to do");
     }
 
+    let mut watch = if t.eval_every > 0 {
+        Some(Watch::new(model, cfg, run, device)?)
+    } else {
+        None
+    };
+    if let Some(w) = watch.as_mut() {
+        w.evaluate(model, cfg, run, start, total, &players, false)?;
+    }
     let probe = model.probe(&data, t.seed, t.grid_samples, device);
     let write_samples = |model: &M, g: &M::G, step: u64| -> Result<()> {
         let (imgs, per_row) = model.grid(&g.valid(), &probe);
@@ -317,6 +325,7 @@ pub fn train<M: Game>(
     let session_start = Instant::now();
     let mut mark = (Instant::now(), start);
     let mut last: Vec<(String, f64)> = Vec::new();
+    let mut warned_d_wins = false;
 
     for step in start..total {
         let (next, d_out, g_out) = players.step(model, cfg, &mut data, step, total, &ad);
@@ -326,6 +335,11 @@ pub fn train<M: Game>(
             .factor(step, total, steps_per_epoch(model, &data, t.d_steps));
         let done = step + 1;
         bar.set_position(done);
+        if let Some(w) = watch.as_mut()
+            && (done.is_multiple_of(t.eval_every) || done == total)
+        {
+            bar.suspend(|| w.evaluate(model, cfg, run, done, total, &players, true))?;
+        }
 
         if done.is_multiple_of(t.log_every) || done == total {
             let elapsed = mark.0.elapsed().as_secs_f64().max(1e-9);
@@ -342,6 +356,10 @@ pub fn train<M: Game>(
             ];
             for (name, v) in d_out.parts.iter().chain(g_out.parts.iter()) {
                 cols.push(((*name).to_string(), scalar(v)));
+            }
+            if let Some(w) = &watch {
+                cols.push(("fd".into(), w.last.0));
+                cols.push(("classes_hit".into(), w.last.1));
             }
             cols.push(("images_per_s".into(), ips));
             cols.push(("lr_g".into(), cfg.optim.g.lr * factor));
@@ -363,6 +381,18 @@ pub fn train<M: Game>(
             let log = log.as_mut().expect("opened");
             log.append(cols.iter().map(|(_, v)| *v).collect())?;
             let get = |k: &str| cols.iter().find(|(n, _)| n == k).map_or(f64::NAN, |c| c.1);
+            let d_wins = get("d_real") > 0.99 && get("d_fake") < 0.01;
+            if d_wins && !warned_d_wins {
+                bar.suspend(|| {
+                    tracing::warn!(
+                        "step {done}: the discriminator wins outright (D(x) {:.3}, D(G(z)) {:.3}); \
+                         if the samples stop improving, try a lower optim.d.lr or another loss",
+                        get("d_real"),
+                        get("d_fake")
+                    )
+                });
+            }
+            warned_d_wins = d_wins;
             bar.set_message(format!(
                 "D {:.3} G {:.3} D(x) {:.3} D(G(z)) {:.3} {:.0} img/s",
                 get("loss_d"),
@@ -426,8 +456,15 @@ fn save_checkpoint<M: Game>(
         seed: cfg.train.seed,
         total_steps: total,
     };
-    let rec = |e: burn::store::RecordError| anyhow::anyhow!("{e}");
     run.save_checkpoint(state, cfg.train.keep_checkpoints, |dir| {
+        fill_checkpoint(model, p, dir)
+    })
+}
+
+/// Writes both networks, both optimizer states and the model's own state into `dir`.
+fn fill_checkpoint<M: Game>(model: &M, p: &Players<M>, dir: &std::path::Path) -> Result<()> {
+    let rec = |e: burn::store::RecordError| anyhow::anyhow!("{e}");
+    {
         p.g.clone()
             .save_file(dir.join("generator.bpk"))
             .map_err(rec)
@@ -446,5 +483,115 @@ fn save_checkpoint<M: Game>(
             .context("saving the discriminator's optimizer")?;
         model.save_state(dir).context("saving the model's state")?;
         Ok(())
-    })
+    }
+}
+
+/// What the engine watches when `train.eval_every` is set: FD and class coverage of a fixed
+/// batch of samples against the real training images, the best FD so far (kept as
+/// `checkpoints/best`), and coverage collapse.
+struct Watch {
+    reference: crate::eval::Reference,
+    /// (FD, classes hit) of the latest evaluation.
+    last: (f64, f64),
+    best: Option<f64>,
+    most_classes: f64,
+}
+
+/// Stream id of the samples scored during training.
+const WATCH_STREAM: u64 = 0x3A7C4;
+
+impl Watch {
+    fn new<M: Game>(
+        model: &M,
+        cfg: &RunConfig<M::Config>,
+        run: &RunDir,
+        device: &Device,
+    ) -> Result<Self> {
+        model
+            .sample_noise(1, device)
+            .context("train.eval_every needs a model that samples from noise; set it to 0")?;
+        let reference =
+            crate::eval::Reference::new(&cfg.data, cfg.train.eval_samples, cfg.train.seed, device)
+                .context("train.eval_every (set it to 0 to train without evaluations)")?;
+        let best = match run.best_checkpoint()? {
+            Some(ck) => {
+                let p = ck.file("metric.toml");
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let t: toml::Table = text
+                    .parse()
+                    .with_context(|| format!("{} is damaged", p.display()))?;
+                t.get("fd").and_then(toml::Value::as_float)
+            }
+            None => None,
+        };
+        Ok(Self {
+            reference,
+            last: (f64::NAN, f64::NAN),
+            best,
+            most_classes: 0.0,
+        })
+    }
+
+    /// Scores the generator at `step`; keeps a new best checkpoint when `keep` and FD improved.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<M: Game>(
+        &mut self,
+        model: &M,
+        cfg: &RunConfig<M::Config>,
+        run: &RunDir,
+        step: u64,
+        total: u64,
+        p: &Players<M>,
+        keep: bool,
+    ) -> Result<()> {
+        let device = self.reference.device();
+        let g = p.g.valid();
+        let images = crate::entry::generate(
+            model,
+            &g,
+            cfg.train.eval_samples,
+            mix(cfg.train.seed, WATCH_STREAM),
+            &device,
+        )?;
+        let m = self.reference.score(&images);
+        let classes = m.coverage.classes_hit as f64;
+        self.last = (m.fd, classes);
+        tracing::info!(
+            "step {step}: FD {:.2} (floor {:.2}), {} of {} classes",
+            m.fd,
+            self.reference.floor().fd,
+            m.coverage.classes_hit,
+            m.coverage.classes
+        );
+        if classes + 2.0 <= self.most_classes {
+            tracing::warn!(
+                "step {step}: class coverage collapsed from {} to {} classes (mode collapse); \
+                 the best checkpoint so far is kept in checkpoints/best",
+                self.most_classes,
+                classes
+            );
+        }
+        self.most_classes = self.most_classes.max(classes);
+        if keep && m.fd.is_finite() && self.best.is_none_or(|b| m.fd < b) {
+            self.best = Some(m.fd);
+            let state = CheckpointState {
+                step,
+                seed: cfg.train.seed,
+                total_steps: total,
+            };
+            run.save_best(state, |dir| {
+                fill_checkpoint(model, p, dir)?;
+                crate::io::write_atomic(
+                    &dir.join("metric.toml"),
+                    format!(
+                        "fd = {:?}\nclasses_hit = {}\n",
+                        m.fd, m.coverage.classes_hit
+                    )
+                    .as_bytes(),
+                )
+            })?;
+        }
+        Ok(())
+    }
 }

@@ -73,6 +73,7 @@ pub struct Reference {
     floor: ImageMetrics,
     seed: u64,
     scale: f64,
+    device: Device,
 }
 
 fn pick(set: &ImageSet, n: usize, seed: u64) -> Vec<usize> {
@@ -140,7 +141,18 @@ impl Reference {
             floor,
             seed,
             scale,
+            device: device.clone(),
         })
+    }
+
+    /// The device the classifier runs on.
+    pub fn device(&self) -> Device {
+        self.device.clone()
+    }
+
+    /// The real test split against the training split.
+    pub fn floor(&self) -> &ImageMetrics {
+        &self.floor
     }
 
     /// The metrics of generated images (in [-1, 1], chunked) against the training images.

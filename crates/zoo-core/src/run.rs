@@ -208,8 +208,43 @@ impl RunDir {
         keep: usize,
         fill: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<Checkpoint> {
+        self.save_as("step", "latest", state, keep, fill)
+    }
+
+    /// Writes the best checkpoint so far (by an evaluation metric): `best_XXXXXX`, pointed to by
+    /// `checkpoints/best`; only the newest best is kept.
+    pub fn save_best(
+        &self,
+        state: CheckpointState,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Checkpoint> {
+        self.save_as("best", "best", state, 1, fill)
+    }
+
+    /// The checkpoint `checkpoints/best` points to, if any.
+    pub fn best_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let pointer = self.checkpoints_dir().join("best");
+        if !pointer.is_file() {
+            return Ok(None);
+        }
+        let name = std::fs::read_to_string(&pointer)
+            .with_context(|| format!("cannot read {}", pointer.display()))?;
+        let ck = Checkpoint {
+            path: self.checkpoints_dir().join(name.trim()),
+        };
+        Ok(ck.state().is_ok().then_some(ck))
+    }
+
+    fn save_as(
+        &self,
+        prefix: &str,
+        pointer: &str,
+        state: CheckpointState,
+        keep: usize,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Checkpoint> {
         let dir = self.checkpoints_dir();
-        let name = format!("step_{:06}", state.step);
+        let name = format!("{prefix}_{:06}", state.step);
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)
@@ -238,13 +273,13 @@ impl RunDir {
         std::fs::rename(&tmp, &final_path)
             .with_context(|| format!("cannot move checkpoint into {}", final_path.display()))?;
         sync_dir(&dir);
-        write_atomic(&dir.join("latest"), name.as_bytes())?;
+        write_atomic(&dir.join(pointer), name.as_bytes())?;
         sync_dir(&dir);
-        self.prune(keep, state.step);
+        self.prune(prefix, keep, state.step);
         Ok(Checkpoint { path: final_path })
     }
 
-    fn prune(&self, keep: usize, newest: u64) {
+    fn prune(&self, prefix: &str, keep: usize, newest: u64) {
         let Ok(entries) = std::fs::read_dir(self.checkpoints_dir()) else {
             return;
         };
@@ -252,7 +287,11 @@ impl RunDir {
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().to_string();
-                let step = name.strip_prefix("step_")?.parse::<u64>().ok()?;
+                let step = name
+                    .strip_prefix(prefix)?
+                    .strip_prefix('_')?
+                    .parse::<u64>()
+                    .ok()?;
                 Some((step, e.path()))
             })
             .filter(|(s, _)| *s <= newest)

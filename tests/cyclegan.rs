@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::util::*;
 
 /// A small `mnist-invert` pair made from the shared MNIST.
-fn demo_pair(root: &Path) -> PathBuf {
+pub fn demo_pair(root: &Path) -> PathBuf {
     let dir = root.join("pair");
     let out = ok(zoo(&[
         "data",
@@ -26,7 +26,7 @@ fn demo_pair(root: &Path) -> PathBuf {
 }
 
 /// Tiny CycleGAN settings: 28 px gray, 4 filters, one block.
-const SMALL: &[&str] = &[
+pub const SMALL: &[&str] = &[
     "--set",
     "data.image_size=28",
     "--set",

@@ -127,6 +127,40 @@ fn classifier_eval_and_compare() {
         &["train.eval_every", "labelled"],
     );
 
+    // A CycleGAN run on the demo pair: cycle L1, error against the known mapping, label
+    // agreement through the classifier.
+    let pair = crate::cyclegan::demo_pair(tmp.path());
+    let mut cg = vec![
+        "train",
+        "cyclegan",
+        "--quiet",
+        "--domains",
+        pair.to_str().expect("utf-8"),
+        "--out",
+        runs.to_str().expect("utf-8"),
+        "--steps",
+        "2",
+    ];
+    cg.extend_from_slice(crate::cyclegan::SMALL);
+    let cg_run = run_dir(&ok(zoo_cached(&cache, &cg)));
+    let table = ok(zoo_cached(
+        &cache,
+        &["eval", cg_run.to_str().expect("utf-8"), "-n", "100"],
+    ));
+    for row in ["cycle L1", "L1 vs true mapping", "PSNR", "label agreement"] {
+        assert!(table.contains(row), "{row} in {table}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cg_run.join("eval.json")).expect("json"))
+            .expect("valid json");
+    let agree = json["label_agreement_a2b"].as_f64().expect("agreement");
+    assert!((0.0..=1.0).contains(&agree), "{agree}");
+    assert_eq!(json["images"][0].as_u64(), Some(5), "the 5 testA images");
+    fails(
+        zoo_cached(&cache, &["compare", "vanilla", "cyclegan", "--steps", "2"]),
+        &["cyclegan translates images"],
+    );
+
     // compare: two models, two seeds each, a report; running it again reuses the results.
     let out = tmp.path().join("cmp");
     let args = [

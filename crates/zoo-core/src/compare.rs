@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::DatasetKind;
 use crate::entry::{EvalRequest, ModelEntry, TrainRequest};
-use crate::eval::{EvalReport, ImageMetrics};
+use crate::eval::{EvalReport, Evaluation, ImageMetrics};
 use crate::io::write_atomic;
 use crate::metrics::MeanStd;
 use crate::run::RunDir;
@@ -194,12 +194,19 @@ fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<Ru
     seconds += report.summary.seconds;
     write_atomic(&timing_path, seconds.to_string().as_bytes())?;
     tracing::info!("{} seed {seed}: evaluating", entry.name());
-    let eval = entry.eval(&EvalRequest {
+    let eval = match entry.eval(&EvalRequest {
         run_dir: report.run_dir.clone(),
         n: req.n,
         checkpoint: None,
         device: req.device.clone(),
-    })?;
+    })? {
+        Evaluation::Images(r) => r,
+        Evaluation::Translation(_) => anyhow::bail!(
+            "zoo compare ranks noise-to-image GANs by their samples; evaluate {} runs with \
+             `zoo eval`",
+            entry.name()
+        ),
+    };
     let result = RunResult {
         model: entry.name().to_string(),
         seed,
@@ -228,6 +235,13 @@ pub struct Comparison {
 /// Runs the comparison and writes the report.
 pub fn compare(req: &CompareRequest) -> Result<Comparison> {
     ensure!(!req.models.is_empty(), "name at least one model to compare");
+    if let Some(m) = req.models.iter().find(|m| m.translates()) {
+        anyhow::bail!(
+            "zoo compare ranks noise-to-image GANs by their samples; {} translates images \
+             (evaluate its runs with `zoo eval`)",
+            m.name()
+        );
+    }
     ensure!(req.steps > 0, "--steps must be at least 1 (got 0)");
     ensure!(
         (1..=20).contains(&req.seeds),

@@ -15,7 +15,7 @@ use crate::config::{self, RunConfig};
 use crate::data::pair::{TranslationError, read_pair_info, translation_error};
 use crate::data::{list_images, load_image_files, mix};
 use crate::engine::{self, BenchReport, Summary, TrainOptions};
-use crate::eval::{EvalReport, Reference};
+use crate::eval::{Evaluation, Reference};
 use crate::game::{Direction, Game};
 use crate::gan::trainable_params;
 use crate::io::write_atomic;
@@ -141,7 +141,9 @@ pub trait ModelEntry: Sync {
     /// Translates a folder of images with an image-to-image run.
     fn translate(&self, req: &TranslateRequest) -> Result<TranslateReport>;
     /// Image metrics of a run's generator, written to `<run>/eval.json`.
-    fn eval(&self, req: &EvalRequest) -> Result<EvalReport>;
+    fn eval(&self, req: &EvalRequest) -> Result<Evaluation>;
+    /// Whether the model translates images rather than sampling noise.
+    fn translates(&self) -> bool;
 }
 
 /// What `zoo bench` asks for.
@@ -344,7 +346,11 @@ impl<M: Game> ModelEntry for Entry<M> {
         self.translate_impl(req)
     }
 
-    fn eval(&self, req: &EvalRequest) -> Result<EvalReport> {
+    fn translates(&self) -> bool {
+        M::TRANSLATES
+    }
+
+    fn eval(&self, req: &EvalRequest) -> Result<Evaluation> {
         ensure!(
             (100..=60_000).contains(&req.n),
             "-n must be between 100 and 60000 (got {})",
@@ -361,6 +367,17 @@ impl<M: Game> ModelEntry for Entry<M> {
             }
             None => latest,
         };
+        let step = ck.state()?.step;
+        if M::TRANSLATES {
+            let g = engine::load_generator(&model, &ck, &req.device)?.valid();
+            let mut t = model.eval_translation(&g, &cfg, req.n, &req.device)?;
+            t.run = req.run_dir.clone();
+            t.step = step;
+            let eval = Evaluation::Translation(t);
+            let json = serde_json::to_string_pretty(&eval).context("serialising eval.json")?;
+            write_atomic(&req.run_dir.join("eval.json"), json.as_bytes())?;
+            return Ok(eval);
+        }
         // Fails early for models that do not sample from noise.
         model.sample_noise(1, &req.device)?;
         let reference = Reference::new(&cfg.data, req.n, cfg.train.seed, &req.device)?;
@@ -372,7 +389,7 @@ impl<M: Game> ModelEntry for Entry<M> {
             mix(cfg.train.seed, EVAL_STREAM),
             &req.device,
         )?;
-        let report = reference.report(M::NAME, &req.run_dir, ck.state()?.step, &images);
+        let report = Evaluation::Images(reference.report(M::NAME, &req.run_dir, step, &images));
         let json = serde_json::to_string_pretty(&report).context("serialising eval.json")?;
         write_atomic(&req.run_dir.join("eval.json"), json.as_bytes())?;
         Ok(report)

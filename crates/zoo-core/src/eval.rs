@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classifier::{self, Classifier};
 use crate::config::DataConfig;
+use crate::data::pair::TranslationError;
 use crate::data::{ImageSet, Split, mix};
 use crate::metrics::{
     Coverage, Features, MeanStd, classifier_score, coverage, frechet_distance, kid,
@@ -226,5 +227,99 @@ impl EvalReport {
             out.push_str(&format!("{name:<24}{a:>18}{b:>22}\n"));
         }
         out
+    }
+}
+
+/// What `zoo eval` reports for an image-to-image run (CycleGAN), on held-out images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TranslationEval {
+    /// The model's registry name.
+    pub model: String,
+    /// The run folder.
+    pub run: PathBuf,
+    /// The checkpoint's step.
+    pub step: u64,
+    /// Images of A and of B evaluated (testA/testB when the root has them).
+    pub images: (usize, usize),
+    /// Mean |F(G(a)) − a| in pixel units of [0, 1].
+    pub cycle_l1_a: f64,
+    /// Mean |G(F(b)) − b|.
+    pub cycle_l1_b: f64,
+    /// The known true mapping, when the domains come from `zoo data pair`.
+    pub mapping: Option<String>,
+    /// G against the true mapping.
+    pub a2b: Option<TranslationError>,
+    /// F against the true mapping.
+    pub b2a: Option<TranslationError>,
+    /// Share of A digits whose translation (mapped back) the classifier gives the same label.
+    pub label_agreement_a2b: Option<f64>,
+    /// The same for B digits and F.
+    pub label_agreement_b2a: Option<f64>,
+}
+
+impl TranslationEval {
+    /// The table `zoo eval` prints.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{} at step {}: {} held-out A and {} B images\n",
+            self.model, self.step, self.images.0, self.images.1
+        );
+        let opt =
+            |x: Option<f64>, digits: usize| x.map_or("n/a".into(), |v| format!("{v:.digits$}"));
+        let rows = [
+            (
+                "cycle L1 (lower is better)",
+                format!("{:.4}", self.cycle_l1_a),
+                format!("{:.4}", self.cycle_l1_b),
+            ),
+            (
+                "L1 vs true mapping",
+                opt(self.a2b.map(|e| e.l1), 4),
+                opt(self.b2a.map(|e| e.l1), 4),
+            ),
+            (
+                "  doing nothing",
+                opt(self.a2b.map(|e| e.identity_l1), 4),
+                opt(self.b2a.map(|e| e.identity_l1), 4),
+            ),
+            (
+                "PSNR vs true mapping (dB)",
+                opt(self.a2b.map(|e| e.psnr), 2),
+                opt(self.b2a.map(|e| e.psnr), 2),
+            ),
+            (
+                "label agreement",
+                opt(self.label_agreement_a2b, 3),
+                opt(self.label_agreement_b2a, 3),
+            ),
+        ];
+        out.push_str(&format!(
+            "{:<28}{:>14}{:>14}\n",
+            "metric", "A -> B", "B -> A"
+        ));
+        for (name, a, b) in rows {
+            out.push_str(&format!("{name:<28}{a:>14}{b:>14}\n"));
+        }
+        out
+    }
+}
+
+/// What `zoo eval` found: image metrics (noise GANs) or translation metrics (image-to-image).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Evaluation {
+    /// A noise-to-image GAN.
+    Images(EvalReport),
+    /// An image-to-image model.
+    Translation(TranslationEval),
+}
+
+impl Evaluation {
+    /// The printed table.
+    pub fn table(&self) -> String {
+        match self {
+            Evaluation::Images(r) => r.table(),
+            Evaluation::Translation(t) => t.table(),
+        }
     }
 }

@@ -144,6 +144,17 @@ pub trait Game: Sized + 'static {
     fn sample(&self, _g: &Self::G, _noise: Tensor<2>) -> Result<Tensor<4>> {
         bail!("{} does not sample from noise", Self::NAME)
     }
+    /// `zoo eval` of an image-to-image model: translation metrics on held-out images.
+    fn eval_translation(
+        &self,
+        _g: &Self::G,
+        _cfg: &RunConfig<Self::Config>,
+        _n: usize,
+        _device: &Device,
+    ) -> Result<crate::eval::TranslationEval> {
+        bail!("{} does not translate images", Self::NAME)
+    }
+
     /// `zoo translate`: the translations of `images` and their reconstructions (translated
     /// back), or an error when the model does not translate.
     fn translate(

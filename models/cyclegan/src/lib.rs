@@ -16,6 +16,7 @@
 //! image pools, so `--resume` continues exactly.
 
 pub mod data;
+pub mod eval;
 pub mod nets;
 pub mod pool;
 
@@ -24,6 +25,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::{DatasetKind, LrSchedule, RunConfig};
 use zoo_core::data::ImageSet;
+use zoo_core::eval::TranslationEval;
 use zoo_core::game::{Direction, Game};
 use zoo_core::gan::{Losses, trainable_params};
 use zoo_core::loss::Adversarial;
@@ -372,6 +374,16 @@ impl Game for CycleGan {
     fn load_state(&mut self, dir: &std::path::Path, device: &Device) -> Result<()> {
         self.pool_a.load(&Self::pool_path(dir, "a"), device)?;
         self.pool_b.load(&Self::pool_path(dir, "b"), device)
+    }
+
+    fn eval_translation(
+        &self,
+        g: &Generators,
+        cfg: &RunConfig<CycleGanConfig>,
+        n: usize,
+        device: &Device,
+    ) -> Result<TranslationEval> {
+        eval::evaluate(g, cfg, n, device)
     }
 
     fn translate(

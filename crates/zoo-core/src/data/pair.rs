@@ -131,7 +131,7 @@ pub fn make_mnist_invert(mnist_dir: Option<&Path>, out: &Path, counts: PairCount
 }
 
 /// Errors of translations against a known mapping, in pixel units of [0, 1].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TranslationError {
     /// Mean |translation − truth|.
     pub l1: f64,

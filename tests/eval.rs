@@ -221,3 +221,79 @@ fn classifier_eval_and_compare() {
         &["unknown model `stylegan9`"],
     );
 }
+
+#[test]
+fn toy_mixtures_train_evaluate_and_plot() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().to_str().expect("utf-8");
+    let stdout = ok(zoo(&[
+        "train",
+        "vanilla",
+        "--quiet",
+        "--out",
+        out,
+        "--steps",
+        "20",
+        "--set",
+        "data.dataset=ring8",
+        "--set",
+        "model.g_hidden=[32,32]",
+        "--set",
+        "model.d_hidden=[32,32]",
+        "--set",
+        "data.toy.points=2000",
+        "--set",
+        "train.sample_every=10",
+    ]));
+    let run = run_dir(&stdout);
+    // Sample "grids" of 2-D data are scatter plots.
+    let grid = image::open(run.join("samples/step_000020.png")).expect("png");
+    assert_eq!((grid.width(), grid.height()), (560, 560));
+    let table = ok(zoo(&["eval", run.to_str().expect("utf-8")]));
+    for row in [
+        "modes captured",
+        "high-quality samples",
+        "KL of modes",
+        "ring8",
+    ] {
+        assert!(table.contains(row), "{row} in {table}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).expect("json"))
+            .expect("valid json");
+    assert_eq!(
+        json["floor"]["modes_captured"].as_u64(),
+        Some(8),
+        "real data has every mode"
+    );
+    assert_eq!(
+        json["samples"]["n"].as_u64(),
+        Some(2500),
+        "the papers' 2,500 samples"
+    );
+    assert!(run.join("eval_scatter.png").is_file());
+    fails(
+        zoo(&[
+            "train",
+            "dcgan",
+            "--out",
+            out,
+            "--set",
+            "data.dataset=grid25",
+        ]),
+        &["2-D points, not images", "vanilla"],
+    );
+    fails(
+        zoo(&[
+            "train",
+            "vanilla",
+            "--out",
+            out,
+            "--set",
+            "data.dataset=grid25",
+            "--set",
+            "data.toy.std=-1",
+        ]),
+        &["data.toy.std must be a positive number"],
+    );
+}

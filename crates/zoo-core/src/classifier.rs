@@ -244,7 +244,7 @@ pub fn train_and_cache(
 }
 
 /// Epochs of the classifier trained on demand.
-pub const DEFAULT_EPOCHS: u64 = 4;
+pub const DEFAULT_EPOCHS: u64 = 6;
 
 /// The cached classifier of `kind`, trained first when there is none.
 pub fn load_or_train(

@@ -196,12 +196,12 @@ fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<Ru
     tracing::info!("{} seed {seed}: evaluating", entry.name());
     let eval = match entry.eval(&EvalRequest {
         run_dir: report.run_dir.clone(),
-        n: req.n,
+        n: Some(req.n),
         checkpoint: None,
         device: req.device.clone(),
     })? {
         Evaluation::Images(r) => r,
-        Evaluation::Translation(_) => anyhow::bail!(
+        Evaluation::Translation(_) | Evaluation::Toy(_) => anyhow::bail!(
             "zoo compare ranks noise-to-image GANs by their samples; evaluate {} runs with \
              `zoo eval`",
             entry.name()

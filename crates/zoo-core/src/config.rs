@@ -33,6 +33,10 @@ pub enum DatasetKind {
     FashionMnist,
     /// A folder of png/jpg images (searched recursively), resized to `image_size`.
     Folder,
+    /// 2-D toy mixture: 8 Gaussians evenly spaced on a circle (VEEGAN/PacGAN's ring).
+    Ring8,
+    /// 2-D toy mixture: 25 Gaussians on the grid {−4, −2, 0, 2, 4}².
+    Grid25,
 }
 
 impl DatasetKind {
@@ -42,7 +46,14 @@ impl DatasetKind {
             DatasetKind::Mnist => "mnist",
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Folder => "folder",
+            DatasetKind::Ring8 => "ring8",
+            DatasetKind::Grid25 => "grid25",
         }
+    }
+
+    /// The 2-D toy mixtures (points, not images).
+    pub fn is_toy(self) -> bool {
+        matches!(self, DatasetKind::Ring8 | DatasetKind::Grid25)
     }
 }
 
@@ -64,6 +75,33 @@ pub struct DataConfig {
     /// the reference layout `trainA/ trainB/ (testA/ testB/)`. `zoo train … --domains A B`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<PathBuf>,
+    /// The 2-D toy mixtures (`dataset = "ring8"` or `"grid25"`).
+    pub toy: ToyConfig,
+}
+
+/// `[data.toy]`: the 2-D mixtures' geometry (defaults: the VEEGAN/PacGAN protocol).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToyConfig {
+    /// Standard deviation of each Gaussian; unset: 0.01 for ring8, 0.05 for grid25.
+    pub std: Option<f64>,
+    /// Radius of the ring.
+    pub radius: f64,
+    /// Points in the training set.
+    pub points: usize,
+    /// Samples scored by `zoo eval`.
+    pub eval_samples: usize,
+}
+
+impl Default for ToyConfig {
+    fn default() -> Self {
+        Self {
+            std: None,
+            radius: 1.0,
+            points: 100_000,
+            eval_samples: 2500,
+        }
+    }
 }
 
 impl Default for DataConfig {
@@ -75,6 +113,7 @@ impl Default for DataConfig {
             channels: 1,
             limit: None,
             domains: Vec::new(),
+            toy: ToyConfig::default(),
         }
     }
 }

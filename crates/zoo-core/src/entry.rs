@@ -115,8 +115,9 @@ pub struct TranslateReport {
 pub struct EvalRequest {
     /// The run folder.
     pub run_dir: PathBuf,
-    /// Samples to generate (and real images to compare with).
-    pub n: usize,
+    /// Samples to generate (and real images to compare with); default 10,000 for images,
+    /// `data.toy.eval_samples` (2,500) for the 2-D mixtures.
+    pub n: Option<usize>,
     /// A checkpoint folder of the run (default: the latest).
     pub checkpoint: Option<PathBuf>,
     /// Compute device.
@@ -351,11 +352,12 @@ impl<M: Game> ModelEntry for Entry<M> {
     }
 
     fn eval(&self, req: &EvalRequest) -> Result<Evaluation> {
-        ensure!(
-            (100..=60_000).contains(&req.n),
-            "-n must be between 100 and 60000 (got {})",
-            req.n
-        );
+        if let Some(n) = req.n {
+            ensure!(
+                (100..=60_000).contains(&n),
+                "-n must be between 100 and 60000 (got {n})"
+            );
+        }
         let (cfg, model, latest) = open_trained::<M>(&req.run_dir, "evaluate")?;
         let ck = match &req.checkpoint {
             Some(p) => {
@@ -370,7 +372,7 @@ impl<M: Game> ModelEntry for Entry<M> {
         let step = ck.state()?.step;
         if M::TRANSLATES {
             let g = engine::load_generator(&model, &ck, &req.device)?.valid();
-            let mut t = model.eval_translation(&g, &cfg, req.n, &req.device)?;
+            let mut t = model.eval_translation(&g, &cfg, req.n.unwrap_or(10_000), &req.device)?;
             t.run = req.run_dir.clone();
             t.step = step;
             let eval = Evaluation::Translation(t);
@@ -380,15 +382,19 @@ impl<M: Game> ModelEntry for Entry<M> {
         }
         // Fails early for models that do not sample from noise.
         model.sample_noise(1, &req.device)?;
-        let reference = Reference::new(&cfg.data, req.n, cfg.train.seed, &req.device)?;
         let g = engine::load_generator(&model, &ck, &req.device)?.valid();
-        let images = generate(
-            &model,
-            &g,
-            req.n,
-            mix(cfg.train.seed, EVAL_STREAM),
-            &req.device,
-        )?;
+        if cfg.data.dataset.is_toy() {
+            let n = req.n.unwrap_or(cfg.data.toy.eval_samples);
+            let samples = generate(&model, &g, n, mix(cfg.train.seed, EVAL_STREAM), &req.device)?;
+            let toy = toy_eval(M::NAME, &req.run_dir, step, &cfg.data, samples, n)?;
+            let eval = Evaluation::Toy(toy);
+            let json = serde_json::to_string_pretty(&eval).context("serialising eval.json")?;
+            write_atomic(&req.run_dir.join("eval.json"), json.as_bytes())?;
+            return Ok(eval);
+        }
+        let n = req.n.unwrap_or(10_000);
+        let reference = Reference::new(&cfg.data, n, cfg.train.seed, &req.device)?;
+        let images = generate(&model, &g, n, mix(cfg.train.seed, EVAL_STREAM), &req.device)?;
         let report = Evaluation::Images(reference.report(M::NAME, &req.run_dir, step, &images));
         let json = serde_json::to_string_pretty(&report).context("serialising eval.json")?;
         write_atomic(&req.run_dir.join("eval.json"), json.as_bytes())?;
@@ -446,6 +452,40 @@ pub fn generate<M: Game>(
         left -= k;
     }
     Ok(out)
+}
+
+/// Scores 2-D samples against their mixture and draws them over its modes.
+fn toy_eval(
+    model: &str,
+    run: &Path,
+    step: u64,
+    data: &crate::config::DataConfig,
+    samples: Vec<Tensor<4>>,
+    n: usize,
+) -> Result<crate::eval::ToyEval> {
+    use crate::data::toy;
+    let mut points = Vec::with_capacity(n);
+    for chunk in samples {
+        points.extend(crate::output::points_of(chunk)?);
+    }
+    let modes = toy::modes(data.dataset, data.toy.radius);
+    let std = toy::std_of(data);
+    let real: Vec<[f64; 2]> = toy::sample(data, n, mix(step, EVAL_STREAM))
+        .chunks(2)
+        .map(|c| [c[0] as f64, c[1] as f64])
+        .collect();
+    let scatter = run.join("eval_scatter.png");
+    crate::output::save_scatter(&points, Some(&modes), &scatter)?;
+    Ok(crate::eval::ToyEval {
+        model: model.to_string(),
+        run: run.to_path_buf(),
+        step,
+        dataset: data.dataset.name().to_string(),
+        std,
+        samples: toy::metrics(&points, &modes, std),
+        floor: toy::metrics(&real, &modes, std),
+        scatter,
+    })
 }
 
 /// Images generated per forward pass by [`generate`].

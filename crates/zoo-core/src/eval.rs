@@ -304,7 +304,65 @@ impl TranslationEval {
     }
 }
 
-/// What `zoo eval` found: image metrics (noise GANs) or translation metrics (image-to-image).
+/// What `zoo eval` reports for a GAN trained on a 2-D toy mixture.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToyEval {
+    /// The model's registry name.
+    pub model: String,
+    /// The run folder.
+    pub run: PathBuf,
+    /// The checkpoint's step.
+    pub step: u64,
+    /// `ring8` or `grid25`.
+    pub dataset: String,
+    /// σ of the mixture's Gaussians.
+    pub std: f64,
+    /// The generator's samples.
+    pub samples: crate::data::toy::ToyMetrics,
+    /// Real samples of the mixture, scored the same way.
+    pub floor: crate::data::toy::ToyMetrics,
+    /// The scatter plot of the samples over the modes.
+    pub scatter: PathBuf,
+}
+
+impl ToyEval {
+    /// The table `zoo eval` prints.
+    pub fn table(&self) -> String {
+        let (s, f) = (&self.samples, &self.floor);
+        let mut out = format!(
+            "{} at step {} on {} (sigma {}): {} samples\n",
+            self.model, self.step, self.dataset, self.std, s.n
+        );
+        out.push_str(&format!(
+            "{:<28}{:>12}{:>14}\n",
+            "metric", "samples", "real data"
+        ));
+        let rows = [
+            (
+                "modes captured",
+                format!("{}/{}", s.modes_captured, s.modes),
+                format!("{}/{}", f.modes_captured, f.modes),
+            ),
+            (
+                "high-quality samples",
+                format!("{:.1}%", 100.0 * s.high_quality),
+                format!("{:.1}%", 100.0 * f.high_quality),
+            ),
+            (
+                "KL of modes from uniform",
+                format!("{:.4}", s.kl_uniform),
+                format!("{:.4}", f.kl_uniform),
+            ),
+        ];
+        for (name, a, b) in rows {
+            out.push_str(&format!("{name:<28}{a:>12}{b:>14}\n"));
+        }
+        out.push_str(&format!("scatter plot: {}\n", self.scatter.display()));
+        out
+    }
+}
+
+/// What `zoo eval` found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Evaluation {
@@ -312,6 +370,8 @@ pub enum Evaluation {
     Images(EvalReport),
     /// An image-to-image model.
     Translation(TranslationEval),
+    /// A GAN on a 2-D toy mixture.
+    Toy(ToyEval),
 }
 
 impl Evaluation {
@@ -320,6 +380,7 @@ impl Evaluation {
         match self {
             Evaluation::Images(r) => r.table(),
             Evaluation::Translation(t) => t.table(),
+            Evaluation::Toy(t) => t.table(),
         }
     }
 }

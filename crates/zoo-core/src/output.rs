@@ -49,9 +49,71 @@ pub fn png_bytes(img: &image::DynamicImage) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes a grid of images as a PNG, atomically.
+/// Writes a grid of images as a PNG, atomically; 2-D points (`[N, 2, 1, 1]`) become a
+/// scatter plot.
 pub fn save_grid(images: Tensor<4>, nrow: usize, path: &Path) -> Result<()> {
+    if let [_, 2, 1, 1] = images.dims() {
+        return save_scatter(&points_of(images)?, None, path);
+    }
     write_atomic(path, &png_bytes(&grid_image(images, nrow)?)?)
+}
+
+/// 2-D points `[N, 2, 1, 1]` as (x, y) pairs.
+pub fn points_of(points: Tensor<4>) -> Result<Vec<[f64; 2]>> {
+    let v = points
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("cannot read points: {e:?}"))?;
+    Ok(v.chunks(2).map(|c| [c[0] as f64, c[1] as f64]).collect())
+}
+
+/// A scatter plot of 2-D samples (blue) over the true modes (red crosses), as a PNG.
+pub fn save_scatter(points: &[[f64; 2]], modes: Option<&[[f64; 2]]>, path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    let err = |e: DrawingAreaErrorKind<_>| anyhow::anyhow!("drawing a scatter plot: {e}");
+    let all = points.iter().chain(modes.unwrap_or(&[]));
+    let lim = all
+        .map(|p| p[0].abs().max(p[1].abs()))
+        .filter(|v| v.is_finite())
+        .fold(0.5f64, f64::max)
+        * 1.15;
+    write_atomic_with(path, |tmp| {
+        let png = tmp.with_extension("png");
+        {
+            let root = BitMapBackend::new(&png, (560, 560)).into_drawing_area();
+            root.fill(&WHITE).map_err(err)?;
+            let mut chart = ChartBuilder::on(&root)
+                .margin(10)
+                .x_label_area_size(28)
+                .y_label_area_size(40)
+                .build_cartesian_2d(-lim..lim, -lim..lim)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .light_line_style(WHITE)
+                .draw()
+                .map_err(err)?;
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .filter(|p| p[0].is_finite() && p[1].is_finite())
+                        .map(|p| Circle::new((p[0], p[1]), 2, BLUE.mix(0.35).filled())),
+                )
+                .map_err(err)?;
+            if let Some(m) = modes {
+                chart
+                    .draw_series(
+                        m.iter()
+                            .map(|p| Cross::new((p[0], p[1]), 6, RED.stroke_width(2))),
+                    )
+                    .map_err(err)?;
+            }
+            root.present().map_err(err)?;
+        }
+        std::fs::rename(&png, tmp).context("cannot move the figure into place")
+    })
 }
 
 /// Converts `[N, C, H, W]` images in [-1, 1] to one picture each (for `zoo sample --out-dir`).

@@ -168,9 +168,10 @@ pub struct CompareArgs {
 pub struct EvalArgs {
     /// A run folder created by `zoo train`.
     pub run_dir: PathBuf,
-    /// Samples to generate, and real images to compare with.
-    #[arg(short, default_value_t = 10_000)]
-    pub n: usize,
+    /// Samples to generate, and real images to compare with (default 10000; 2500 for the 2-D
+    /// mixtures).
+    #[arg(short)]
+    pub n: Option<usize>,
     /// A checkpoint folder of the run (default: its latest).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
@@ -220,7 +221,7 @@ pub enum ClassifierCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Passes over the training split.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 6)]
         epochs: u64,
         /// Use only the first N training images (quick experiments, tests).
         #[arg(long)]

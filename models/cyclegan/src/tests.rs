@@ -54,6 +54,7 @@ fn rectangles(n: usize, size: usize, seed: u64, invert: bool) -> Arc<ImageSet> {
         len: n,
         channels: 1,
         size,
+        floats: None,
     })
 }
 

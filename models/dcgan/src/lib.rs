@@ -88,6 +88,11 @@ impl ConvGan {
             m.leaky_slope
         );
         m.loss.validate()?;
+        anyhow::ensure!(
+            !cfg.data.dataset.is_toy(),
+            "data.dataset = \"{}\" is 2-D points, not images; train it with `zoo train vanilla`",
+            cfg.data.dataset.name()
+        );
         let layout = Layout::new(cfg.data.image_size, cfg.data.channels)?;
         Ok(Self {
             cfg: m.clone(),

@@ -63,10 +63,13 @@ pub struct Generator {
     act: LeakyRelu,
     #[module(skip)]
     shape: [usize; 3],
+    /// A linear output (2-D points) instead of tanh (pixels).
+    #[module(skip)]
+    linear_out: bool,
 }
 
 impl Generator {
-    /// Images `[N, C, H, W]` in [-1, 1].
+    /// Images `[N, C, H, W]` in [-1, 1] (or 2-D points `[N, 2, 1, 1]`).
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let last = self.layers.len() - 1;
         let mut x = z;
@@ -81,7 +84,8 @@ impl Generator {
         }
         let n = x.dims()[0];
         let [c, h, w] = self.shape;
-        tanh(x).reshape([n, c, h, w])
+        let x = if self.linear_out { x } else { tanh(x) };
+        x.reshape([n, c, h, w])
     }
 }
 
@@ -121,6 +125,7 @@ fn mlp(widths: &[usize], device: &Device) -> Vec<Linear> {
 pub struct Vanilla {
     cfg: VanillaConfig,
     shape: [usize; 3],
+    points: bool,
 }
 
 impl GanModel for Vanilla {
@@ -160,9 +165,16 @@ impl GanModel for Vanilla {
             m.leaky_slope
         );
         m.loss.validate()?;
+        // The 2-D mixtures are points: 2 inputs to D, 2 linear outputs from G.
+        let points = cfg.data.dataset.is_toy();
         Ok(Self {
             cfg: m.clone(),
-            shape: [cfg.data.channels, cfg.data.image_size, cfg.data.image_size],
+            shape: if points {
+                [2, 1, 1]
+            } else {
+                [cfg.data.channels, cfg.data.image_size, cfg.data.image_size]
+            },
+            points,
         })
     }
 
@@ -187,6 +199,7 @@ impl GanModel for Vanilla {
                 .with_negative_slope(self.cfg.leaky_slope)
                 .init(),
             shape: self.shape,
+            linear_out: self.points,
         }
     }
 

@@ -184,6 +184,7 @@ fn learns_a_one_dimensional_gaussian_mixture() {
         len: n,
         channels: 1,
         size: 1,
+        floats: None,
     });
     let mut cfg = RunConfig::<VanillaConfig>::default();
     cfg.model.latent_dim = 4;

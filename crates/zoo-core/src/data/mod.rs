@@ -3,6 +3,7 @@
 pub mod get;
 pub mod idx;
 pub mod pair;
+pub mod toy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub struct ImageSet {
     pub channels: usize,
     /// Side of each square image.
     pub size: usize,
+    /// Raw values instead of pixel bytes (the 2-D toy sets: `channels` = 2, `size` = 1);
+    /// batched as they are, not rescaled.
+    pub floats: Option<Vec<f32>>,
 }
 
 impl ImageSet {
@@ -42,6 +46,7 @@ impl ImageSet {
             len: n,
             channels,
             size,
+            floats: None,
         }
     }
 
@@ -55,6 +60,10 @@ impl ImageSet {
         if n < self.len {
             self.len = n;
             self.pixels.truncate(n * self.image_len());
+            let keep = n * self.image_len();
+            if let Some(f) = &mut self.floats {
+                f.truncate(keep);
+            }
             if let Some(l) = &mut self.labels {
                 l.truncate(n);
             }
@@ -83,6 +92,7 @@ impl ImageSet {
             len: self.len,
             channels,
             size,
+            floats: None,
         }
     }
 
@@ -103,9 +113,17 @@ impl ImageSet {
         }
     }
 
-    /// Images `indices` as a `[B, C, S, S]` tensor in [-1, 1].
+    /// Images `indices` as a `[B, C, S, S]` tensor in [-1, 1] (raw values for a float set).
     pub fn tensor(&self, indices: &[usize], device: &Device) -> Tensor<4> {
         let il = self.image_len();
+        if let Some(f) = &self.floats {
+            let mut v = Vec::with_capacity(indices.len() * il);
+            for &i in indices {
+                v.extend_from_slice(&f[i * il..(i + 1) * il]);
+            }
+            let shape = [indices.len(), self.channels, self.size, self.size];
+            return Tensor::from_data(TensorData::new(v, shape), device);
+        }
         let mut v = Vec::with_capacity(indices.len() * il);
         for &i in indices {
             v.extend(
@@ -316,6 +334,7 @@ pub fn load_idx_split(dir: &Path, split: Split) -> Result<ImageSet> {
         channels: 1,
         pixels: images.data,
         labels: Some(labels.data),
+        floats: None,
     })
 }
 
@@ -421,6 +440,7 @@ pub fn load_image_files(
         len: loaded.len(),
         channels,
         size,
+        floats: None,
     };
     Ok((set, loaded))
 }
@@ -443,12 +463,16 @@ fn flatten_alpha(img: image::DynamicImage) -> image::DynamicImage {
 
 /// Loads the training images that `cfg` names, conformed to its channels and size.
 pub fn load_training_set(cfg: &DataConfig) -> Result<ImageSet> {
+    if cfg.dataset.is_toy() {
+        return toy::training_set(cfg);
+    }
     let mut set = match cfg.dataset {
         k @ (DatasetKind::Mnist | DatasetKind::FashionMnist) => {
             let dir = locate_idx(k, cfg.dir.as_deref(), Split::Train)?;
             tracing::info!("loading {} from {}", k.name(), dir.display());
             load_idx_split(&dir, Split::Train)?
         }
+        DatasetKind::Ring8 | DatasetKind::Grid25 => unreachable!("handled above"),
         DatasetKind::Folder => {
             let dir = cfg.dir.as_deref().context(
                 "data.dataset = \"folder\" needs a folder: pass --data-dir DIR (or --set data.dir=DIR)",
@@ -539,6 +563,7 @@ mod tests {
             len: n,
             channels: 1,
             size: 2,
+            floats: None,
         }
     }
 
@@ -595,6 +620,7 @@ mod tests {
             len: 1,
             channels: 1,
             size: 3,
+            floats: None,
         };
         let px = |t: Tensor<4>| -> Vec<f32> {
             let v = t.into_data().try_to_vec::<f32>().expect("f32");

@@ -219,15 +219,23 @@ impl EvalReport {
             self.dataset,
             100.0 * self.classifier_accuracy
         );
-        out.push_str(&format!(
-            "{:<24}{:>18}{:>22}\n",
-            "metric", "samples", "floor (test vs train)"
+        out.push_str(&columns(
+            ["metric", "samples", "floor (test vs train)"],
+            &rows,
+            24,
+            22,
         ));
-        for (name, a, b) in rows {
-            out.push_str(&format!("{name:<24}{a:>18}{b:>22}\n"));
-        }
         out
     }
+}
+
+/// A three-column text table: a left-aligned name column of `w0` and two right-aligned ones.
+fn columns(head: [&str; 3], rows: &[(&str, String, String)], w0: usize, w: usize) -> String {
+    let mut out = format!("{:<w0$}{:>w$}{:>w$}\n", head[0], head[1], head[2]);
+    for (name, a, b) in rows {
+        out.push_str(&format!("{name:<w0$}{a:>w$}{b:>w$}\n"));
+    }
+    out
 }
 
 /// What `zoo eval` reports for an image-to-image run (CycleGAN), on held-out images.
@@ -293,13 +301,7 @@ impl TranslationEval {
                 opt(self.label_agreement_b2a, 3),
             ),
         ];
-        out.push_str(&format!(
-            "{:<28}{:>14}{:>14}\n",
-            "metric", "A -> B", "B -> A"
-        ));
-        for (name, a, b) in rows {
-            out.push_str(&format!("{name:<28}{a:>14}{b:>14}\n"));
-        }
+        out.push_str(&columns(["metric", "A -> B", "B -> A"], &rows, 28, 14));
         out
     }
 }
@@ -333,10 +335,6 @@ impl ToyEval {
             "{} at step {} on {} (sigma {}): {} samples\n",
             self.model, self.step, self.dataset, self.std, s.n
         );
-        out.push_str(&format!(
-            "{:<28}{:>12}{:>14}\n",
-            "metric", "samples", "real data"
-        ));
         let rows = [
             (
                 "modes captured",
@@ -354,9 +352,7 @@ impl ToyEval {
                 format!("{:.4}", f.kl_uniform),
             ),
         ];
-        for (name, a, b) in rows {
-            out.push_str(&format!("{name:<28}{a:>12}{b:>14}\n"));
-        }
+        out.push_str(&columns(["metric", "samples", "real data"], &rows, 28, 14));
         out.push_str(&format!("scatter plot: {}\n", self.scatter.display()));
         out
     }

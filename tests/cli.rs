@@ -61,6 +61,17 @@ fn the_shipped_configs_are_complete_and_valid() {
             assert!(b.contains(k), "configs/{model}.toml lacks `{k}`");
         }
     }
+    // The sparse 2-D config builds 2-in / 2-out MLPs: G 2→400×4→2, D 2→200×3→1.
+    let toy = ok(zoo(&[
+        "info",
+        "vanilla",
+        "--config",
+        &config_path("vanilla-toy.toml"),
+    ]));
+    // G: (2·400+400) + 3·(400·400+400) + (400·2+2) weights and biases, + 4·2·400 batch-norm γ/β.
+    assert!(toy.contains("Generator parameters: 486,402 (+"), "{toy}");
+    // D: (2·200+200) + 2·(200·200+200) + (200+1).
+    assert!(toy.contains("Discriminator parameters: 81,201"), "{toy}");
     // The sparse 64×64 configs build the paper's networks.
     for model in ["dcgan", "lsgan"] {
         let path = config_path(&format!("{model}-folder64.toml"));

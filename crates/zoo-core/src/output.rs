@@ -162,28 +162,15 @@ impl MetricsLog {
         let header = columns.join(",");
         let mut rows = Vec::new();
         if let (Some(upto), true) = (keep_upto, path.exists()) {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let mut lines = text.split_inclusive('\n');
-            let first = lines.next().unwrap_or_default().trim_end();
-            if first != header {
+            let (found, all) = read_metrics(path)?;
+            let found = found.join(",");
+            if found != header {
                 bail!(
-                    "{} has columns `{first}`, expected `{header}`; was it written by another model?",
+                    "{} has columns `{found}`, expected `{header}`; was it written by another model?",
                     path.display()
                 );
             }
-            for line in lines {
-                // A line without its newline was torn by a crash: drop it.
-                if !line.ends_with('\n') {
-                    break;
-                }
-                let vals: Result<Vec<f64>, _> =
-                    line.trim_end().split(',').map(str::parse::<f64>).collect();
-                match vals {
-                    Ok(v) if v.len() == columns.len() && v[0] <= upto as f64 => rows.push(v),
-                    _ => {}
-                }
-            }
+            rows = all.into_iter().filter(|v| v[0] <= upto as f64).collect();
         }
         let mut text = header.clone() + "\n";
         for r in &rows {
@@ -234,31 +221,52 @@ fn format_row(r: &[f64]) -> String {
     cells.join(",") + "\n"
 }
 
+/// One panel of a line figure: a title and named (x, y) series.
+pub struct Panel {
+    /// Caption.
+    pub title: String,
+    /// Named series; non-finite points are skipped.
+    pub lines: Vec<(String, Vec<(f64, f64)>)>,
+}
+
 /// Draws the loss curves (top) and the discriminator's scores (bottom) against the step.
 pub fn plot_metrics(columns: &[String], rows: &[Vec<f64>], path: &Path) -> Result<()> {
-    use plotters::prelude::*;
     if rows.len() < 2 {
         return Ok(());
     }
     let skip = ["step", "epoch", "images_per_s", "lr_g", "lr_d"];
-    let losses: Vec<usize> = (0..columns.len())
-        .filter(|&i| !skip.contains(&columns[i].as_str()) && columns[i].starts_with("loss"))
-        .collect();
-    let others: Vec<usize> = (0..columns.len())
-        .filter(|&i| !skip.contains(&columns[i].as_str()) && !columns[i].starts_with("loss"))
-        .collect();
+    let panel = |title: &str, losses: bool| Panel {
+        title: title.to_string(),
+        lines: (0..columns.len())
+            .filter(|&i| {
+                !skip.contains(&columns[i].as_str()) && columns[i].starts_with("loss") == losses
+            })
+            .map(|i| {
+                (
+                    columns[i].clone(),
+                    rows.iter().map(|r| (r[0], r[i])).collect(),
+                )
+            })
+            .collect(),
+    };
+    save_line_panels(
+        &[panel("losses", true), panel("discriminator scores", false)],
+        path,
+    )
+}
+
+/// Writes panels of line charts against the step, stacked vertically, as a PNG (atomically).
+pub fn save_line_panels(panels: &[Panel], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
     write_atomic_with(path, |tmp| {
         // plotters infers the format from the extension.
         let tmp_png = tmp.with_extension("png");
         {
-            let root = BitMapBackend::new(&tmp_png, (900, 640)).into_drawing_area();
+            let root =
+                BitMapBackend::new(&tmp_png, (900, 320 * panels.len() as u32)).into_drawing_area();
             root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let panels = root.split_evenly((2, 1));
-            for (panel, (title, idx)) in panels
-                .iter()
-                .zip([("losses", &losses), ("discriminator scores", &others)])
-            {
-                draw_panel(panel, title, columns, rows, idx)?;
+            for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
+                draw_panel(area, panel)?;
             }
             root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -268,33 +276,32 @@ pub fn plot_metrics(columns: &[String], rows: &[Vec<f64>], path: &Path) -> Resul
 
 fn draw_panel<DB: plotters::prelude::DrawingBackend>(
     area: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    columns: &[String],
-    rows: &[Vec<f64>],
-    idx: &[usize],
+    panel: &Panel,
 ) -> Result<()> {
     use plotters::prelude::*;
-    if idx.is_empty() {
-        return Ok(());
-    }
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e}");
-    let x0 = rows[0][0];
-    let x1 = rows[rows.len() - 1][0].max(x0 + 1.0);
-    let vals = rows
-        .iter()
-        .flat_map(|r| idx.iter().map(move |&i| r[i]))
-        .filter(|v| v.is_finite());
-    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
+    let points = || {
+        panel
+            .lines
+            .iter()
+            .flat_map(|(_, l)| l.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
+    let Some(x0) = points().map(|p| p.0).reduce(f64::min) else {
+        return Ok(());
+    };
+    let x1 = points().map(|p| p.0).fold(x0 + 1.0, f64::max);
+    let (lo, hi) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.1), b.max(p.1))
     });
-    let (lo, hi) = if lo.is_finite() && hi > lo {
+    let (lo, hi) = if hi > lo {
         (lo, hi)
     } else {
-        (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0)
+        (lo - 1.0, hi + 1.0)
     };
     let margin = (hi - lo) * 0.05;
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 18))
+        .caption(&panel.title, ("sans-serif", 18))
         .margin(8)
         .x_label_area_size(28)
         .y_label_area_size(48)
@@ -306,17 +313,17 @@ fn draw_panel<DB: plotters::prelude::DrawingBackend>(
         .light_line_style(WHITE)
         .draw()
         .map_err(err)?;
-    for (k, &i) in idx.iter().enumerate() {
+    for (k, (name, line)) in panel.lines.iter().enumerate() {
         let colour = Palette99::pick(k).to_rgba();
         chart
             .draw_series(LineSeries::new(
-                rows.iter()
-                    .filter(|r| r[i].is_finite())
-                    .map(|r| (r[0], r[i])),
+                line.iter()
+                    .copied()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite()),
                 colour.stroke_width(2),
             ))
             .map_err(err)?
-            .label(columns[i].clone())
+            .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
     }
     chart
@@ -327,6 +334,34 @@ fn draw_panel<DB: plotters::prelude::DrawingBackend>(
         .draw()
         .map_err(err)?;
     Ok(())
+}
+
+/// Reads a `metrics.csv`: its columns and every complete, well-formed row.
+pub fn read_metrics(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.split_inclusive('\n');
+    let columns: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let mut rows = Vec::new();
+    for line in lines {
+        // A line without its newline was torn by a crash: drop it.
+        if !line.ends_with('\n') {
+            break;
+        }
+        let vals: Result<Vec<f64>, _> = line.trim_end().split(',').map(str::parse::<f64>).collect();
+        if let Ok(v) = vals
+            && v.len() == columns.len()
+        {
+            rows.push(v);
+        }
+    }
+    Ok((columns, rows))
 }
 
 #[cfg(test)]

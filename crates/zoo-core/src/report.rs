@@ -10,32 +10,10 @@ use plotters::prelude::*;
 use crate::compare::{CompareRequest, ModelSummary, RunResult, data_uri, last_grid, table};
 use crate::eval::ImageMetrics;
 use crate::io::{write_atomic, write_atomic_with};
+use crate::output::{Panel, read_metrics, save_line_panels};
 
 fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a figure: {e}")
-}
-
-/// `metrics.csv` of a run: column names and rows.
-fn read_metrics(run: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let p = run.join("metrics.csv");
-    let text =
-        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-    let mut lines = text.lines();
-    let cols: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .filter_map(|l| {
-            l.split(',')
-                .map(|c| c.parse::<f64>().ok())
-                .collect::<Option<Vec<f64>>>()
-        })
-        .filter(|r| r.len() == cols.len())
-        .collect();
-    Ok((cols, rows))
 }
 
 /// Both losses of every model's first seed, one panel per loss.
@@ -43,59 +21,20 @@ fn losses_figure(results: &[RunResult], models: &[String], path: &Path) -> Resul
     let mut series = Vec::new();
     for m in models {
         if let Some(r) = results.iter().find(|r| &r.model == m) {
-            series.push((m.clone(), read_metrics(&r.run)?));
+            series.push((m.clone(), read_metrics(&r.run.join("metrics.csv"))?));
         }
     }
-    write_atomic_with(path, |tmp| {
-        let png = tmp.with_extension("png");
-        {
-            let root = BitMapBackend::new(&png, (900, 640)).into_drawing_area();
-            root.fill(&WHITE).map_err(err)?;
-            for (panel, column) in root.split_evenly((2, 1)).iter().zip(["loss_d", "loss_g"]) {
-                let lines: Vec<(String, Vec<(f64, f64)>)> = series
-                    .iter()
-                    .filter_map(|(m, (cols, rows))| {
-                        let i = cols.iter().position(|c| c == column)?;
-                        Some((m.clone(), rows.iter().map(|r| (r[0], r[i])).collect()))
-                    })
-                    .collect();
-                let pts = lines.iter().flat_map(|(_, l)| l.iter());
-                let (x1, lo, hi) = pts.fold((1.0f64, f64::INFINITY, f64::NEG_INFINITY), |a, p| {
-                    (a.0.max(p.0), a.1.min(p.1), a.2.max(p.1))
-                });
-                let (lo, hi) = if lo < hi { (lo, hi) } else { (0.0, 1.0) };
-                let mut chart = ChartBuilder::on(panel)
-                    .caption(column, ("sans-serif", 18))
-                    .margin(8)
-                    .x_label_area_size(28)
-                    .y_label_area_size(48)
-                    .build_cartesian_2d(0.0..x1, lo..hi)
-                    .map_err(err)?;
-                chart
-                    .configure_mesh()
-                    .x_desc("step")
-                    .light_line_style(WHITE)
-                    .draw()
-                    .map_err(err)?;
-                for (k, (m, l)) in lines.iter().enumerate() {
-                    let colour = Palette99::pick(k).to_rgba();
-                    chart
-                        .draw_series(LineSeries::new(l.iter().copied(), colour))
-                        .map_err(err)?
-                        .label(m.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
-                }
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .draw()
-                    .map_err(err)?;
-            }
-            root.present().map_err(err)?;
-        }
-        std::fs::rename(&png, tmp).context("cannot move the figure into place")
-    })
+    let panel = |column: &str| Panel {
+        title: column.to_string(),
+        lines: series
+            .iter()
+            .filter_map(|(m, (cols, rows))| {
+                let i = cols.iter().position(|c| c == column)?;
+                Some((m.clone(), rows.iter().map(|r| (r[0], r[i])).collect()))
+            })
+            .collect(),
+    };
+    save_line_panels(&[panel("loss_d"), panel("loss_g")], path)
 }
 
 /// Mean and std of one metric of a model.

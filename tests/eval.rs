@@ -194,11 +194,27 @@ fn classifier_eval_and_compare() {
         "report.md",
         "report.html",
         "losses.png",
+        "curves.png",
         "metrics.png",
         "runs",
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
+    let csv = std::fs::read_to_string(
+        out.join("runs/lsgan/seed-1")
+            .read_dir()
+            .expect("run")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("metrics.csv").is_file())
+            .expect("a run folder")
+            .join("metrics.csv"),
+    )
+    .expect("metrics.csv");
+    assert!(
+        csv.lines().next().is_some_and(|h| h.contains(",fd,")),
+        "the runs record FD: {csv}"
+    );
     let html = std::fs::read_to_string(out.join("report.html")).expect("html");
     assert!(
         html.contains("data:image/png;base64,"),

@@ -169,7 +169,12 @@ fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<Ru
     } else {
         0.0
     };
-    let mut sets = vec![format!("data.dataset=\"{}\"", req.dataset.name())];
+    // FD and classes hit ten times per run, for the report's curves.
+    let mut sets = vec![
+        format!("data.dataset=\"{}\"", req.dataset.name()),
+        format!("train.eval_every={}", (req.steps / 10).max(1)),
+        format!("train.eval_samples={}", req.n.clamp(100, 1000)),
+    ];
     if previous.is_some() {
         sets.clear();
     }

@@ -1,5 +1,6 @@
 //! The files of a `zoo compare`: `report.md`, a self-contained `report.html` (figures inlined),
-//! `losses.png` (every model's losses, seed 1) and `metrics.png` (FD, precision, recall per
+//! `losses.png` and `curves.png` (every model's losses, FD and classes hit over the steps, mean
+//! over seeds) and `metrics.png` (FD, precision, recall per
 //! model with their spread over seeds, and the real-data floor).
 
 use std::path::{Path, PathBuf};
@@ -16,25 +17,49 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a figure: {e}")
 }
 
-/// Both losses of every model's first seed, one panel per loss.
-fn losses_figure(results: &[RunResult], models: &[String], path: &Path) -> Result<()> {
-    let mut series = Vec::new();
-    for m in models {
-        if let Some(r) = results.iter().find(|r| &r.model == m) {
-            series.push((m.clone(), read_metrics(&r.run.join("metrics.csv"))?));
+/// One column of a model's metrics.csv files, averaged over its seeds at each logged step.
+fn mean_curve(runs: &[&RunResult], column: &str) -> Result<Vec<(f64, f64)>> {
+    let mut at: std::collections::BTreeMap<u64, (f64, usize)> = Default::default();
+    for r in runs {
+        let (cols, rows) = read_metrics(&r.run.join("metrics.csv"))?;
+        let Some(i) = cols.iter().position(|c| c == column) else {
+            continue;
+        };
+        for row in rows.iter().filter(|row| row[i].is_finite()) {
+            let e = at.entry(row[0] as u64).or_default();
+            e.0 += row[i];
+            e.1 += 1;
         }
     }
-    let panel = |column: &str| Panel {
-        title: column.to_string(),
-        lines: series
-            .iter()
-            .filter_map(|(m, (cols, rows))| {
-                let i = cols.iter().position(|c| c == column)?;
-                Some((m.clone(), rows.iter().map(|r| (r[0], r[i])).collect()))
-            })
-            .collect(),
-    };
-    save_line_panels(&[panel("loss_d"), panel("loss_g")], path)
+    Ok(at
+        .into_iter()
+        .map(|(step, (sum, n))| (step as f64, sum / n as f64))
+        .collect())
+}
+
+/// Line panels of the given metrics.csv columns, one line per model (mean over its seeds).
+fn curves_figure(
+    results: &[RunResult],
+    models: &[String],
+    columns: &[(&str, &str)],
+    path: &Path,
+) -> Result<()> {
+    let mut panels = Vec::new();
+    for (column, title) in columns {
+        let mut lines = Vec::new();
+        for m in models {
+            let runs: Vec<&RunResult> = results.iter().filter(|r| &r.model == m).collect();
+            let curve = mean_curve(&runs, column)?;
+            if !curve.is_empty() {
+                lines.push((m.clone(), curve));
+            }
+        }
+        panels.push(Panel {
+            title: (*title).to_string(),
+            lines,
+        });
+    }
+    save_line_panels(&panels, path)
 }
 
 /// Mean and std of one metric of a model.
@@ -131,7 +156,25 @@ pub fn write(
 ) -> Result<PathBuf> {
     let models: Vec<String> = summaries.iter().map(|s| s.model.clone()).collect();
     let losses = req.out.join("losses.png");
-    losses_figure(results, &models, &losses)?;
+    curves_figure(
+        results,
+        &models,
+        &[
+            ("loss_d", "discriminator loss"),
+            ("loss_g", "generator loss"),
+        ],
+        &losses,
+    )?;
+    let curves = req.out.join("curves.png");
+    curves_figure(
+        results,
+        &models,
+        &[
+            ("fd", "FD during training (lower is better)"),
+            ("classes_hit", "classes hit during training"),
+        ],
+        &curves,
+    )?;
     let metrics = req.out.join("metrics.png");
     metrics_figure(summaries, floor, &metrics)?;
     let grids: Vec<(String, PathBuf)> = models
@@ -159,7 +202,7 @@ pub fn write(
     );
     let tab = table(summaries, floor);
     let mut md = format!(
-        "# zoo compare\n\n{intro}\n\n{tab}\n## Figures\n\n![metrics](metrics.png)\n\n![losses](losses.png)\n\n## Samples (seed 1, last grid)\n\n"
+        "# zoo compare\n\n{intro}\n\n{tab}\n## Figures\n\n![metrics](metrics.png)\n\n![curves](curves.png)\n\n![losses](losses.png)\n\n## Samples (seed 1, last grid)\n\n"
     );
     for (m, g) in &grids {
         let rel = g.strip_prefix(&req.out).unwrap_or(g);
@@ -198,7 +241,7 @@ pub fn write(
         html.push_str("</tr>\n");
     }
     html.push_str("</table>\n<h2>Figures</h2>\n");
-    for f in [&metrics, &losses] {
+    for f in [&metrics, &curves, &losses] {
         html.push_str(&format!("<p><img src=\"{}\"></p>\n", data_uri(f)?));
     }
     html.push_str("<h2>Samples (seed 1, last grid)</h2>\n");

@@ -4,4 +4,5 @@ mod bad_input;
 mod cli;
 mod cyclegan;
 mod eval;
+mod hardening;
 mod util;

@@ -263,9 +263,27 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Samples per evaluation during training.
     pub eval_samples: usize,
+    /// What a non-finite loss does: stop the run (keeping the last good checkpoint) or skip
+    /// the update.
+    pub on_nonfinite: OnNonFinite,
     /// Learning-rate schedule.
     pub lr_schedule: LrSchedule,
 }
+
+/// `train.on_nonfinite`: what happens when a loss is NaN or infinite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNonFinite {
+    /// Stop with a message naming the step and the loss term; the last checkpoint stays.
+    #[default]
+    Stop,
+    /// Skip the update (the networks and optimizers keep their state) and go on; a run that
+    /// skips `MAX_SKIPPED_IN_A_ROW` steps in a row stops.
+    Skip,
+}
+
+/// Consecutive skipped steps after which `on_nonfinite = "skip"` gives up.
+pub const MAX_SKIPPED_IN_A_ROW: u64 = 20;
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -282,6 +300,7 @@ impl Default for TrainConfig {
             grid_samples: 64,
             eval_every: 0,
             eval_samples: 2000,
+            on_nonfinite: OnNonFinite::Stop,
             lr_schedule: LrSchedule::Constant,
         }
     }
@@ -509,10 +528,11 @@ pub fn from_table<T: DeserializeOwned>(table: toml::Table) -> Result<T> {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         let inner = inner.lines().next().unwrap_or_default().trim().to_string();
+        let hint = "`zoo config <model>` lists every key with its default";
         if path.is_empty() || path == "." {
-            anyhow::anyhow!("invalid config: {inner}")
+            anyhow::anyhow!("invalid config: {inner}; {hint}")
         } else {
-            anyhow::anyhow!("invalid config at `{path}`: {inner}")
+            anyhow::anyhow!("invalid config at `{path}`: {inner}; {hint}")
         }
     })
 }

@@ -16,7 +16,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::RunConfig;
+use crate::config::{MAX_SKIPPED_IN_A_ROW, OnNonFinite, RunConfig};
 use crate::data::mix;
 use crate::game::Game;
 use crate::gan::Losses;
@@ -91,21 +91,66 @@ pub fn total_steps<C>(cfg: &RunConfig<C>, per_epoch: u64) -> u64 {
 /// Initialises the networks from the run's seed.
 pub fn init_networks<M: Game>(model: &M, seed: u64, device: &Device) -> (M::G, M::D) {
     device.seed(mix(seed, INIT_STREAM));
-    (model.init_g(device), model.init_d(device))
+    let g = number_params(model.init_g(device), 1 << 32);
+    let d = number_params(model.init_d(device), 2 << 32);
+    (g, d)
+}
+
+/// Gives a module's parameters the ids `base`, `base + 1`, … in visiting order. burn draws
+/// parameter ids at random and writes them into checkpoints (and keys optimizer state by
+/// them), so without this two identical runs would write files that differ in those bytes.
+pub fn number_params<T: Module>(module: T, base: u64) -> T {
+    use burn::module::{Param, ParamId};
+    struct Number(u64);
+    impl Number {
+        fn next(&mut self) -> ParamId {
+            self.0 += 1;
+            ParamId::from(self.0 - 1)
+        }
+    }
+    impl burn::module::ModuleMapper for Number {
+        fn map_float<const D: usize>(&mut self, mut p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            p.id = self.next();
+            p
+        }
+        fn map_int<const D: usize>(
+            &mut self,
+            mut p: Param<Tensor<D, Int>>,
+        ) -> Param<Tensor<D, Int>> {
+            p.id = self.next();
+            p
+        }
+        fn map_bool<const D: usize>(
+            &mut self,
+            mut p: Param<Tensor<D, Bool>>,
+        ) -> Param<Tensor<D, Bool>> {
+            p.id = self.next();
+            p
+        }
+    }
+    module.map(&mut Number(base))
 }
 
 /// Loads a generator from a checkpoint into a freshly built one.
 pub fn load_generator<M: Game>(model: &M, ck: &Checkpoint, device: &Device) -> Result<M::G> {
     let path = ck.file("generator.bpk");
-    model
-        .init_g(device)
-        .try_load_file(&path)
-        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))
+    model.init_g(device).try_load_file(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load {}: {e}; the checkpoint is damaged: delete its folder and zoo \
+                 uses the one before",
+            path.display()
+        )
+    })
 }
 
 fn load_module<T: Module>(m: T, path: &std::path::Path) -> Result<T> {
-    m.try_load_file(path)
-        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))
+    m.try_load_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load {}: {e}; the checkpoint is damaged: delete its folder and zoo \
+             uses the one before",
+            path.display()
+        )
+    })
 }
 
 fn scalar(t: &Tensor<1>) -> f64 {
@@ -151,6 +196,10 @@ impl<M: Game> Players<M> {
     /// One training step (0-based `step` of `total`): `d_steps` discriminator updates, each on
     /// a fresh real batch and fresh detached fakes, then one generator update through a fresh D
     /// forward on the last fakes. The device RNG is reseeded from `(seed, step)` first.
+    ///
+    /// Each loss is checked before its update: a NaN or infinite one ends the step with
+    /// [`NonFinite`], and with `train.on_nonfinite = "skip"` the players come back as they were
+    /// before the step.
     pub fn step(
         self,
         model: &mut M,
@@ -159,8 +208,10 @@ impl<M: Game> Players<M> {
         step: u64,
         total: u64,
         ad: &Device,
-    ) -> (Self, Losses, Losses) {
+    ) -> (Self, Result<(Losses, Losses), NonFinite>) {
         let t = &cfg.train;
+        let before = (t.on_nonfinite == OnNonFinite::Skip).then(|| self.clone());
+        let give_up = |now: Self, e: NonFinite| (before.unwrap_or(now), Err(e));
         let Self {
             mut g,
             mut d,
@@ -176,6 +227,9 @@ impl<M: Game> Players<M> {
             let batch = model.batch(data, step * t.d_steps as u64 + k as u64, ad);
             let fakes = model.fakes(&g, &batch);
             let out = model.d_loss(&d, &batch, &fakes);
+            if let Some(e) = non_finite(step + 1, "loss_d", &out) {
+                return give_up(Self { g, d, opt_g, opt_d }, e);
+            }
             let grads = GradientsParams::from_grads(out.total.backward(), &d);
             d = opt_d.step(cfg.optim.d.lr * factor, d, grads);
             d = model.after_d_step(d);
@@ -183,10 +237,69 @@ impl<M: Game> Players<M> {
         }
         let (d_out, batch, fakes) = last.expect("train.d_steps >= 1 is validated");
         let g_out = model.g_loss(&g, &d, batch, fakes);
+        if let Some(e) = non_finite(step + 1, "loss_g", &g_out) {
+            return give_up(Self { g, d, opt_g, opt_d }, e);
+        }
         let grads = GradientsParams::from_grads(g_out.total.backward(), &g);
         g = opt_g.step(cfg.optim.g.lr * factor, g, grads);
-        (Self { g, d, opt_g, opt_d }, d_out, g_out)
+        (Self { g, d, opt_g, opt_d }, Ok((d_out, g_out)))
     }
+}
+
+impl<M: Game> Clone for Players<M> {
+    fn clone(&self) -> Self {
+        Self {
+            g: self.g.clone(),
+            d: self.d.clone(),
+            opt_g: self.opt_g.clone(),
+            opt_d: self.opt_d.clone(),
+        }
+    }
+}
+
+/// A loss that was NaN or infinite.
+#[derive(Debug, Clone)]
+pub struct NonFinite {
+    /// The step (1-based, as logged) whose update it stopped.
+    pub step: u64,
+    /// The loss term (`loss_d`, `loss_g`, or one of their parts).
+    pub term: String,
+    /// Its value.
+    pub value: f64,
+}
+
+/// The first non-finite term of a loss (its total, then its parts), if any.
+fn non_finite(step: u64, name: &str, l: &Losses) -> Option<NonFinite> {
+    let total = scalar(&l.total);
+    if total.is_finite() {
+        return None;
+    }
+    let term = l
+        .parts
+        .iter()
+        .find(|(_, v)| !scalar(v).is_finite())
+        .map_or_else(|| name.to_string(), |(n, _)| format!("{name} ({n})"));
+    Some(NonFinite {
+        step,
+        term,
+        value: total,
+    })
+}
+
+/// Whether every float parameter of a module is finite.
+pub fn params_finite<T: Module>(module: &T) -> bool {
+    struct Check(bool);
+    impl burn::module::ModuleVisitor for Check {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if self.0 {
+                let sum = param.val().detach().sum().into_scalar::<f32>().to_f64();
+                self.0 = sum.is_finite();
+            }
+        }
+    }
+    let mut c = Check(true);
+    module.visit(&mut c);
+    c.0
 }
 
 /// Generator steps per epoch.
@@ -223,10 +336,16 @@ pub fn bench<M: Game>(
             device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
             start = Instant::now();
         }
-        let (next, d_out, _) = players.step(model, cfg, &mut data, step, total, &ad);
+        let (next, losses) = players.step(model, cfg, &mut data, step, total, &ad);
         players = next;
-        // Reading a value waits for the step to finish on asynchronous devices.
-        let _ = scalar(&d_out.total);
+        if let Err(e) = losses {
+            bail!(
+                "the benchmark diverged at step {}: {} is {}",
+                e.step,
+                e.term,
+                e.value
+            );
+        }
     }
     let seconds = start.elapsed().as_secs_f64().max(1e-9);
     Ok(BenchReport {
@@ -260,6 +379,7 @@ pub fn train<M: Game>(
     let per_epoch = model.per_epoch(&data);
     let total = total_steps(cfg, per_epoch);
 
+    run.remove_partial_files();
     let mut players = Players::<M>::init(model, cfg, &ad);
     let mut start = 0;
     if let Some(ck) = resume {
@@ -327,13 +447,59 @@ pub fn train<M: Game>(
     let mut last: Vec<(String, f64)> = Vec::new();
     let mut warned_d_wins = false;
 
+    let mut skipped_in_a_row = 0;
     for step in start..total {
-        let (next, d_out, g_out) = players.step(model, cfg, &mut data, step, total, &ad);
+        let (next, outcome) = players.step(model, cfg, &mut data, step, total, &ad);
         players = next;
         let factor = t
             .lr_schedule
             .factor(step, total, steps_per_epoch(model, &data, t.d_steps));
         let done = step + 1;
+        let losses = match outcome {
+            Ok(l) => {
+                skipped_in_a_row = 0;
+                Some(l)
+            }
+            Err(e) => {
+                let kept = run
+                    .latest_checkpoint()?
+                    .map_or_else(|| "none yet".into(), |c| c.path.display().to_string());
+                if t.on_nonfinite == OnNonFinite::Stop {
+                    bar.finish_and_clear();
+                    bail!(
+                        "training diverged at step {}: {} is {}. The last good checkpoint is \
+                         {kept}. Lower the learning rate (optim.g.lr / optim.d.lr), try another \
+                         loss (model.loss), or set train.on_nonfinite = \"skip\" to skip such \
+                         steps",
+                        e.step,
+                        e.term,
+                        e.value
+                    );
+                }
+                skipped_in_a_row += 1;
+                bar.suspend(|| {
+                    tracing::warn!(
+                        "step {}: {} is {}; update skipped ({skipped_in_a_row} in a row)",
+                        e.step,
+                        e.term,
+                        e.value
+                    )
+                });
+                if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW {
+                    bar.finish_and_clear();
+                    bail!(
+                        "training diverged: {MAX_SKIPPED_IN_A_ROW} steps in a row had a \
+                         non-finite loss (the last at step {}: {} is {}). The last good \
+                         checkpoint is {kept}. Lower the learning rate (optim.g.lr / optim.d.lr) \
+                         or try another loss (model.loss)",
+                        e.step,
+                        e.term,
+                        e.value
+                    );
+                }
+                None
+            }
+        };
         bar.set_position(done);
         if let Some(w) = watch.as_mut()
             && (done.is_multiple_of(t.eval_every) || done == total)
@@ -341,7 +507,10 @@ pub fn train<M: Game>(
             bar.suspend(|| w.evaluate(model, cfg, run, done, total, &players, true))?;
         }
 
-        if done.is_multiple_of(t.log_every) || done == total {
+        if let Some((d_out, g_out)) = &losses
+            && (done.is_multiple_of(t.log_every) || done == total)
+        {
+            check_params(run, &players, done)?;
             let elapsed = mark.0.elapsed().as_secs_f64().max(1e-9);
             let ips = ((done - mark.1) * (t.batch_size * t.d_steps) as u64) as f64 / elapsed;
             mark = (Instant::now(), done);
@@ -451,6 +620,7 @@ fn save_checkpoint<M: Game>(
     total: u64,
     p: &Players<M>,
 ) -> Result<Checkpoint> {
+    check_params(run, p, step)?;
     let state = CheckpointState {
         step,
         seed: cfg.train.seed,
@@ -461,29 +631,89 @@ fn save_checkpoint<M: Game>(
     })
 }
 
+/// Stops the run if a network's parameters stopped being finite (a loss can stay finite while
+/// they blow up, e.g. behind a saturated tanh).
+fn check_params<M: Game>(run: &RunDir, p: &Players<M>, step: u64) -> Result<()> {
+    let bad = if !params_finite(&p.g) {
+        "generator"
+    } else if !params_finite(&p.d) {
+        "discriminator"
+    } else {
+        return Ok(());
+    };
+    let kept = run
+        .latest_checkpoint()?
+        .map_or_else(|| "none yet".into(), |c| c.path.display().to_string());
+    bail!(
+        "training diverged by step {step}: the {bad}'s parameters are not finite (the losses \
+         were). The last good checkpoint is {kept}. Lower the learning rate (optim.g.lr / \
+         optim.d.lr) or try another loss (model.loss)"
+    )
+}
+
 /// Writes both networks, both optimizer states and the model's own state into `dir`.
 fn fill_checkpoint<M: Game>(model: &M, p: &Players<M>, dir: &std::path::Path) -> Result<()> {
     let rec = |e: burn::store::RecordError| anyhow::anyhow!("{e}");
-    {
-        p.g.clone()
-            .save_file(dir.join("generator.bpk"))
-            .map_err(rec)
-            .context("saving the generator")?;
-        p.d.clone()
-            .save_file(dir.join("discriminator.bpk"))
-            .map_err(rec)
-            .context("saving the discriminator")?;
-        p.opt_g
-            .save(dir.join("optim_g.bpk"))
-            .map_err(rec)
-            .context("saving the generator's optimizer")?;
-        p.opt_d
-            .save(dir.join("optim_d.bpk"))
-            .map_err(rec)
-            .context("saving the discriminator's optimizer")?;
-        model.save_state(dir).context("saving the model's state")?;
-        Ok(())
+    let (g, d) = (dir.join("generator.bpk"), dir.join("discriminator.bpk"));
+    let (og, od) = (dir.join("optim_g.bpk"), dir.join("optim_d.bpk"));
+    // `valid()` first: it folds batch norm's pending running-statistics update into the
+    // shared state (a plain save would store them one update behind, and a resumed run would
+    // drift from an uninterrupted one).
+    p.g.valid()
+        .save_file(&g)
+        .map_err(rec)
+        .context("saving the generator")?;
+    p.d.valid()
+        .save_file(&d)
+        .map_err(rec)
+        .context("saving the discriminator")?;
+    p.opt_g
+        .save(&og)
+        .map_err(rec)
+        .context("saving the generator's optimizer")?;
+    p.opt_d
+        .save(&od)
+        .map_err(rec)
+        .context("saving the discriminator's optimizer")?;
+    for f in [&g, &d, &og, &od] {
+        canonical_burnpack(f)?;
     }
+    model.save_state(dir).context("saving the model's state")?;
+    Ok(())
+}
+
+/// First id given to a stored tensor that has no number of ours (see [`number_params`]).
+const UNNUMBERED: u64 = 3 << 32;
+
+/// Rewrites a burnpack file so that equal states give equal bytes: burn writes an optimizer's
+/// tensors in hash-map order, and the ids of batch-norm running statistics are drawn at
+/// random (they do not go through [`number_params`]). The tensors are sorted by name and every
+/// id outside our numbering becomes `UNNUMBERED + index`. Loading matches tensors by name and
+/// optimizer state by the numbered parameter ids, so neither change matters to a resume.
+fn canonical_burnpack(path: &std::path::Path) -> Result<()> {
+    let pack = |e: burn_pack::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let reader = burn_pack::Reader::from_file(path).map_err(pack)?;
+    let metadata = reader.metadata().clone();
+    let scalars = reader.scalars().clone();
+    let mut tensors = reader.into_tensors().map_err(pack)?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    for (i, t) in tensors.iter_mut().enumerate() {
+        if let Some(id) = t.param_id
+            && !(1 << 32..UNNUMBERED).contains(&id)
+        {
+            t.param_id = Some(UNNUMBERED + i as u64);
+        }
+    }
+    let mut writer = burn_pack::Writer::new(tensors)
+        .auto_extension(false)
+        .overwrite(true);
+    for (k, v) in &metadata {
+        writer = writer.with_metadata(k, v);
+    }
+    for (k, v) in &scalars {
+        writer = writer.with_scalar(k, *v);
+    }
+    writer.write_to_file(path).map_err(pack)
 }
 
 /// What the engine watches when `train.eval_every` is set: FD and class coverage of a fixed

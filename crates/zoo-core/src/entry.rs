@@ -296,17 +296,24 @@ impl<M: Game> ModelEntry for Entry<M> {
                 "--batch-size and --seed cannot change a resumed run (they fix its data order)"
             );
             let (run, _) = RunDir::open(path, Some(M::NAME))?;
-            let ck = run.latest_checkpoint()?.with_context(|| {
-                format!(
-                    "{} has no complete checkpoint yet; start a new run instead",
+            ensure!(
+                run.config_path().is_file(),
+                "{} has no config.toml (it stopped before training began); start a new run \
+                 instead",
+                run.path.display()
+            );
+            let ck = run.latest_checkpoint()?;
+            if ck.is_none() {
+                tracing::info!(
+                    "{} has no complete checkpoint yet; training it again from step 0",
                     run.path.display()
-                )
-            })?;
+                );
+            }
             let mut table = config::read_file(&run.config_path())?;
             apply_flags(&mut table, &flags)?;
             let cfg: RunConfig<M::Config> = config::from_table(table)?;
             cfg.validate()?;
-            (Some(run), cfg, Some(ck))
+            (Some(run), cfg, ck)
         } else {
             let cfg = resolve_config::<M>(req.config_file.as_deref(), &req.sets, &flags)?;
             // The run folder is created after the data loads, so bad data leaves nothing behind.
@@ -407,6 +414,15 @@ impl<M: Game> ModelEntry for Entry<M> {
             "-n must be between 1 and 100000 (got {})",
             req.n
         );
+        if let Some(out) = &req.out {
+            ensure!(
+                out.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("png")),
+                "--out {} is not a .png file name; name the grid e.g. samples.png (or use \
+                 --out-dir for one file per sample)",
+                out.display()
+            );
+        }
         let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "sample from")?;
         let seed = req.seed.unwrap_or(cfg.train.seed);
         req.device.seed(mix(seed, SAMPLE_STREAM));

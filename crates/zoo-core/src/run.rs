@@ -162,6 +162,37 @@ impl RunDir {
         self.path.join("checkpoints")
     }
 
+    /// Removes the temporary files and folders a killed process left behind (`.name.PID.tmp`
+    /// in the run folder, `checkpoints/` and `samples/`): they were never renamed into place,
+    /// so nothing refers to them.
+    pub fn remove_partial_files(&self) {
+        for dir in [
+            self.path.clone(),
+            self.checkpoints_dir(),
+            self.samples_dir(),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                    continue;
+                }
+                let p = e.path();
+                let removed = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                match removed {
+                    Ok(()) => tracing::info!("removed {}, left by an interrupted run", p.display()),
+                    Err(err) => tracing::warn!("cannot remove {}: {err}", p.display()),
+                }
+            }
+        }
+    }
+
     /// The newest complete checkpoint, if any.
     pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
         let dir = self.checkpoints_dir();
@@ -262,7 +293,8 @@ impl RunDir {
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e.context(format!(
-                "cannot write checkpoint {name}; the previous checkpoint is intact"
+                "cannot write checkpoint {name} (the previous checkpoint is intact: free disk \
+                 space or fix the folder's permissions, then continue with --resume)"
             )));
         }
         let final_path = dir.join(&name);

@@ -72,6 +72,14 @@ fn dataset(name: &str) -> Result<DatasetKind> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Past a file-size limit (`ulimit -f`) the kernel sends SIGXFSZ, which would kill zoo
+    // mid-write; with a handler installed the write fails with EFBIG instead, and that is
+    // reported like any other failed write (the previous checkpoint stays intact).
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .context("cannot install the signal handler")?;
     let progress = !cli.global.quiet && std::io::stderr().is_terminal();
     match *cli.command {
         Command::List => {

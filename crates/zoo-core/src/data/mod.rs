@@ -413,19 +413,25 @@ pub fn load_image_files(
 ) -> Result<(ImageSet, Vec<PathBuf>)> {
     let mut pixels = Vec::new();
     let mut loaded = Vec::with_capacity(files.len());
+    let mut first_error = None;
     for f in files {
         match load_image(f, size) {
             Ok(img) => {
                 push_planar(&flatten_alpha(img), channels, &mut pixels);
                 loaded.push(f.clone());
             }
-            Err(e) => tracing::warn!("skipping unreadable image: {e:#}"),
+            Err(e) => {
+                tracing::warn!("skipping unreadable image: {e:#}");
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
         }
     }
     ensure!(
         !loaded.is_empty(),
-        "none of the {} image files could be read; check that they are valid png/jpg",
-        files.len()
+        "none of the {} image files could be read (first: {}); check that they are valid \
+         png/jpg",
+        files.len(),
+        first_error.unwrap_or_default()
     );
     if loaded.len() < files.len() {
         tracing::warn!(

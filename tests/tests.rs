@@ -4,5 +4,6 @@ mod bad_input;
 mod cli;
 mod cyclegan;
 mod eval;
+mod fuzz;
 mod hardening;
 mod util;

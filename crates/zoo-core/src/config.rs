@@ -456,8 +456,8 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
     text.parse::<toml::Table>().map_err(|e| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
-            .unwrap_or(0);
+            .and_then(|s| text.get(..s.start))
+            .map_or(0, |before| before.lines().count().max(1));
         anyhow::anyhow!(
             "config file {} line {line}: {}",
             path.display(),

@@ -17,13 +17,28 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// The largest IDX file zoo un-gzips (MNIST's training images are 47 MB): a guard against a
+/// damaged or hostile file that inflates without end.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
 /// Un-gzips `bytes` when they start with the gzip magic; returns them unchanged otherwise.
 pub fn gunzip_if_needed(bytes: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    gunzip_at_most(bytes, MAX_IDX_BYTES)
+}
+
+fn gunzip_at_most(bytes: Vec<u8>, max: u64) -> std::io::Result<Vec<u8>> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes);
     }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
-    flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out)?;
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(1 << 26));
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .take(max + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "it inflates to more than {max} bytes"
+        )));
+    }
     Ok(out)
 }
 
@@ -97,6 +112,21 @@ pub fn encode(dims: &[usize], data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_inflating_past_the_limit_is_refused() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&vec![0u8; 100_000]).expect("gz");
+        let gz = e.finish().expect("gz");
+        assert!(gz.len() < 1000, "{} bytes", gz.len());
+        let err = gunzip_at_most(gz.clone(), 99_999).expect_err("over the limit");
+        assert!(err.to_string().contains("more than 99999 bytes"), "{err}");
+        assert_eq!(
+            gunzip_at_most(gz, 100_000).expect("at the limit").len(),
+            100_000
+        );
+    }
 
     #[test]
     fn round_trip_and_corruptions() {

@@ -380,13 +380,18 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Loads one image as a square `size`×`size` image: centre-cropped to a square, then resized.
 pub fn load_image(path: &Path, size: usize) -> Result<image::DynamicImage> {
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .decode()
-        .with_context(|| format!("cannot decode {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    decode_image(&bytes, size).with_context(|| format!("cannot decode {}", path.display()))
+}
+
+/// Decodes an image file's bytes (png or jpeg, told by content) as a square `size`×`size`
+/// image: centre-cropped to a square, then resized.
+pub fn decode_image(bytes: &[u8], size: usize) -> Result<image::DynamicImage> {
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()?
+        .decode()?;
     let (w, h) = (img.width(), img.height());
+    ensure!(w > 0 && h > 0, "the image is {w}x{h} pixels");
     let side = w.min(h);
     let img = img.crop_imm((w - side) / 2, (h - side) / 2, side, side);
     Ok(if side as usize == size {

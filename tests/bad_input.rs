@@ -404,6 +404,16 @@ const CATALOGUE: &[Case] = &[
         "bench vanilla --steps 0",
         &["--steps must be at least 1"],
     ),
+    case(
+        "bench with zero threads",
+        "bench vanilla --threads 0",
+        &["--threads must be at least 1"],
+    ),
+    case(
+        "standard bench table with --set",
+        "bench --set model.g_hidden=[8]",
+        &["apply to named models"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.

@@ -366,31 +366,48 @@ fn idx_reader_on_the_shared_mnist() {
 
 #[test]
 fn bench_reports_throughput_and_memory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let json = tmp.path().join("b.json");
     let out = ok(zoo(&[
         "bench",
         "vanilla",
+        "lsgan",
         "--quiet",
         "--steps",
-        "3",
+        "4",
         "--warmup",
+        "1",
+        "--windows",
+        "2",
+        "--threads",
         "1",
         "--batch-size",
         "8",
-        "--set",
-        "model.g_hidden=[16]",
-        "--set",
-        "model.d_hidden=[16]",
+        "--json",
+        json.to_str().expect("utf-8"),
     ]));
-    assert!(out.starts_with("vanilla: "), "{out}");
-    let ips: f64 = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no number in {out}"));
-    assert!(ips > 0.0 && ips.is_finite(), "{out}");
-    assert!(out.contains("MiB"), "{out}");
-    fails(
-        zoo(&["bench", "vanilla", "--steps", "0"]),
-        &["--steps must be at least 1"],
+    for model in ["vanilla", "lsgan"] {
+        let row: Vec<f64> = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| {model} |")))
+            .unwrap_or_else(|| panic!("no {model} row in {out}"))
+            .split('|')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect();
+        // step ms, images/s, peak MiB, then the seven phases.
+        assert_eq!(row.len(), 10, "{out}");
+        assert!(row.iter().all(|v| v.is_finite() && *v >= 0.0), "{out}");
+        assert!(row[0] > 0.0 && row[1] > 0.0 && row[2] > 1.0, "{out}");
+    }
+    assert!(out.contains("(1 threads"), "{out}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid json");
+    assert_eq!(results.as_array().map(Vec::len), Some(2), "{results}");
+    assert_eq!(
+        results[0]["window_seconds_per_step"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{results}"
     );
 }

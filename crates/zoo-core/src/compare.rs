@@ -112,14 +112,6 @@ fn summarise(model: &str, runs: &[&RunResult]) -> ModelSummary {
     }
 }
 
-/// Resets the kernel's peak-RSS counter of this process (Linux), so that each run's peak is
-/// its own.
-fn reset_peak_rss() {
-    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
-        tracing::debug!("cannot reset the peak memory counter: {e}");
-    }
-}
-
 /// The one run folder inside `dir`, if any.
 fn existing_run(dir: &Path) -> Result<Option<PathBuf>> {
     if !dir.is_dir() {
@@ -179,7 +171,7 @@ fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<Ru
         sets.clear();
     }
     tracing::info!("{} seed {seed}: training {} steps", entry.name(), req.steps);
-    reset_peak_rss();
+    crate::engine::reset_peak_rss();
     let report = entry.train(&TrainRequest {
         config_file: None,
         sets,

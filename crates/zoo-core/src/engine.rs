@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 
 use crate::config::{MAX_SKIPPED_IN_A_ROW, OnNonFinite, RunConfig};
 use crate::data::mix;
@@ -209,6 +210,30 @@ impl<M: Game> Players<M> {
         total: u64,
         ad: &Device,
     ) -> (Self, Result<(Losses, Losses), NonFinite>) {
+        self.step_timed(model, cfg, data, step, total, ad, None)
+    }
+
+    /// [`Players::step`], adding each phase's wall time to `split` when given (the device is
+    /// synchronised between phases, so asynchronous backends are timed honestly).
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_timed(
+        self,
+        model: &mut M,
+        cfg: &RunConfig<M::Config>,
+        data: &mut M::Data,
+        step: u64,
+        total: u64,
+        ad: &Device,
+        mut split: Option<&mut Split>,
+    ) -> (Self, Result<(Losses, Losses), NonFinite>) {
+        let mut clock = Instant::now();
+        let mut lap = |phase: fn(&mut Split) -> &mut f64, split: &mut Option<&mut Split>| {
+            if let Some(s) = split.as_deref_mut() {
+                let _ = ad.sync();
+                *phase(s) += clock.elapsed().as_secs_f64();
+                clock = Instant::now();
+            }
+        };
         let t = &cfg.train;
         let before = (t.on_nonfinite == OnNonFinite::Skip).then(|| self.clone());
         let give_up = |now: Self, e: NonFinite| (before.unwrap_or(now), Err(e));
@@ -225,23 +250,30 @@ impl<M: Game> Players<M> {
         let mut last = None;
         for k in 0..t.d_steps {
             let batch = model.batch(data, step * t.d_steps as u64 + k as u64, ad);
+            lap(|s| &mut s.data, &mut split);
             let fakes = model.fakes(&g, &batch);
             let out = model.d_loss(&d, &batch, &fakes);
+            lap(|s| &mut s.d_forward, &mut split);
             if let Some(e) = non_finite(step + 1, "loss_d", &out) {
                 return give_up(Self { g, d, opt_g, opt_d }, e);
             }
             let grads = GradientsParams::from_grads(out.total.backward(), &d);
+            lap(|s| &mut s.d_backward, &mut split);
             d = opt_d.step(cfg.optim.d.lr * factor, d, grads);
             d = model.after_d_step(d);
+            lap(|s| &mut s.d_optim, &mut split);
             last = Some((out, batch, fakes));
         }
         let (d_out, batch, fakes) = last.expect("train.d_steps >= 1 is validated");
         let g_out = model.g_loss(&g, &d, batch, fakes);
+        lap(|s| &mut s.g_forward, &mut split);
         if let Some(e) = non_finite(step + 1, "loss_g", &g_out) {
             return give_up(Self { g, d, opt_g, opt_d }, e);
         }
         let grads = GradientsParams::from_grads(g_out.total.backward(), &g);
+        lap(|s| &mut s.g_backward, &mut split);
         g = opt_g.step(cfg.optim.g.lr * factor, g, grads);
+        lap(|s| &mut s.g_optim, &mut split);
         (Self { g, d, opt_g, opt_d }, Ok((d_out, g_out)))
     }
 }
@@ -307,18 +339,83 @@ fn steps_per_epoch<M: Game>(model: &M, data: &M::Data, d_steps: usize) -> u64 {
     (model.per_epoch(data) / d_steps as u64).max(1)
 }
 
-/// Throughput of a model's training step.
-#[derive(Debug, Clone, Copy)]
+/// Wall time of each phase of a training step, in seconds (summed over steps until divided).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Split {
+    /// Fetching the real batch (and, for image pools, nothing else).
+    pub data: f64,
+    /// D's forward: the fakes (a G forward) and D's loss.
+    pub d_forward: f64,
+    /// D's backward.
+    pub d_backward: f64,
+    /// D's optimizer step (and any post-step hook such as weight clipping).
+    pub d_optim: f64,
+    /// G's forward through D.
+    pub g_forward: f64,
+    /// G's backward.
+    pub g_backward: f64,
+    /// G's optimizer step.
+    pub g_optim: f64,
+}
+
+impl Split {
+    /// Every phase divided by `n`.
+    pub fn per(self, n: f64) -> Self {
+        Self {
+            data: self.data / n,
+            d_forward: self.d_forward / n,
+            d_backward: self.d_backward / n,
+            d_optim: self.d_optim / n,
+            g_forward: self.g_forward / n,
+            g_backward: self.g_backward / n,
+            g_optim: self.g_optim / n,
+        }
+    }
+    /// The phases with their names.
+    pub fn phases(&self) -> [(&'static str, f64); 7] {
+        [
+            ("data", self.data),
+            ("D fwd", self.d_forward),
+            ("D bwd", self.d_backward),
+            ("D opt", self.d_optim),
+            ("G fwd", self.g_forward),
+            ("G bwd", self.g_backward),
+            ("G opt", self.g_optim),
+        ]
+    }
+}
+
+/// Throughput of a model's training step: `windows` timed windows after the warm-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchReport {
-    /// Real images consumed per second (batch size × d_steps × steps / time).
-    pub images_per_s: f64,
-    /// Wall time per generator step.
+    /// Real images one step consumes (batch size × d_steps).
+    pub images_per_step: usize,
+    /// Seconds per step of each window, untimed phases (run with no device syncs in between).
+    pub window_seconds_per_step: Vec<f64>,
+    /// The median of the windows.
     pub seconds_per_step: f64,
+    /// Images per second at the median.
+    pub images_per_s: f64,
+    /// The time split per step, from separate steps run with a sync after every phase.
+    pub split: Split,
     /// Peak resident memory of the process, in MiB (Linux; `None` elsewhere).
     pub peak_rss_mib: Option<f64>,
 }
 
-/// Times `steps` training steps after `warmup` untimed ones (no files are written).
+impl BenchReport {
+    /// The fastest and slowest window, seconds per step.
+    pub fn range(&self) -> (f64, f64) {
+        let w = &self.window_seconds_per_step;
+        (
+            w.iter().copied().fold(f64::INFINITY, f64::min),
+            w.iter().copied().fold(0.0, f64::max),
+        )
+    }
+}
+
+/// Times training steps on `data` (no files are written): `warmup` untimed steps, then
+/// `windows` windows of `steps / windows` steps each (the median window is the figure), then
+/// `split_steps` steps with a device sync after each phase for the time split.
 pub fn bench<M: Game>(
     model: &mut M,
     cfg: &RunConfig<M::Config>,
@@ -326,17 +423,36 @@ pub fn bench<M: Game>(
     device: &Device,
     warmup: u64,
     steps: u64,
+    windows: u64,
 ) -> Result<BenchReport> {
     let ad = device.clone().autodiff();
-    let total = warmup + steps;
+    let windows = windows.clamp(1, steps.max(1));
+    let per_window = (steps / windows).max(1);
+    let split_steps = per_window.min(10);
+    let total = warmup + per_window * windows + split_steps;
     let mut players = Players::<M>::init(model, cfg, &ad);
+    let mut window_seconds = Vec::new();
+    let mut split = Split::default();
     let mut start = Instant::now();
     for step in 0..total {
-        if step == warmup {
+        let timed = step - warmup.min(step);
+        if step >= warmup && timed.is_multiple_of(per_window) && timed <= per_window * windows {
             device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            if timed > 0 {
+                window_seconds.push(start.elapsed().as_secs_f64() / per_window as f64);
+            }
             start = Instant::now();
         }
-        let (next, losses) = players.step(model, cfg, &mut data, step, total, &ad);
+        let timing = step >= warmup + per_window * windows;
+        let (next, losses) = players.step_timed(
+            model,
+            cfg,
+            &mut data,
+            step,
+            total,
+            &ad,
+            timing.then_some(&mut split),
+        );
         players = next;
         if let Err(e) = losses {
             bail!(
@@ -347,12 +463,26 @@ pub fn bench<M: Game>(
             );
         }
     }
-    let seconds = start.elapsed().as_secs_f64().max(1e-9);
+    let mut sorted = window_seconds.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let images_per_step = cfg.train.batch_size * cfg.train.d_steps;
     Ok(BenchReport {
-        images_per_s: (steps * (cfg.train.batch_size * cfg.train.d_steps) as u64) as f64 / seconds,
-        seconds_per_step: seconds / steps.max(1) as f64,
+        images_per_step,
+        window_seconds_per_step: window_seconds,
+        seconds_per_step: median,
+        images_per_s: images_per_step as f64 / median,
+        split: split.per(split_steps as f64),
         peak_rss_mib: peak_rss_mib(),
     })
+}
+
+/// Resets the kernel's peak-RSS counter of this process (Linux), so that the next
+/// [`peak_rss_mib`] is the peak from now on.
+pub fn reset_peak_rss() {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        tracing::debug!("cannot reset the peak memory counter: {e}");
+    }
 }
 
 /// Peak resident set size (VmHWM) of this process, in MiB.

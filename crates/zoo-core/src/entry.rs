@@ -160,6 +160,8 @@ pub struct BenchRequest {
     pub warmup: u64,
     /// Timed steps.
     pub steps: u64,
+    /// Windows the timed steps are split into (the median window is reported).
+    pub windows: u64,
     /// Where to compute.
     pub device: Device,
 }
@@ -619,7 +621,15 @@ impl<M: Game> Entry<M> {
         let cfg = resolve_config::<M>(req.config_file.as_deref(), &req.sets, &flags)?;
         let mut model = M::new(&cfg)?;
         let data = model.synthetic_data(&cfg)?;
-        engine::bench(&mut model, &cfg, data, &req.device, req.warmup, req.steps)
+        engine::bench(
+            &mut model,
+            &cfg,
+            data,
+            &req.device,
+            req.warmup,
+            req.steps,
+            req.windows,
+        )
     }
 }
 

@@ -194,19 +194,29 @@ pub struct TranslateArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Model name (see `zoo list`).
-    pub model: String,
+    /// Models to time (see `zoo list`); none = the standard table (vanilla MLP, DCGAN 28² and
+    /// 64² RGB, LSGAN, CycleGAN 64² and 128²).
+    pub models: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Images per batch.
+    /// Images per batch (default: the model's, or the standard table's).
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Untimed steps before timing.
-    #[arg(long, default_value_t = 3)]
-    pub warmup: u64,
-    /// Timed steps.
-    #[arg(long, default_value_t = 20)]
-    pub steps: u64,
+    /// Untimed steps before timing (default: 3, or per row of the standard table).
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Timed steps (default: 20, or per row of the standard table).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Windows the timed steps are split into; the median window is the figure.
+    #[arg(long, default_value_t = 5)]
+    pub windows: u64,
+    /// Compute threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also write the results as JSON here (the standard table writes bench.json by default).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! The `zoo` command.
 
+mod bench;
 mod cli;
 mod registry;
 
@@ -13,9 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use zoo_core::burn::prelude::Device;
 use zoo_core::config::DatasetKind;
-use zoo_core::entry::{
-    BenchRequest, EvalRequest, SampleRequest, TrainRequest, TranslateRequest, group_digits,
-};
+use zoo_core::entry::{EvalRequest, SampleRequest, TrainRequest, TranslateRequest, group_digits};
 use zoo_core::game::Direction;
 use zoo_core::run::RunDir;
 
@@ -220,34 +219,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Bench(args) => {
-            let entry = registry::find(&args.model)?;
-            let device = device(cli.global.device)?;
-            let r = entry.bench(&BenchRequest {
-                config_file: args.config.config,
-                sets: args.config.sets,
-                batch_size: args.batch_size,
-                warmup: args.warmup,
-                steps: args.steps,
-                device,
-            })?;
-            let mem = r
-                .peak_rss_mib
-                .map_or_else(|| "n/a".to_string(), |m| format!("{m:.0} MiB"));
-            // Three significant digits, however slow the model.
-            let ips = if r.images_per_s >= 10.0 {
-                format!("{:.1}", r.images_per_s)
-            } else {
-                format!("{:.3}", r.images_per_s)
-            };
-            println!(
-                "{}: {ips} images/s, {:.3} s/step, peak memory {mem} ({:?} device, {} timed steps)",
-                entry.name(),
-                r.seconds_per_step,
-                cli.global.device,
-                args.steps
-            );
-        }
+        Command::Bench(args) => bench::run(args, device(cli.global.device)?)?,
         Command::Classifier {
             command:
                 ClassifierCommand::Train {

@@ -1,0 +1,227 @@
+//! `zoo bench`: training throughput, peak memory and the time split of one step, for named
+//! models or the standard table.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, ensure};
+use serde::Serialize;
+use zoo_core::burn::prelude::Device;
+use zoo_core::engine::{BenchReport, reset_peak_rss};
+use zoo_core::entry::{BenchRequest, ModelEntry};
+
+use crate::cli::BenchArgs;
+use crate::registry;
+
+/// One row of the standard table.
+struct Row {
+    label: &'static str,
+    model: &'static str,
+    sets: &'static [&'static str],
+    batch: usize,
+    warmup: u64,
+    steps: u64,
+}
+
+/// The standard table: the networks of the PyTorch baseline where zoo has them.
+const STANDARD: &[Row] = &[
+    Row {
+        label: "vanilla MLP 28² b64",
+        model: "vanilla",
+        sets: &["model.d_hidden=[512,256]"],
+        batch: 64,
+        warmup: 10,
+        steps: 100,
+    },
+    Row {
+        label: "DCGAN 28² b64",
+        model: "dcgan",
+        sets: &[],
+        batch: 64,
+        warmup: 3,
+        steps: 25,
+    },
+    Row {
+        label: "DCGAN 64² RGB b64",
+        model: "dcgan",
+        sets: &["data.image_size=64", "data.channels=3"],
+        batch: 64,
+        warmup: 1,
+        steps: 5,
+    },
+    Row {
+        label: "LSGAN 28² b64",
+        model: "lsgan",
+        sets: &[],
+        batch: 64,
+        warmup: 3,
+        steps: 25,
+    },
+    Row {
+        label: "CycleGAN 64² RGB b1",
+        model: "cyclegan",
+        sets: &[
+            "data.image_size=64",
+            "model.load_size=72",
+            "model.g_blocks=6",
+        ],
+        batch: 1,
+        warmup: 2,
+        steps: 10,
+    },
+    Row {
+        label: "CycleGAN 128² RGB b1",
+        model: "cyclegan",
+        sets: &[
+            "data.image_size=128",
+            "model.load_size=143",
+            "model.g_blocks=6",
+        ],
+        batch: 1,
+        warmup: 1,
+        steps: 5,
+    },
+];
+
+/// One measured row, as printed and written to JSON.
+#[derive(Serialize)]
+struct Measured {
+    label: String,
+    model: String,
+    sets: Vec<String>,
+    batch: Option<usize>,
+    threads: usize,
+    #[serde(flatten)]
+    report: BenchReport,
+}
+
+pub fn run(args: BenchArgs, device: Device) -> Result<()> {
+    if let Some(n) = args.threads {
+        ensure!(n >= 1, "--threads must be at least 1 (got 0)");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot set the number of threads")?;
+    }
+    if let Some(s) = args.steps {
+        ensure!(s > 0, "--steps must be at least 1 (got 0)");
+    }
+    ensure!(args.windows > 0, "--windows must be at least 1 (got 0)");
+    let threads = rayon::current_num_threads();
+    let standard = args.models.is_empty();
+    // (label, model, --set, batch, warm-up, timed steps)
+    type Job = (
+        String,
+        &'static dyn ModelEntry,
+        Vec<String>,
+        Option<usize>,
+        u64,
+        u64,
+    );
+    let rows: Vec<Job> = if standard {
+        ensure!(
+            args.config.config.is_none() && args.config.sets.is_empty(),
+            "--config and --set apply to named models; the standard table fixes its own"
+        );
+        STANDARD
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.label.to_string(),
+                    registry::find(r.model)?,
+                    r.sets.iter().map(|s| s.to_string()).collect(),
+                    Some(args.batch_size.unwrap_or(r.batch)),
+                    args.warmup.unwrap_or(r.warmup),
+                    args.steps.unwrap_or(r.steps),
+                ))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        args.models
+            .iter()
+            .map(|m| {
+                let e = registry::find(m)?;
+                Ok((
+                    e.name().to_string(),
+                    e,
+                    args.config.sets.clone(),
+                    args.batch_size,
+                    args.warmup.unwrap_or(3),
+                    args.steps.unwrap_or(20),
+                ))
+            })
+            .collect::<Result<_>>()?
+    };
+    let mut measured = Vec::new();
+    for (label, entry, sets, batch, warmup, steps) in rows {
+        tracing::info!("{label}: {warmup} warm-up + {steps} timed steps");
+        reset_peak_rss();
+        let report = entry.bench(&BenchRequest {
+            config_file: args.config.config.clone(),
+            sets: sets.clone(),
+            batch_size: batch,
+            warmup,
+            steps,
+            windows: args.windows,
+            device: device.clone(),
+        })?;
+        measured.push(Measured {
+            label,
+            model: entry.name().to_string(),
+            sets,
+            batch,
+            threads,
+            report,
+        });
+    }
+    print!("{}", table(&measured));
+    println!(
+        "({threads} threads, {device:?}; a step is D's update then G's; the split comes from separate steps with a sync after each phase)"
+    );
+    let json = args
+        .json
+        .or_else(|| standard.then(|| PathBuf::from("bench.json")));
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&measured).context("serialising the results")?;
+        zoo_core::io::write_atomic(&path, text.as_bytes())?;
+        println!("results: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Three significant digits at any scale.
+fn sig(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn table(rows: &[Measured]) -> String {
+    let mut out = String::from(
+        "| model | step ms (median) | min–max | images/s | peak MiB | data | D fwd | D bwd | D opt | G fwd | G bwd | G opt |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for m in rows {
+        let r = &m.report;
+        let (lo, hi) = r.range();
+        let mut line = format!(
+            "| {} | {} | {}–{} | {} | {} |",
+            m.label,
+            sig(r.seconds_per_step * 1e3),
+            sig(lo * 1e3),
+            sig(hi * 1e3),
+            sig(r.images_per_s),
+            r.peak_rss_mib.map_or("n/a".into(), |p| format!("{p:.0}")),
+        );
+        for (_, v) in r.split.phases() {
+            line.push_str(&format!(" {} |", sig(v * 1e3)));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}

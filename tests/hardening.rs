@@ -281,6 +281,11 @@ fn sigterm_and_sigint_stop_at_a_step_with_a_checkpoint() {
             assert!(Instant::now() < deadline, "training did not start");
             std::thread::sleep(Duration::from_millis(50));
         };
+        // A second process cannot train the same run meanwhile.
+        fails(
+            run_resume(&run, 10),
+            &["is being trained by another zoo process"],
+        );
         let status = Command::new("kill")
             .args([format!("-{signal}"), child.id().to_string()])
             .status()

@@ -509,6 +509,7 @@ pub fn train<M: Game>(
     let per_epoch = model.per_epoch(&data);
     let total = total_steps(cfg, per_epoch);
 
+    let _lock = run.lock()?;
     run.remove_partial_files();
     let mut players = Players::<M>::init(model, cfg, &ad);
     let mut start = 0;

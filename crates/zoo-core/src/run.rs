@@ -162,6 +162,29 @@ impl RunDir {
         self.path.join("checkpoints")
     }
 
+    /// Takes the run's lock (`.lock`, released when the returned file is dropped or the process
+    /// dies), so two processes never train one run at once.
+    pub fn lock(&self) -> Result<std::fs::File> {
+        let path = self.path.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "{} is being trained by another zoo process; wait for it to finish (or stop it) \
+                 before resuming",
+                self.path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
     /// Removes the temporary files and folders a killed process left behind (`.name.PID.tmp`
     /// in the run folder, `checkpoints/` and `samples/`): they were never renamed into place,
     /// so nothing refers to them.

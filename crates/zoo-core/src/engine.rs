@@ -682,17 +682,20 @@ pub fn train<M: Game>(
             log.append(cols.iter().map(|(_, v)| *v).collect())?;
             let get = |k: &str| cols.iter().find(|(n, _)| n == k).map_or(f64::NAN, |c| c.1);
             let d_wins = get("d_real") > 0.99 && get("d_fake") < 0.01;
+            // Once per session: a discriminator that separates perfectly now and then is
+            // common; the warning is a hint, not a stream.
             if d_wins && !warned_d_wins {
                 bar.suspend(|| {
                     tracing::warn!(
                         "step {done}: the discriminator wins outright (D(x) {:.3}, D(G(z)) {:.3}); \
-                         if the samples stop improving, try a lower optim.d.lr or another loss",
+                         if the samples stop improving, try a lower optim.d.lr or another loss \
+                         (warned once)",
                         get("d_real"),
                         get("d_fake")
                     )
                 });
+                warned_d_wins = true;
             }
-            warned_d_wins = d_wins;
             bar.set_message(format!(
                 "D {:.3} G {:.3} D(x) {:.3} D(G(z)) {:.3} {:.0} img/s",
                 get("loss_d"),

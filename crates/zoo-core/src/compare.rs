@@ -112,6 +112,11 @@ fn summarise(model: &str, runs: &[&RunResult]) -> ModelSummary {
     }
 }
 
+/// How often a comparison's runs evaluate themselves: ten times per run.
+pub fn eval_every(steps: u64) -> u64 {
+    (steps / 10).max(1)
+}
+
 /// The one run folder inside `dir`, if any.
 fn existing_run(dir: &Path) -> Result<Option<PathBuf>> {
     if !dir.is_dir() {
@@ -164,7 +169,7 @@ fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<Ru
     // FD and classes hit ten times per run, for the report's curves.
     let mut sets = vec![
         format!("data.dataset=\"{}\"", req.dataset.name()),
-        format!("train.eval_every={}", (req.steps / 10).max(1)),
+        format!("train.eval_every={}", eval_every(req.steps)),
         format!("train.eval_samples={}", req.n.clamp(100, 1000)),
     ];
     if previous.is_some() {

@@ -17,15 +17,19 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a figure: {e}")
 }
 
-/// One column of a model's metrics.csv files, averaged over its seeds at each logged step.
-fn mean_curve(runs: &[&RunResult], column: &str) -> Result<Vec<(f64, f64)>> {
+/// One column of a model's metrics.csv files, averaged over its seeds at each logged step that
+/// is a multiple of `every`.
+fn mean_curve(runs: &[&RunResult], column: &str, every: u64) -> Result<Vec<(f64, f64)>> {
     let mut at: std::collections::BTreeMap<u64, (f64, usize)> = Default::default();
     for r in runs {
         let (cols, rows) = read_metrics(&r.run.join("metrics.csv"))?;
         let Some(i) = cols.iter().position(|c| c == column) else {
             continue;
         };
-        for row in rows.iter().filter(|row| row[i].is_finite()) {
+        for row in rows
+            .iter()
+            .filter(|row| row[i].is_finite() && (row[0] as u64).is_multiple_of(every))
+        {
             let e = at.entry(row[0] as u64).or_default();
             e.0 += row[i];
             e.1 += 1;
@@ -42,6 +46,7 @@ fn curves_figure(
     results: &[RunResult],
     models: &[String],
     columns: &[(&str, &str)],
+    every: u64,
     path: &Path,
 ) -> Result<()> {
     let mut panels = Vec::new();
@@ -49,7 +54,7 @@ fn curves_figure(
         let mut lines = Vec::new();
         for m in models {
             let runs: Vec<&RunResult> = results.iter().filter(|r| &r.model == m).collect();
-            let curve = mean_curve(&runs, column)?;
+            let curve = mean_curve(&runs, column, every)?;
             if !curve.is_empty() {
                 lines.push((m.clone(), curve));
             }
@@ -163,6 +168,7 @@ pub fn write(
             ("loss_d", "discriminator loss"),
             ("loss_g", "generator loss"),
         ],
+        1,
         &losses,
     )?;
     let curves = req.out.join("curves.png");
@@ -173,6 +179,8 @@ pub fn write(
             ("fd", "FD during training (lower is better)"),
             ("classes_hit", "classes hit during training"),
         ],
+        // The evaluations (metrics.csv repeats the last one on the rows between).
+        crate::compare::eval_every(req.steps),
         &curves,
     )?;
     let metrics = req.out.join("metrics.png");

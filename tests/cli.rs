@@ -210,6 +210,7 @@ fn train_sample_and_resume_end_to_end() {
     assert_eq!(
         ls(&run),
         [
+            ".lock",
             "checkpoints",
             "config.toml",
             "losses.png",

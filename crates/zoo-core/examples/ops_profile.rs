@@ -85,7 +85,12 @@ fn bn_ops(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>) -> Tensor<4> {
     let count = (n * h * w) as f64;
     let mean = x3.clone().sum_dim(2).sum_dim(0).div_scalar(count);
     let centered = x3 - mean;
-    let var = centered.clone().powi_scalar(2).sum_dim(2).sum_dim(0).div_scalar(count);
+    let var = centered
+        .clone()
+        .powi_scalar(2)
+        .sum_dim(2)
+        .sum_dim(0)
+        .div_scalar(count);
     let scale = var.add_scalar(1e-5).sqrt().recip() * gamma.reshape([1, c, 1]);
     (centered * scale + beta.reshape([1, c, 1])).reshape([n, c, h, w])
 }
@@ -104,7 +109,10 @@ fn bn2(dev: &Device, shape: [usize; 4], name: &str) {
     });
     let bwd = time(|| {
         let x = xs.clone().require_grad();
-        let g = bn_ops(x.clone(), gamma.clone(), beta.clone()).powi_scalar(2).sum().backward();
+        let g = bn_ops(x.clone(), gamma.clone(), beta.clone())
+            .powi_scalar(2)
+            .sum()
+            .backward();
         let _ = x.grad(&g).map(|t| t.into_data());
     });
     println!("{name:<28} fwd {fwd:7.2} ms   fwd+bwd {bwd:7.2} ms  (max diff {diff:.2e})");
@@ -128,33 +136,109 @@ fn main() {
     if std::env::args().any(|a| a == "cyclegan") {
         let dev = Device::flex();
         let ad = dev.clone().autodiff();
-        let inorm = burn::nn::InstanceNormConfig::new(256).with_affine(false).init(&ad);
-        unary(&dev, [1, 256, 16, 16], "InstanceNorm 256 @16x16", |x| inorm.forward(x));
-        let inorm64 = burn::nn::InstanceNormConfig::new(64).with_affine(false).init(&ad);
-        unary(&dev, [1, 64, 64, 64], "InstanceNorm 64 @64x64", |x| inorm64.forward(x));
+        let inorm = burn::nn::InstanceNormConfig::new(256)
+            .with_affine(false)
+            .init(&ad);
+        unary(&dev, [1, 256, 16, 16], "InstanceNorm 256 @16x16", |x| {
+            inorm.forward(x)
+        });
+        let inorm64 = burn::nn::InstanceNormConfig::new(64)
+            .with_affine(false)
+            .init(&ad);
+        unary(&dev, [1, 64, 64, 64], "InstanceNorm 64 @64x64", |x| {
+            inorm64.forward(x)
+        });
         unary(&dev, [1, 256, 16, 16], "reflect pad 1 @16x16", |x| {
             x.pad((1, 1, 1, 1), burn::tensor::ops::PadMode::Reflect)
         });
         unary(&dev, [1, 3, 64, 64], "reflect pad 3 @64x64 (3 ch)", |x| {
             x.pad((3, 3, 3, 3), burn::tensor::ops::PadMode::Reflect)
         });
-        unary(&dev, [1, 256, 16, 16], "relu 256 @16x16", burn::tensor::activation::relu);
-        conv(&dev, [1, 256, 18, 18], [256, 256, 3, 3], 1, 0, "res conv 256 3x3 @16");
+        unary(
+            &dev,
+            [1, 256, 16, 16],
+            "relu 256 @16x16",
+            burn::tensor::activation::relu,
+        );
+        conv(
+            &dev,
+            [1, 256, 18, 18],
+            [256, 256, 3, 3],
+            1,
+            0,
+            "res conv 256 3x3 @16",
+        );
         conv(&dev, [1, 3, 70, 70], [64, 3, 7, 7], 1, 0, "c7s1-64 @64");
         conv(&dev, [1, 64, 64, 64], [128, 64, 3, 3], 2, 1, "d128 @64->32");
-        conv(&dev, [1, 128, 32, 32], [256, 128, 3, 3], 2, 1, "d256 @32->16");
-        convt(&dev, [1, 256, 16, 16], [256, 128, 3, 3], 2, 1, "u128 @16->31");
+        conv(
+            &dev,
+            [1, 128, 32, 32],
+            [256, 128, 3, 3],
+            2,
+            1,
+            "d256 @32->16",
+        );
+        convt(
+            &dev,
+            [1, 256, 16, 16],
+            [256, 128, 3, 3],
+            2,
+            1,
+            "u128 @16->31",
+        );
         convt(&dev, [1, 128, 32, 32], [128, 64, 3, 3], 2, 1, "u64 @32->63");
         conv(&dev, [1, 64, 70, 70], [3, 64, 7, 7], 1, 0, "c7s1-3 @64");
         return;
     }
     let dev = Device::flex();
-    conv(&dev, [64, 1, 28, 28], [64, 1, 4, 4], 2, 1, "D conv 1->64 28->14");
-    conv(&dev, [64, 64, 14, 14], [128, 64, 4, 4], 2, 1, "D conv 64->128 14->7");
-    conv(&dev, [64, 128, 7, 7], [1, 128, 7, 7], 1, 0, "D conv 128->1 7->1");
-    convt(&dev, [64, 100, 1, 1], [100, 128, 7, 7], 1, 0, "G convT 100->128 1->7");
-    convt(&dev, [64, 128, 7, 7], [128, 64, 4, 4], 2, 1, "G convT 128->64 7->14");
-    convt(&dev, [64, 64, 14, 14], [64, 1, 4, 4], 2, 1, "G convT 64->1 14->28");
+    conv(
+        &dev,
+        [64, 1, 28, 28],
+        [64, 1, 4, 4],
+        2,
+        1,
+        "D conv 1->64 28->14",
+    );
+    conv(
+        &dev,
+        [64, 64, 14, 14],
+        [128, 64, 4, 4],
+        2,
+        1,
+        "D conv 64->128 14->7",
+    );
+    conv(
+        &dev,
+        [64, 128, 7, 7],
+        [1, 128, 7, 7],
+        1,
+        0,
+        "D conv 128->1 7->1",
+    );
+    convt(
+        &dev,
+        [64, 100, 1, 1],
+        [100, 128, 7, 7],
+        1,
+        0,
+        "G convT 100->128 1->7",
+    );
+    convt(
+        &dev,
+        [64, 128, 7, 7],
+        [128, 64, 4, 4],
+        2,
+        1,
+        "G convT 128->64 7->14",
+    );
+    convt(
+        &dev,
+        [64, 64, 14, 14],
+        [64, 1, 4, 4],
+        2,
+        1,
+        "G convT 64->1 14->28",
+    );
     bn(&dev, [64, 128, 7, 7], "BN 128 @7x7");
     bn(&dev, [64, 64, 14, 14], "BN 64 @14x14");
     bn2(&dev, [64, 128, 7, 7], "ops BN 128 @7x7");

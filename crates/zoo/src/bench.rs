@@ -95,13 +95,6 @@ struct Measured {
 }
 
 pub fn run(args: BenchArgs, device: Device) -> Result<()> {
-    if let Some(n) = args.threads {
-        ensure!(n >= 1, "--threads must be at least 1 (got 0)");
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("cannot set the number of threads")?;
-    }
     if let Some(s) = args.steps {
         ensure!(s > 0, "--steps must be at least 1 (got 0)");
     }

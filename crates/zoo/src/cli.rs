@@ -23,6 +23,10 @@ pub struct GlobalArgs {
     /// Only print warnings and errors (no progress bar).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// CPU threads for computing (default: all cores). Small models such as the vanilla MLP
+    /// train faster on one (see benches/NOTES.md).
+    #[arg(long, global = true, env = "ZOO_THREADS")]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,9 +215,6 @@ pub struct BenchArgs {
     /// Windows the timed steps are split into; the median window is the figure.
     #[arg(long, default_value_t = 5)]
     pub windows: u64,
-    /// Compute threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
     /// Also write the results as JSON here (the standard table writes bench.json by default).
     #[arg(long)]
     pub json: Option<PathBuf>,

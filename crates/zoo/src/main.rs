@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use zoo_core::burn::prelude::Device;
 use zoo_core::config::DatasetKind;
@@ -79,6 +79,13 @@ fn run(cli: Cli) -> Result<()> {
         Arc::new(std::sync::atomic::AtomicBool::new(false)),
     )
     .context("cannot install the signal handler")?;
+    if let Some(n) = cli.global.threads {
+        ensure!(n >= 1, "--threads must be at least 1 (got 0)");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot set the number of threads")?;
+    }
     let progress = !cli.global.quiet && std::io::stderr().is_terminal();
     match *cli.command {
         Command::List => {

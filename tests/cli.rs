@@ -166,14 +166,7 @@ fn conv_models_train_on_an_image_folder_at_64px() {
         // 2×2 grid of 64-px images with 2-px padding: 134 px, upscaled ×4.
         assert_eq!((grid.width(), grid.height()), (536, 536));
         let one = tmp.path().join(format!("{model}.png"));
-        ok(zoo(&[
-            "sample",
-            run.to_str().expect("utf-8"),
-            "-n",
-            "1",
-            "--out-dir",
-            one.to_str().expect("utf-8"),
-        ]));
+        ok(sample(&run, 1, "--out-dir", &one));
         let img = image::open(one.join("sample_00000.png")).expect("png");
         assert_eq!((img.width(), img.height()), (64, 64));
     }
@@ -271,54 +264,25 @@ fn train_sample_and_resume_end_to_end() {
 
     // zoo sample: a grid, then one file per image.
     let grid_path = out.path().join("grid.png");
-    let printed = ok(zoo(&[
-        "sample",
-        run.to_str().expect("utf-8"),
-        "-n",
-        "9",
-        "--out",
-        grid_path.to_str().expect("utf-8"),
-    ]));
+    let printed = ok(sample(&run, 9, "--out", &grid_path));
     assert_eq!(printed.trim(), grid_path.to_str().expect("utf-8"));
     let g = image::open(&grid_path).expect("png");
     assert_eq!((g.width(), g.height()), (4 * 92, 4 * 92));
     let each = out.path().join("each");
-    ok(zoo(&[
-        "sample",
-        run.to_str().expect("utf-8"),
-        "-n",
-        "5",
-        "--out-dir",
-        each.to_str().expect("utf-8"),
-    ]));
+    ok(sample(&run, 5, "--out-dir", &each));
     assert_eq!(ls(&each).len(), 5);
     let one = image::open(each.join("sample_00000.png")).expect("png");
     assert_eq!((one.width(), one.height()), (28, 28));
     // Same seed, same samples.
     let again = out.path().join("grid2.png");
-    ok(zoo(&[
-        "sample",
-        run.to_str().expect("utf-8"),
-        "-n",
-        "9",
-        "--out",
-        again.to_str().expect("utf-8"),
-    ]));
+    ok(sample(&run, 9, "--out", &again));
     assert_eq!(
         std::fs::read(&grid_path).expect("read"),
         std::fs::read(&again).expect("read")
     );
 
     // Resume to 8 steps: the step counter continues and metrics.csv gains one row.
-    let stdout = ok(zoo(&[
-        "train",
-        "vanilla",
-        "--quiet",
-        "--resume",
-        run.to_str().expect("utf-8"),
-        "--steps",
-        "8",
-    ]));
+    let stdout = ok(resume_vanilla(&run, 8));
     assert!(stdout.contains("steps: 8/8"), "{stdout}");
     let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("csv");
     let steps: Vec<&str> = csv

@@ -145,14 +145,7 @@ where
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30.0);
-    let base: u64 = std::env::var("ZOO_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let base = crate::util::seed_from_env("ZOO_FUZZ_SEED");
     let runs = AtomicU64::new(0);
     let start = std::time::Instant::now();
     let mut round = 0;

@@ -52,14 +52,15 @@ fn busy_run(out: &Path, steps: u64, extra: &[&str]) -> Vec<String> {
 }
 
 fn resume(run: &Path, steps: u64) -> Vec<String> {
+    let steps = steps.to_string();
     strings(&[
         "train",
         "vanilla",
         "--quiet",
         "--resume",
-        run.to_str().expect("utf-8"),
+        &run.to_string_lossy(),
         "--steps",
-        &steps.to_string(),
+        &steps,
     ])
 }
 
@@ -160,14 +161,7 @@ fn sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run() {
     );
     assert_eq!(metrics_rows(&reference), metrics_rows(&again));
 
-    let seed = std::env::var("ZOO_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let seed = seed_from_env("ZOO_KILL_SEED");
     eprintln!("kill moments from ZOO_KILL_SEED={seed}");
     let mut rng = Rng(seed | 1);
     let out = tmp.path().join("killed");
@@ -212,14 +206,7 @@ fn sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run() {
         // Whatever the moment, the latest complete checkpoint loads.
         if r.join("checkpoints/latest").is_file() {
             let png = tmp.path().join("probe.png");
-            ok(run(&strings(&[
-                "sample",
-                r.to_str().expect("utf-8"),
-                "-n",
-                "4",
-                "--out",
-                png.to_str().expect("utf-8"),
-            ])));
+            ok(sample(&r, 4, "--out", &png));
         }
     };
     eprintln!(
@@ -313,7 +300,7 @@ fn sigterm_and_sigint_stop_at_a_step_with_a_checkpoint() {
 }
 
 fn run_resume(r: &Path, steps: u64) -> Output {
-    run(&resume(r, steps))
+    resume_vanilla(r, steps)
 }
 
 #[test]
@@ -347,12 +334,7 @@ fn divergence_stops_or_skips_naming_the_step_and_the_term() {
     let r = only_run(&out).expect("run");
     let kept = std::fs::read_to_string(r.join("checkpoints/latest")).expect("latest");
     assert!(line.contains(kept.trim()), "{line} names {kept}");
-    ok(run(&strings(&[
-        "sample",
-        r.to_str().expect("utf-8"),
-        "-n",
-        "4",
-    ])));
+    ok(sample(&r, 4, "--out", &tmp.path().join("kept.png")));
 
     // on_nonfinite = "skip": each bad update is skipped with a warning, until too many in a row.
     let out = tmp.path().join("skip");

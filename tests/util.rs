@@ -126,3 +126,41 @@ pub fn ls(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A seed from the environment variable `var`, else from the clock (print it, so that a failing
+/// run can be replayed).
+pub fn seed_from_env(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })
+}
+
+/// `zoo sample RUN -n N <flag> PATH` (flag `--out` for a grid, `--out-dir` for one file each).
+pub fn sample(run: &Path, n: usize, flag: &str, path: &Path) -> Output {
+    zoo(&[
+        "sample",
+        run.to_str().expect("utf-8"),
+        "-n",
+        &n.to_string(),
+        flag,
+        path.to_str().expect("utf-8"),
+    ])
+}
+
+/// `zoo train vanilla --quiet --resume RUN --steps N`.
+pub fn resume_vanilla(run: &Path, steps: u64) -> Output {
+    zoo(&[
+        "train",
+        "vanilla",
+        "--quiet",
+        "--resume",
+        run.to_str().expect("utf-8"),
+        "--steps",
+        &steps.to_string(),
+    ])
+}

@@ -201,22 +201,11 @@ impl<M: Game> Players<M> {
     /// Each loss is checked before its update: a NaN or infinite one ends the step with
     /// [`NonFinite`], and with `train.on_nonfinite = "skip"` the players come back as they were
     /// before the step.
-    pub fn step(
-        self,
-        model: &mut M,
-        cfg: &RunConfig<M::Config>,
-        data: &mut M::Data,
-        step: u64,
-        total: u64,
-        ad: &Device,
-    ) -> (Self, Result<(Losses, Losses), NonFinite>) {
-        self.step_timed(model, cfg, data, step, total, ad, None)
-    }
-
-    /// [`Players::step`], adding each phase's wall time to `split` when given (the device is
-    /// synchronised between phases, so asynchronous backends are timed honestly).
+    ///
+    /// With `split`, each phase's wall time is added to it (the device is synchronised between
+    /// phases, so asynchronous backends are timed honestly).
     #[allow(clippy::too_many_arguments)]
-    pub fn step_timed(
+    pub fn step(
         self,
         model: &mut M,
         cfg: &RunConfig<M::Config>,
@@ -444,7 +433,7 @@ pub fn bench<M: Game>(
             start = Instant::now();
         }
         let timing = step >= warmup + per_window * windows;
-        let (next, losses) = players.step_timed(
+        let (next, losses) = players.step(
             model,
             cfg,
             &mut data,
@@ -580,7 +569,7 @@ pub fn train<M: Game>(
 
     let mut skipped_in_a_row = 0;
     for step in start..total {
-        let (next, outcome) = players.step(model, cfg, &mut data, step, total, &ad);
+        let (next, outcome) = players.step(model, cfg, &mut data, step, total, &ad, None);
         players = next;
         let factor = t
             .lr_schedule

@@ -17,12 +17,14 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a figure: {e}")
 }
 
+/// A run's metrics.csv: its columns and rows.
+type Log = (Vec<String>, Vec<Vec<f64>>);
+
 /// One column of a model's metrics.csv files, averaged over its seeds at each logged step that
 /// is a multiple of `every`.
-fn mean_curve(runs: &[&RunResult], column: &str, every: u64) -> Result<Vec<(f64, f64)>> {
+fn mean_curve(logs: &[&Log], column: &str, every: u64) -> Vec<(f64, f64)> {
     let mut at: std::collections::BTreeMap<u64, (f64, usize)> = Default::default();
-    for r in runs {
-        let (cols, rows) = read_metrics(&r.run.join("metrics.csv"))?;
+    for (cols, rows) in logs {
         let Some(i) = cols.iter().position(|c| c == column) else {
             continue;
         };
@@ -35,15 +37,15 @@ fn mean_curve(runs: &[&RunResult], column: &str, every: u64) -> Result<Vec<(f64,
             e.1 += 1;
         }
     }
-    Ok(at
-        .into_iter()
+    at.into_iter()
         .map(|(step, (sum, n))| (step as f64, sum / n as f64))
-        .collect())
+        .collect()
 }
 
-/// Line panels of the given metrics.csv columns, one line per model (mean over its seeds).
+/// Line panels of the given metrics.csv columns, one line per model (mean over its seeds);
+/// `logs` pairs each run's model name with its metrics.csv.
 fn curves_figure(
-    results: &[RunResult],
+    logs: &[(String, Log)],
     models: &[String],
     columns: &[(&str, &str)],
     every: u64,
@@ -53,8 +55,12 @@ fn curves_figure(
     for (column, title) in columns {
         let mut lines = Vec::new();
         for m in models {
-            let runs: Vec<&RunResult> = results.iter().filter(|r| &r.model == m).collect();
-            let curve = mean_curve(&runs, column, every)?;
+            let runs: Vec<&Log> = logs
+                .iter()
+                .filter(|(n, _)| n == m)
+                .map(|(_, l)| l)
+                .collect();
+            let curve = mean_curve(&runs, column, every);
             if !curve.is_empty() {
                 lines.push((m.clone(), curve));
             }
@@ -160,9 +166,13 @@ pub fn write(
     floor: &ImageMetrics,
 ) -> Result<PathBuf> {
     let models: Vec<String> = summaries.iter().map(|s| s.model.clone()).collect();
+    let logs = results
+        .iter()
+        .map(|r| Ok((r.model.clone(), read_metrics(&r.run.join("metrics.csv"))?)))
+        .collect::<Result<Vec<_>>>()?;
     let losses = req.out.join("losses.png");
     curves_figure(
-        results,
+        &logs,
         &models,
         &[
             ("loss_d", "discriminator loss"),
@@ -173,7 +183,7 @@ pub fn write(
     )?;
     let curves = req.out.join("curves.png");
     curves_figure(
-        results,
+        &logs,
         &models,
         &[
             ("fd", "FD during training (lower is better)"),

@@ -1,13 +1,18 @@
 //! Times the layers of a training step one by one on flex (see benches/NOTES.md):
 //! `ops_profile` for DCGAN 28² at batch 64, `ops_profile cyclegan` for CycleGAN 64² at batch 1.
 //! Convolutions: forward, forward + input gradient, forward + weight gradient; other layers:
-//! forward, forward + backward.
+//! forward, forward + backward. Each convolution is timed twice: burn's op, and zoo's one-GEMM
+//! path (`zoo_core::conv`).
 use std::time::Instant;
 
+use burn::module::{Param, ParamId};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
+use zoo_core::fast::FastConv;
 
 fn time<F: FnMut()>(mut f: F) -> f64 {
     f();
@@ -38,7 +43,7 @@ fn layer(name: &str, xs: Tensor<4>, ws: Tensor<4>, f: impl Fn(Tensor<4>, Tensor<
         let g = f(xs.clone(), w.clone()).sum().backward();
         let _ = w.grad(&g).map(|t| t.into_data());
     });
-    println!("{name:<28} fwd {fwd:7.2} ms   fwd+dx {xg:7.2} ms   fwd+dw {wg:7.2} ms");
+    println!("{name:<30} fwd {fwd:7.2} ms   fwd+dx {xg:7.2} ms   fwd+dw {wg:7.2} ms");
 }
 
 /// (name, input, weight, stride, padding, transposed)
@@ -47,12 +52,39 @@ type Conv = (&'static str, [usize; 4], [usize; 4], usize, usize, bool);
 fn convs(ad: &Device, list: &[Conv]) {
     for &(name, x, w, s, p, transposed) in list {
         let (xs, ws) = (random(x, 1.0, ad), random(w, 0.1, ad));
+        let k = [w[2], w[3]];
+        // zoo's one-GEMM path (`FastConv`) on a layer holding `w` as it is (no extra grad).
+        let param = |w: Tensor<4>| Param::initialized(ParamId::new(), w);
         if transposed {
             let o = ConvTransposeOptions::new([s, s], [p, p], [0, 0], [1, 1], 1);
-            layer(name, xs, ws, |x, w| conv_transpose2d(x, w, None, o.clone()));
+            layer(&format!("{name} (burn)"), xs.clone(), ws.clone(), |x, w| {
+                conv_transpose2d(x, w, None, o.clone())
+            });
+            let base = ConvTranspose2dConfig::new([w[0], w[1]], k)
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_bias(false)
+                .init(ad);
+            layer(&format!("{name} (zoo)"), xs, ws, |x, w| {
+                let mut l = base.clone();
+                l.weight = param(w);
+                l.fast_forward(x)
+            });
         } else {
             let o = ConvOptions::new([s, s], [p, p], [1, 1], 1);
-            layer(name, xs, ws, |x, w| conv2d(x, w, None, o.clone()));
+            layer(&format!("{name} (burn)"), xs.clone(), ws.clone(), |x, w| {
+                conv2d(x, w, None, o.clone())
+            });
+            let base = Conv2dConfig::new([w[1], w[0]], k)
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_bias(false)
+                .init(ad);
+            layer(&format!("{name} (zoo)"), xs, ws, |x, w| {
+                let mut l = base.clone();
+                l.weight = param(w);
+                l.fast_forward(x)
+            });
         }
     }
 }
@@ -68,7 +100,7 @@ fn unary(ad: &Device, shape: [usize; 4], name: &str, f: impl Fn(Tensor<4>) -> Te
         let g = f(x.clone()).powi_scalar(2).sum().backward();
         let _ = x.grad(&g).map(|t| t.into_data());
     });
-    println!("{name:<28} fwd {fwd:7.2} ms   fwd+bwd {bwd:7.2} ms");
+    println!("{name:<30} fwd {fwd:7.2} ms   fwd+bwd {bwd:7.2} ms");
 }
 
 /// Batch norm (training mode) from reductions over a contiguous [N, C, HW] view.

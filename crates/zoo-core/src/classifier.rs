@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fast::FastConv;
 use anyhow::{Context, Result, ensure};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -65,8 +66,8 @@ impl Classifier {
 
     /// Penultimate features `[N, 128]` of images `[N, 1, 28, 28]` in [-1, 1].
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(relu(self.conv1.forward(x)));
-        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        let x = self.pool.forward(relu(self.conv1.fast_forward(x)));
+        let x = self.pool.forward(relu(self.conv2.fast_forward(x)));
         let n = x.dims()[0];
         relu(self.fc1.forward(x.reshape([n, 64 * 7 * 7])))
     }

@@ -254,7 +254,11 @@ impl<M: Game> Players<M> {
             last = Some((out, batch, fakes));
         }
         let (d_out, batch, fakes) = last.expect("train.d_steps >= 1 is validated");
-        let g_out = model.g_loss(&g, &d, batch, fakes);
+        // D's parameters need no gradient in G's update: a frozen view (same tensors, same batch
+        // norm running state) spares the backward its weight gradients.
+        let d_view = d.clone().no_grad();
+        let g_out = model.g_loss(&g, &d_view, batch, fakes);
+        drop(d_view);
         lap(|s| &mut s.g_forward, &mut split);
         if let Some(e) = non_finite(step + 1, "loss_g", &g_out) {
             return give_up(Self { g, d, opt_g, opt_d }, e);

@@ -5,6 +5,7 @@
 //! - [`gan`]: the [`gan::GanModel`] trait a model crate implements;
 //! - [`engine`]: the generic training loop (alternating D/G updates, Adam per player,
 //!   schedules, seeded RNG, logging, sample grids, atomic checkpoints, exact resume);
+//! - [`fast`]: faster convolutions and activations (forward and backward) on flex;
 //! - [`entry`]: the object-safe [`entry::ModelEntry`] the CLI's registry lists;
 //! - [`data`]: MNIST / Fashion-MNIST (IDX), image folders, seeded batching, `zoo data get`;
 //! - [`config`], [`run`], [`output`], [`io`]: configs, run folders, PNG/CSV/figures, atomic writes;
@@ -19,6 +20,7 @@ pub mod data;
 pub mod engine;
 pub mod entry;
 pub mod eval;
+pub mod fast;
 pub mod game;
 pub mod gan;
 pub mod io;

@@ -9,8 +9,9 @@ use burn::nn::{
     Dropout, DropoutConfig, Initializer, InstanceNorm, InstanceNormConfig, PaddingConfig2d,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
 use burn::tensor::ops::PadMode;
+use zoo_core::fast::{FastConv, leaky_relu};
 
 use crate::CycleGanConfig;
 
@@ -72,12 +73,14 @@ impl ResBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut h = relu(
             self.norm1
-                .forward(self.conv1.forward(reflect_pad(x.clone(), 1))),
+                .forward(self.conv1.fast_forward(reflect_pad(x.clone(), 1))),
         );
         if let Some(d) = &self.dropout {
             h = d.forward(h);
         }
-        let h = self.norm2.forward(self.conv2.forward(reflect_pad(h, 1)));
+        let h = self
+            .norm2
+            .forward(self.conv2.fast_forward(reflect_pad(h, 1)));
         x + h
     }
 }
@@ -148,17 +151,20 @@ impl ResnetGenerator {
 
     /// Translates images `[N, C, H, W]` in [-1, 1].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.head_norm.forward(self.head.forward(reflect_pad(x, 3))));
+        let mut x = relu(
+            self.head_norm
+                .forward(self.head.fast_forward(reflect_pad(x, 3))),
+        );
         for (c, n) in self.down.iter().zip(&self.down_norms) {
-            x = relu(n.forward(c.forward(x)));
+            x = relu(n.forward(c.fast_forward(x)));
         }
         for b in &self.blocks {
             x = b.forward(x);
         }
         for (c, n) in self.up.iter().zip(&self.up_norms) {
-            x = relu(n.forward(c.forward(x)));
+            x = relu(n.forward(c.fast_forward(x)));
         }
-        tanh(self.tail.forward(reflect_pad(x, 3)))
+        tanh(self.tail.fast_forward(reflect_pad(x, 3)))
     }
 }
 
@@ -207,7 +213,7 @@ impl PatchDiscriminator {
         let last = self.convs.len() - 1;
         let mut x = x;
         for (i, c) in self.convs.iter().enumerate() {
-            x = c.forward(x);
+            x = c.fast_forward(x);
             if i == last {
                 break;
             }

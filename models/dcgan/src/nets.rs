@@ -6,7 +6,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
+use zoo_core::fast::{FastConv, leaky_relu};
 
 use crate::DcganConfig;
 
@@ -105,7 +106,7 @@ impl Generator {
         let mut x: Tensor<4> = z.reshape([n, l, 1, 1]);
         let last = self.convs.len() - 1;
         for (i, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(x);
+            x = conv.fast_forward(x);
             if i < last {
                 x = relu(self.norms[i].forward(x));
             }
@@ -168,7 +169,7 @@ impl Discriminator {
         let mut x = images;
         let last = self.convs.len() - 1;
         for (i, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(x);
+            x = conv.fast_forward(x);
             if i < last {
                 if i > 0 {
                     x = self.norms[i - 1].forward(x);

@@ -1,0 +1,688 @@
+//! Convolutions and transposed convolutions as one GEMM over the whole batch, with their own
+//! backward, for the `flex` CPU backend.
+//!
+//! flex computes a convolution's forward as a small GEMM per image and per tile of output pixels,
+//! and implements no backward of its own, so burn's defaults run: the input gradient as a
+//! transposed convolution and the weight gradient as a convolution of the input by the output
+//! gradient, both far slower than the forward (`benches/NOTES.md`). Here every pass is one GEMM
+//! over the whole batch (the `gemm` crate flex itself uses, both cores) plus an unfold (im2col)
+//! or a fold (col2im) of the image:
+//!
+//! | pass | conv2d | conv_transpose2d |
+//! |---|---|---|
+//! | forward | `W · unfold(x)` | `fold(Wᵀ · x)` |
+//! | input gradient | `fold(Wᵀ · dy)` | `W · unfold(dy)` |
+//! | weight gradient | `dy · unfold(x)ᵀ` | `x · unfold(dy)ᵀ` |
+//!
+//! [`FastConv::fast_forward`] is what models call on burn's `Conv2d` / `ConvTranspose2d` layers.
+//! It takes this path for f32 tensors on flex (plain or autodiff) with groups 1, dilation 1 and
+//! explicit or valid padding, and falls back to the layer's own `forward` everywhere else (wgpu,
+//! other layouts), so models stay backend-agnostic. Checkpoints are unchanged: the layers and
+//! their parameters are burn's. The tests compare values and all three gradients with burn's
+//! ops on random shapes.
+#![allow(unsafe_code)] // the GEMM calls: raw pointers with explicit strides, bounds checked below
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::{DType, Tensor};
+
+use super::{contiguous, rows, slice, tensor};
+
+/// A layer that has a fast forward on flex.
+pub trait FastConv {
+    /// The layer's forward: one-GEMM kernels on flex, the layer's own `forward` elsewhere.
+    fn fast_forward(&self, x: Tensor<4>) -> Tensor<4>;
+    /// The one-GEMM forward, or `None` where it does not apply.
+    fn try_fast(&self, x: Tensor<4>) -> Option<Tensor<4>>;
+}
+
+impl FastConv for Conv2d {
+    fn fast_forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.try_fast(x.clone()).unwrap_or_else(|| self.forward(x))
+    }
+    fn try_fast(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        let [kh, kw] = self.kernel_size;
+        let pad = match self.padding {
+            PaddingConfig2d::Valid => Some([0, 0, 0, 0]),
+            PaddingConfig2d::Explicit(top, left, bottom, right) => Some([top, left, bottom, right]),
+            PaddingConfig2d::Same => None,
+        };
+        let [b, c, h, w] = x.dims();
+        let geom = pad
+            .filter(|_| self.groups == 1 && self.dilation == [1, 1])
+            .and_then(|p| {
+                let oh = (h + p[0] + p[2]).checked_sub(kh)? / self.stride[0] + 1;
+                let ow = (w + p[1] + p[3]).checked_sub(kw)? / self.stride[1] + 1;
+                Some(Geom {
+                    b,
+                    c,
+                    h,
+                    w,
+                    kh,
+                    kw,
+                    sh: self.stride[0],
+                    sw: self.stride[1],
+                    ph: p[0],
+                    pw: p[1],
+                    oh,
+                    ow,
+                })
+            });
+        let y = conv_op::<Conv>(
+            x,
+            self.weight.val(),
+            ConvArgs {
+                g: geom?,
+                k: self.weight.dims()[0],
+            },
+        )?;
+        Some(add_bias(y, self.bias.as_ref().map(|b| b.val())))
+    }
+}
+
+impl FastConv for ConvTranspose2d {
+    fn fast_forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.try_fast(x.clone()).unwrap_or_else(|| self.forward(x))
+    }
+    fn try_fast(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        let [kh, kw] = self.kernel_size;
+        let [b, c_in, h, w] = x.dims();
+        let [sh, sw] = self.stride;
+        let [ph, pw] = self.padding;
+        let [oph, opw] = self.padding_out;
+        let fits = self.groups == 1 && self.dilation == [1, 1] && oph < sh && opw < sw;
+        // The output is the image a convolution with the same kernel, stride and padding maps
+        // back onto x.
+        let size = |n: usize, s: usize, k: usize, p: usize, op: usize| {
+            ((n - 1) * s + k + op).checked_sub(2 * p).filter(|&o| o > 0)
+        };
+        let geom = (fits && h > 0 && w > 0)
+            .then(|| Some((size(h, sh, kh, ph, oph)?, size(w, sw, kw, pw, opw)?)))
+            .flatten()
+            .map(|(oh, ow)| Geom {
+                b,
+                c: self.weight.dims()[1],
+                h: oh,
+                w: ow,
+                kh,
+                kw,
+                sh,
+                sw,
+                ph,
+                pw,
+                oh: h,
+                ow: w,
+            });
+        let y = conv_op::<ConvT>(x, self.weight.val(), ConvArgs { g: geom?, k: c_in })?;
+        Some(add_bias(y, self.bias.as_ref().map(|b| b.val())))
+    }
+}
+
+fn add_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    match bias {
+        Some(b) => {
+            let n = b.dims()[0];
+            y + b.reshape([1, n, 1, 1])
+        }
+        None => y,
+    }
+}
+
+/// The geometry of a convolution from an image `[b, c, h, w]` to `[.., oh, ow]` with a
+/// `kh × kw` kernel, strides `sh, sw` and leading padding `ph, pw` (trailing padding is implied
+/// by the output size). For a transposed convolution it is the geometry of the convolution it
+/// is the adjoint of: the image is its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geom {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    /// Rows of the unfolded matrix: `c · kh · kw`.
+    fn rows(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    /// Columns of the unfolded matrix: `b · oh · ow`.
+    fn cols(&self) -> usize {
+        self.b * self.oh * self.ow
+    }
+    /// The range of output columns `o` whose input column `o·s + j − p` lies in `0..n`.
+    fn valid(o_len: usize, n: usize, s: usize, j: usize, p: usize) -> (usize, usize) {
+        let lo = p.saturating_sub(j).div_ceil(s);
+        let hi = if n + p > j {
+            (n + p - j - 1) / s + 1
+        } else {
+            0
+        };
+        (lo.min(o_len), hi.min(o_len).max(lo.min(o_len)))
+    }
+}
+
+/// The arguments of one op: its geometry and the channels of the side that is not the image
+/// (a convolution's output channels, a transposed convolution's input channels).
+#[derive(Debug, Clone, Copy)]
+struct ConvArgs {
+    g: Geom,
+    k: usize,
+}
+
+/// One kind of convolution: forward, input gradient and weight gradient on contiguous f32 data.
+trait Kernels: Send + Sync + std::fmt::Debug + 'static {
+    fn forward(x: &[f32], w: &[f32], a: ConvArgs) -> (Vec<f32>, [usize; 4]);
+    fn grad_x(dy: &[f32], w: &[f32], a: ConvArgs) -> Vec<f32>;
+    fn grad_w(x: &[f32], dy: &[f32], a: ConvArgs) -> Vec<f32>;
+}
+
+/// `conv2d`: x `[b, c, h, w]`, weight `[k, c, kh, kw]`, y `[b, k, oh, ow]`.
+#[derive(Debug)]
+struct Conv;
+
+impl Kernels for Conv {
+    fn forward(x: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> (Vec<f32>, [usize; 4]) {
+        let col = unfold(x, &g);
+        let (r, n) = (g.rows(), g.cols());
+        let mut y = vec![0.0; k * n];
+        // y' [k, b·s] = W [k, r] · col [r, b·s]
+        gemm(k, n, r, &mut y, (n, 1), w, (r, 1), &col, (n, 1));
+        (
+            channels_last_to_batch(&y, g.b, k, g.oh * g.ow),
+            [g.b, k, g.oh, g.ow],
+        )
+    }
+    fn grad_x(dy: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
+        let dy = batch_to_channels(dy, g.b, k, g.oh * g.ow);
+        let (r, n) = (g.rows(), g.cols());
+        let mut dcol = vec![0.0; r * n];
+        // dcol [r, b·s] = Wᵀ [r, k] · dy' [k, b·s]
+        gemm(r, n, k, &mut dcol, (n, 1), w, (1, r), &dy, (n, 1));
+        fold(&dcol, &g)
+    }
+    fn grad_w(x: &[f32], dy: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
+        let dy = batch_to_channels(dy, g.b, k, g.oh * g.ow);
+        let col = unfold(x, &g);
+        let (r, n) = (g.rows(), g.cols());
+        let mut dw = vec![0.0; k * r];
+        // dW [k, r] = dy' [k, b·s] · colᵀ [b·s, r]
+        gemm(k, r, n, &mut dw, (r, 1), &dy, (n, 1), &col, (1, n));
+        dw
+    }
+}
+
+/// `conv_transpose2d`: x `[b, k, oh, ow]`, weight `[k, c, kh, kw]`, y `[b, c, h, w]`.
+#[derive(Debug)]
+struct ConvT;
+
+impl Kernels for ConvT {
+    fn forward(x: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> (Vec<f32>, [usize; 4]) {
+        let x = batch_to_channels(x, g.b, k, g.oh * g.ow);
+        let (r, n) = (g.rows(), g.cols());
+        let mut col = vec![0.0; r * n];
+        // col [r, b·s] = Wᵀ [r, k] · x' [k, b·s]
+        gemm(r, n, k, &mut col, (n, 1), w, (1, r), &x, (n, 1));
+        (fold(&col, &g), [g.b, g.c, g.h, g.w])
+    }
+    fn grad_x(dy: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
+        let dcol = unfold(dy, &g);
+        let (r, n) = (g.rows(), g.cols());
+        let mut dx = vec![0.0; k * n];
+        // dx' [k, b·s] = W [k, r] · unfold(dy) [r, b·s]
+        gemm(k, n, r, &mut dx, (n, 1), w, (r, 1), &dcol, (n, 1));
+        channels_last_to_batch(&dx, g.b, k, g.oh * g.ow)
+    }
+    fn grad_w(x: &[f32], dy: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
+        let x = batch_to_channels(x, g.b, k, g.oh * g.ow);
+        let dcol = unfold(dy, &g);
+        let (r, n) = (g.rows(), g.cols());
+        let mut dw = vec![0.0; k * r];
+        // dW [k, r] = x' [k, b·s] · unfold(dy)ᵀ [b·s, r]
+        gemm(k, r, n, &mut dw, (r, 1), &x, (n, 1), &dcol, (1, n));
+        dw
+    }
+}
+
+/// Runs kernel `K` on `x` and `weight` if both are f32 flex tensors of the same kind (plain or
+/// autodiff); `None` means "use burn's op".
+fn conv_op<K: Kernels>(x: Tensor<4>, weight: Tensor<4>, a: ConvArgs) -> Option<Tensor<4>> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return None;
+    }
+    if x.device().is_autodiff() {
+        let xp = x.try_into_primitive::<Autodiff<Flex>>().ok()?;
+        let wp = weight.try_into_primitive::<Autodiff<Flex>>().ok()?;
+        let (xt, x_node) = xp.into_parts();
+        let (wt, w_node) = wp.into_parts();
+        let out = match Op::<K>::new()
+            .prepare::<NoCheckpointing>([x_node, w_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = run_forward::<K>(&xt, &wt, a);
+                prep.finish((xt, wt, a), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run_forward::<K>(&xt, &wt, a)),
+        };
+        Some(Tensor::from_primitive::<Autodiff<Flex>>(out))
+    } else {
+        let xt = x.try_into_primitive::<Flex>().ok()?;
+        let wt = weight.try_into_primitive::<Flex>().ok()?;
+        Some(Tensor::from_primitive::<Flex>(run_forward::<K>(
+            &xt, &wt, a,
+        )))
+    }
+}
+
+fn run_forward<K: Kernels>(x: &FlexTensor, w: &FlexTensor, a: ConvArgs) -> FlexTensor {
+    let (x, w) = (contiguous(x), contiguous(w));
+    let (y, shape) = K::forward(slice(&x), slice(&w), a);
+    tensor(y, shape.to_vec())
+}
+
+/// The backward step of kernel `K`; its state is the forward's inputs.
+#[derive(Debug)]
+struct Op<K>(std::marker::PhantomData<K>);
+
+impl<K> Op<K> {
+    fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<K: Kernels> Backward<Flex, 2> for Op<K> {
+    type State = (FlexTensor, FlexTensor, ConvArgs);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let (x, w, a) = ops.state;
+        let (x, w) = (contiguous(&x), contiguous(&w));
+        if let Some(node) = node_x {
+            let dx = K::grad_x(slice(&dy), slice(&w), a);
+            grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().to_vec()));
+        }
+        if let Some(node) = node_w {
+            let dw = K::grad_w(slice(&x), slice(&dy), a);
+            grads.register::<Flex>(node.id, tensor(dw, w.layout().shape().to_vec()));
+        }
+    }
+}
+
+/// `[b, c, s]` → `[c, b·s]`.
+fn batch_to_channels(x: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    rows(&mut out, s, |n, row| {
+        let (ci, bi) = (n / b, n % b);
+        row.copy_from_slice(&x[(bi * c + ci) * s..][..s]);
+    });
+    out
+}
+
+/// `[c, b·s]` → `[b, c, s]`.
+fn channels_last_to_batch(y: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
+    let mut out = vec![0.0; y.len()];
+    rows(&mut out, s, |n, row| {
+        let (bi, ci) = (n / c, n % c);
+        row.copy_from_slice(&y[(ci * b + bi) * s..][..s]);
+    });
+    out
+}
+
+/// im2col: `[b, c, h, w]` → `[c·kh·kw, b·oh·ow]`, zeros where the kernel overlaps the padding.
+fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
+    let (s, n) = (g.oh * g.ow, g.cols());
+    let mut col = vec![0.0; g.rows() * n];
+    rows(&mut col, n, |r, row| {
+        let (ci, i, j) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
+        let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
+        let (x0, x1) = Geom::valid(g.ow, g.w, g.sw, j, g.pw);
+        for bi in 0..g.b {
+            let plane = &x[(bi * g.c + ci) * g.h * g.w..][..g.h * g.w];
+            for y in y0..y1 {
+                let src = &plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
+                let dst = &mut row[bi * s + y * g.ow..][..g.ow];
+                if g.sw == 1 {
+                    let start = x0 + j - g.pw;
+                    dst[x0..x1].copy_from_slice(&src[start..start + (x1 - x0)]);
+                } else {
+                    for (xo, d) in dst.iter_mut().enumerate().take(x1).skip(x0) {
+                        *d = src[xo * g.sw + j - g.pw];
+                    }
+                }
+            }
+        }
+    });
+    col
+}
+
+/// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` → `[b, c, h, w]`, overlapping
+/// windows summed.
+fn fold(col: &[f32], g: &Geom) -> Vec<f32> {
+    let (s, n) = (g.oh * g.ow, g.cols());
+    let mut x = vec![0.0; g.b * g.c * g.h * g.w];
+    rows(&mut x, g.h * g.w, |p, plane| {
+        let (bi, ci) = (p / g.c, p % g.c);
+        for i in 0..g.kh {
+            let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
+            for j in 0..g.kw {
+                let (x0, x1) = Geom::valid(g.ow, g.w, g.sw, j, g.pw);
+                let row = &col[((ci * g.kh + i) * g.kw + j) * n + bi * s..][..s];
+                for y in y0..y1 {
+                    let src = &row[y * g.ow..][..g.ow];
+                    let dst = &mut plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
+                    for xo in x0..x1 {
+                        dst[xo * g.sw + j - g.pw] += src[xo];
+                    }
+                }
+            }
+        }
+    });
+    x
+}
+
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, each matrix given with its (row, column) strides.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    (dst_rs, dst_cs): (usize, usize),
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rs: usize, cs: usize, r: usize, c: usize| (r - 1) * rs + (c - 1) * cs;
+    assert!(
+        last(dst_rs, dst_cs, m, n) < dst.len(),
+        "gemm: dst out of bounds"
+    );
+    if k == 0 {
+        dst.fill(0.0);
+        return;
+    }
+    assert!(
+        last(lhs_rs, lhs_cs, m, k) < lhs.len(),
+        "gemm: lhs out of bounds"
+    );
+    assert!(
+        last(rhs_rs, rhs_cs, k, n) < rhs.len(),
+        "gemm: rhs out of bounds"
+    );
+    let parallelism = if m * n * k >= 48 * 48 * 48 && rayon::current_num_threads() > 1 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the three asserts above keep every element the strides address inside its
+    // slice; `dst` is borrowed mutably and so does not alias `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::rng_lock;
+    use burn::module::Module;
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::tensor::{Device, Distribution};
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+    /// `a` equals `b` to 1e-4 of `b`'s largest magnitude (at least 1).
+    fn close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
+        assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+        let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
+        let err = (a - b).abs().max().into_scalar::<f32>();
+        assert!(
+            err <= 1e-4 * scale,
+            "{what}: max error {err} (scale {scale})"
+        );
+    }
+
+    /// Forward values and the gradients of x, weight and bias of `fast` against `reference`
+    /// under a random linear loss, on the autodiff device; then the plain (inference) path.
+    fn check<L: Module + Clone>(
+        layer: L,
+        x: Tensor<4>,
+        fast: impl Fn(&L, Tensor<4>) -> Tensor<4>,
+        reference: impl Fn(&L, Tensor<4>) -> Tensor<4>,
+        params: impl Fn(&L) -> (Tensor<4>, Option<Tensor<1>>),
+        what: &str,
+    ) {
+        let x = x.require_grad();
+        let y_ref = reference(&layer, x.clone());
+        let y = fast(&layer, x.clone());
+        close(y.clone(), y_ref.clone(), &format!("{what}: forward"));
+        let probe = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &y.device());
+        let g = (y * probe.clone()).sum().backward();
+        let g_ref = (y_ref * probe).sum().backward();
+        let (w, b) = params(&layer);
+        let grad = |t: &Tensor<4>, g| t.grad(g).expect("a gradient");
+        close(
+            grad(&x, &g),
+            grad(&x, &g_ref),
+            &format!("{what}: input gradient"),
+        );
+        close(
+            grad(&w, &g),
+            grad(&w, &g_ref),
+            &format!("{what}: weight gradient"),
+        );
+        if let Some(b) = b {
+            let (gb, gb_ref) = (b.grad(&g), b.grad(&g_ref));
+            close(
+                gb.expect("a bias gradient"),
+                gb_ref.expect("a bias gradient"),
+                what,
+            );
+        }
+        let plain = layer.valid();
+        let x = x.inner();
+        close(
+            fast(&plain, x.clone()),
+            reference(&plain, x),
+            &format!("{what}: inference"),
+        );
+    }
+
+    /// The fast path, which must apply.
+    fn fast<L: FastConv>(l: &L, x: Tensor<4>) -> Tensor<4> {
+        l.try_fast(x).expect("the fast path applies to this layer")
+    }
+
+    fn conv_params(l: &Conv2d) -> (Tensor<4>, Option<Tensor<1>>) {
+        (l.weight.val(), l.bias.as_ref().map(|b| b.val()))
+    }
+    fn convt_params(l: &ConvTranspose2d) -> (Tensor<4>, Option<Tensor<1>>) {
+        (l.weight.val(), l.bias.as_ref().map(|b| b.val()))
+    }
+
+    #[test]
+    fn conv2d_matches_burn_on_random_shapes() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let mut rng = StdRng::seed_from_u64(7);
+        for case in 0..40 {
+            let (k, s) = (rng.random_range(1..=5), rng.random_range(1..=3));
+            let pad: [usize; 4] = std::array::from_fn(|_| rng.random_range(0..=2));
+            let (h, w) = (rng.random_range(k..=k + 9), rng.random_range(k..=k + 9));
+            let (c, o, b) = (
+                rng.random_range(1..=5),
+                rng.random_range(1..=6),
+                rng.random_range(1..=3),
+            );
+            let padding = if case % 5 == 0 {
+                PaddingConfig2d::Valid
+            } else {
+                PaddingConfig2d::Explicit(pad[0], pad[1], pad[2], pad[3])
+            };
+            let layer = Conv2dConfig::new([c, o], [k, k + case % 2])
+                .with_stride([s, 1 + case % 2])
+                .with_padding(padding.clone())
+                .with_bias(case % 3 != 0)
+                .init(&device);
+            let x = Tensor::<4>::random(
+                [b, c, h, w + case % 2],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let what = format!("case {case}: conv {c}->{o} k{k} s{s} {padding:?} on {b}x{h}x{w}");
+            check(layer, x, fast, |l, x| l.forward(x), conv_params, &what);
+        }
+    }
+
+    #[test]
+    fn conv_transpose2d_matches_burn_on_random_shapes() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(8);
+        let mut rng = StdRng::seed_from_u64(8);
+        for case in 0..40 {
+            let (k, s) = (rng.random_range(1..=5), rng.random_range(1..=3));
+            let p = [rng.random_range(0..=2), rng.random_range(0..=2)];
+            let op = [rng.random_range(0..s), rng.random_range(0..s)];
+            let (h, w) = (rng.random_range(1..=8), rng.random_range(1..=8));
+            let (c, o, b) = (
+                rng.random_range(1..=5),
+                rng.random_range(1..=6),
+                rng.random_range(1..=3),
+            );
+            let layer = ConvTranspose2dConfig::new([c, o], [k, k + case % 2])
+                .with_stride([s, s])
+                .with_padding(p)
+                .with_padding_out(op)
+                .with_bias(case % 3 != 0)
+                .init(&device);
+            // Shapes whose output would be empty are burn's to reject.
+            if (h - 1) * s + k + op[0] <= 2 * p[0] || (w - 1) * s + k + case % 2 + op[1] <= 2 * p[1]
+            {
+                continue;
+            }
+            let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+            let what =
+                format!("case {case}: convT {c}->{o} k{k} s{s} p{p:?} op{op:?} on {b}x{h}x{w}");
+            check(layer, x, fast, |l, x| l.forward(x), convt_params, &what);
+        }
+    }
+
+    /// The layers of zoo's models, at their real sizes (batch 2).
+    #[test]
+    fn model_layers_match_burn() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(9);
+        let conv = |c: [usize; 2], k: usize, s: usize, p: usize, size: usize| {
+            let l = Conv2dConfig::new(c, [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .init(&device);
+            let x = Tensor::<4>::random(
+                [2, c[0], size, size],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            check(
+                l,
+                x,
+                fast,
+                |l, x| l.forward(x),
+                conv_params,
+                &format!("conv {c:?} k{k} s{s} @ {size}"),
+            );
+        };
+        conv([1, 64], 4, 2, 1, 28);
+        conv([64, 128], 4, 2, 1, 14);
+        conv([128, 1], 7, 1, 0, 7);
+        conv([3, 64], 7, 1, 0, 22);
+        conv([64, 64], 3, 1, 0, 18);
+        let convt = |c: [usize; 2], k: usize, s: usize, p: usize, op: usize, size: usize| {
+            let l = ConvTranspose2dConfig::new(c, [k, k])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_padding_out([op, op])
+                .init(&device);
+            let x = Tensor::<4>::random(
+                [2, c[0], size, size],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            check(
+                l,
+                x,
+                fast,
+                |l, x| l.forward(x),
+                convt_params,
+                &format!("convT {c:?} k{k} s{s} @ {size}"),
+            );
+        };
+        convt([100, 128], 7, 1, 0, 0, 1);
+        convt([128, 64], 4, 2, 1, 0, 7);
+        convt([64, 1], 4, 2, 1, 0, 14);
+        convt([64, 32], 3, 2, 1, 1, 8);
+    }
+
+    /// Layouts the fast path does not take (same padding, groups, dilation) fall back to burn.
+    #[test]
+    fn other_layouts_fall_back_to_burn() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(10);
+        let x = Tensor::<4>::random([2, 4, 9, 9], Distribution::Normal(0.0, 1.0), &device);
+        for cfg in [
+            Conv2dConfig::new([4, 6], [3, 3]).with_padding(PaddingConfig2d::Same),
+            Conv2dConfig::new([4, 6], [3, 3]).with_groups(2),
+            Conv2dConfig::new([4, 6], [3, 3]).with_dilation([2, 2]),
+        ] {
+            let l = cfg.init(&device);
+            assert!(l.try_fast(x.clone()).is_none(), "{cfg:?}");
+            close(
+                l.fast_forward(x.clone()),
+                l.forward(x.clone()),
+                &format!("{cfg:?}"),
+            );
+        }
+    }
+}

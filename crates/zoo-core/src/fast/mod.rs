@@ -1,0 +1,54 @@
+//! Faster training steps on the `flex` CPU backend: ops whose burn default (or whose autodiff
+//! composition) is slow there, each with its own forward and backward on flex and a fallback to
+//! burn's op on every other device or layout, so models stay backend-agnostic.
+//!
+//! - [`FastConv`]: convolutions and transposed convolutions as one GEMM over the whole batch
+//!   (burn's layers and checkpoints, zoo's kernels);
+//! - [`leaky_relu`]: one branch-free pass forward and backward (under autodiff burn composes it
+//!   from a comparison, a product and a `mask_where`, whose flex loop branches per element).
+//!
+//! Every op is tested against burn's for values and gradients on random shapes; `ops_profile`
+//! (an example of this crate) times them against burn's, and `benches/NOTES.md` logs the effect
+//! of each on `zoo bench`.
+
+mod act;
+mod conv;
+
+pub use act::leaky_relu;
+pub use conv::FastConv;
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+use rayon::prelude::*;
+
+/// Work below this many elements stays on the calling thread.
+const PAR_MIN: usize = 1 << 15;
+
+/// Fills `out` in rows of `len` with `f(row index, row)`, in parallel when it is large.
+fn rows(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if len == 0 {
+        return;
+    }
+    if out.len() < PAR_MIN {
+        out.chunks_mut(len).enumerate().for_each(|(i, r)| f(i, r));
+    } else {
+        let min = (PAR_MIN / len).max(1);
+        out.par_chunks_mut(len)
+            .with_min_len(min)
+            .enumerate()
+            .for_each(|(i, r)| f(i, r));
+    }
+}
+
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("a contiguous f32 flex tensor (checked by the caller)")
+}
+
+fn tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}

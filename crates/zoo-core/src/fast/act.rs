@@ -23,7 +23,7 @@ fn try_fast<const D: usize>(x: Tensor<D>, slope: f32) -> Option<Tensor<D>> {
     if x.device().is_autodiff() {
         let (xt, node) = x.try_into_primitive::<Autodiff<Flex>>().ok()?.into_parts();
         let xt = contiguous(&xt);
-        let y = map(&xt, |v| if v >= 0.0 { v } else { slope * v });
+        let y = forward(&xt, slope);
         let out = match LeakyRelu
             .prepare::<NoCheckpointing>([node])
             .compute_bound()
@@ -35,23 +35,38 @@ fn try_fast<const D: usize>(x: Tensor<D>, slope: f32) -> Option<Tensor<D>> {
         Some(Tensor::from_primitive::<Autodiff<Flex>>(out))
     } else {
         let xt = contiguous(&x.try_into_primitive::<Flex>().ok()?);
-        Some(Tensor::from_primitive::<Flex>(map(&xt, |v| {
-            if v >= 0.0 { v } else { slope * v }
-        })))
+        Some(Tensor::from_primitive::<Flex>(forward(&xt, slope)))
     }
 }
 
-/// `f` applied to every element of a contiguous f32 tensor.
-fn map(x: &FlexTensor, f: impl Fn(f32) -> f32 + Sync + Send) -> FlexTensor {
+/// The forward on a contiguous f32 tensor.
+fn forward(x: &FlexTensor, slope: f32) -> FlexTensor {
     let src = slice(x);
     let mut out = vec![0.0; src.len()];
-    rows(&mut out, 4096, |i, row| {
-        for (o, &v) in row.iter_mut().zip(&src[i * 4096..]) {
-            *o = f(v);
-        }
+    rows(&mut out, CHUNK, |i, row| {
+        scale_by_sign(
+            row,
+            &src[i * CHUNK..][..row.len()],
+            &src[i * CHUNK..][..row.len()],
+            slope,
+        );
     });
     tensor(out, x.layout().shape().to_vec())
 }
+
+/// `out = v · (1 where x ≥ 0, else slope)`: the forward with `v = x`, the backward with
+/// `v = dy`. Written as a product by a selected constant so that it compiles to vector blends
+/// (a NaN `x` gives NaN in the forward, as burn's op does).
+fn scale_by_sign(out: &mut [f32], x: &[f32], v: &[f32], slope: f32) {
+    let n = out.len();
+    let (x, v) = (&x[..n], &v[..n]);
+    for k in 0..n {
+        out[k] = v[k] * if x[k] >= 0.0 { 1.0 } else { slope };
+    }
+}
+
+/// Elements per task.
+const CHUNK: usize = 1 << 14;
 
 #[derive(Debug)]
 struct LeakyRelu;
@@ -67,11 +82,9 @@ impl Backward<Flex, 1> for LeakyRelu {
         let xs = slice(&x);
         let dys = slice(&dy);
         let mut dx = vec![0.0; xs.len()];
-        rows(&mut dx, 4096, |i, row| {
-            let (xs, dys) = (&xs[i * 4096..], &dys[i * 4096..]);
-            for ((o, &v), &g) in row.iter_mut().zip(xs).zip(dys) {
-                *o = if v >= 0.0 { g } else { slope * g };
-            }
+        rows(&mut dx, CHUNK, |i, row| {
+            let n = row.len();
+            scale_by_sign(row, &xs[i * CHUNK..][..n], &dys[i * CHUNK..][..n], slope);
         });
         grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().to_vec()));
     }

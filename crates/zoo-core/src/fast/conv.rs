@@ -30,6 +30,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use std::sync::Arc;
+
 use burn::tensor::{DType, Tensor};
 
 use super::{contiguous, rows, slice, tensor};
@@ -183,45 +185,61 @@ struct ConvArgs {
     k: usize,
 }
 
-/// One kind of convolution: forward, input gradient and weight gradient on contiguous f32 data.
+/// One kind of convolution on contiguous f32 data: the forward (which may keep a buffer for the
+/// backward) and the backward (input and/or weight gradient, sharing their common work).
 trait Kernels: Send + Sync + std::fmt::Debug + 'static {
-    fn forward(x: &[f32], w: &[f32], a: ConvArgs) -> (Vec<f32>, [usize; 4]);
-    fn grad_x(dy: &[f32], w: &[f32], a: ConvArgs) -> Vec<f32>;
-    fn grad_w(x: &[f32], dy: &[f32], a: ConvArgs) -> Vec<f32>;
+    /// `y` and its shape, and with `keep` what the backward can reuse.
+    fn forward(x: &[f32], w: &[f32], a: ConvArgs, keep: bool) -> (Vec<f32>, [usize; 4], Kept);
+    /// The input gradient if `need_x`, the weight gradient if `need_w`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        a: ConvArgs,
+        kept: Kept,
+        need_x: bool,
+        need_w: bool,
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>);
 }
+
+/// A buffer the forward computed and the backward reuses (a convolution's unfolded input, for
+/// the weight gradient).
+type Kept = Option<Arc<Vec<f32>>>;
 
 /// `conv2d`: x `[b, c, h, w]`, weight `[k, c, kh, kw]`, y `[b, k, oh, ow]`.
 #[derive(Debug)]
 struct Conv;
 
 impl Kernels for Conv {
-    fn forward(x: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> (Vec<f32>, [usize; 4]) {
+    fn forward(x: &[f32], w: &[f32], a: ConvArgs, keep: bool) -> (Vec<f32>, [usize; 4], Kept) {
+        let ConvArgs { g, k } = a;
         let col = unfold(x, &g);
         let (r, n) = (g.rows(), g.cols());
-        let mut y = vec![0.0; k * n];
         // y' [k, b·s] = W [k, r] · col [r, b·s]
-        gemm(k, n, r, &mut y, (n, 1), w, (r, 1), &col, (n, 1));
-        (
-            channels_last_to_batch(&y, g.b, k, g.oh * g.ow),
-            [g.b, k, g.oh, g.ow],
-        )
+        let y = gemm(k, n, r, w, (r, 1), &col, (n, 1));
+        let y = channels_last_to_batch(&y, g.b, k, g.oh * g.ow);
+        (y, [g.b, k, g.oh, g.ow], keep.then(|| Arc::new(col)))
     }
-    fn grad_x(dy: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
+    fn backward(
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        ConvArgs { g, k }: ConvArgs,
+        kept: Kept,
+        need_x: bool,
+        need_w: bool,
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let dy = batch_to_channels(dy, g.b, k, g.oh * g.ow);
         let (r, n) = (g.rows(), g.cols());
-        let mut dcol = vec![0.0; r * n];
         // dcol [r, b·s] = Wᵀ [r, k] · dy' [k, b·s]
-        gemm(r, n, k, &mut dcol, (n, 1), w, (1, r), &dy, (n, 1));
-        fold(&dcol, &g)
-    }
-    fn grad_w(x: &[f32], dy: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
-        let dy = batch_to_channels(dy, g.b, k, g.oh * g.ow);
-        let col = unfold(x, &g);
-        let (r, n) = (g.rows(), g.cols());
-        let mut dw = vec![0.0; k * r];
-        // dW [k, r] = dy' [k, b·s] · colᵀ [b·s, r]
-        gemm(k, r, n, &mut dw, (r, 1), &dy, (n, 1), &col, (1, n));
-        dw
+        let dx = need_x.then(|| fold(&gemm(r, n, k, w, (1, r), &dy, (n, 1)), &g));
+        let dw = need_w.then(|| {
+            let col = kept.unwrap_or_else(|| Arc::new(unfold(x, &g)));
+            // dW [k, r] = dy' [k, b·s] · colᵀ [b·s, r]
+            gemm(k, r, n, &dy, (n, 1), &col, (1, n))
+        });
+        (dx, dw)
     }
 }
 
@@ -230,30 +248,40 @@ impl Kernels for Conv {
 struct ConvT;
 
 impl Kernels for ConvT {
-    fn forward(x: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> (Vec<f32>, [usize; 4]) {
+    fn forward(x: &[f32], w: &[f32], a: ConvArgs, _keep: bool) -> (Vec<f32>, [usize; 4], Kept) {
+        let ConvArgs { g, k } = a;
         let x = batch_to_channels(x, g.b, k, g.oh * g.ow);
         let (r, n) = (g.rows(), g.cols());
-        let mut col = vec![0.0; r * n];
         // col [r, b·s] = Wᵀ [r, k] · x' [k, b·s]
-        gemm(r, n, k, &mut col, (n, 1), w, (1, r), &x, (n, 1));
-        (fold(&col, &g), [g.b, g.c, g.h, g.w])
+        let col = gemm(r, n, k, w, (1, r), &x, (n, 1));
+        (fold(&col, &g), [g.b, g.c, g.h, g.w], None)
     }
-    fn grad_x(dy: &[f32], w: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
+    fn backward(
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        ConvArgs { g, k }: ConvArgs,
+        _kept: Kept,
+        need_x: bool,
+        need_w: bool,
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let dcol = unfold(dy, &g);
         let (r, n) = (g.rows(), g.cols());
-        let mut dx = vec![0.0; k * n];
-        // dx' [k, b·s] = W [k, r] · unfold(dy) [r, b·s]
-        gemm(k, n, r, &mut dx, (n, 1), w, (r, 1), &dcol, (n, 1));
-        channels_last_to_batch(&dx, g.b, k, g.oh * g.ow)
-    }
-    fn grad_w(x: &[f32], dy: &[f32], ConvArgs { g, k }: ConvArgs) -> Vec<f32> {
-        let x = batch_to_channels(x, g.b, k, g.oh * g.ow);
-        let dcol = unfold(dy, &g);
-        let (r, n) = (g.rows(), g.cols());
-        let mut dw = vec![0.0; k * r];
-        // dW [k, r] = x' [k, b·s] · unfold(dy)ᵀ [b·s, r]
-        gemm(k, r, n, &mut dw, (r, 1), &x, (n, 1), &dcol, (1, n));
-        dw
+        let dx = need_x.then(|| {
+            // dx' [k, b·s] = W [k, r] · unfold(dy) [r, b·s]
+            channels_last_to_batch(
+                &gemm(k, n, r, w, (r, 1), &dcol, (n, 1)),
+                g.b,
+                k,
+                g.oh * g.ow,
+            )
+        });
+        let dw = need_w.then(|| {
+            let x = batch_to_channels(x, g.b, k, g.oh * g.ow);
+            // dW [k, r] = x' [k, b·s] · unfold(dy)ᵀ [b·s, r]
+            gemm(k, r, n, &x, (n, 1), &dcol, (1, n))
+        });
+        (dx, dw)
     }
 }
 
@@ -264,38 +292,45 @@ fn conv_op<K: Kernels>(x: Tensor<4>, weight: Tensor<4>, a: ConvArgs) -> Option<T
         return None;
     }
     if x.device().is_autodiff() {
+        let keep = weight.is_require_grad();
         let xp = x.try_into_primitive::<Autodiff<Flex>>().ok()?;
         let wp = weight.try_into_primitive::<Autodiff<Flex>>().ok()?;
         let (xt, x_node) = xp.into_parts();
         let (wt, w_node) = wp.into_parts();
+        let (xt, wt) = (contiguous(&xt), contiguous(&wt));
         let out = match Op::<K>::new()
             .prepare::<NoCheckpointing>([x_node, w_node])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let y = run_forward::<K>(&xt, &wt, a);
-                prep.finish((xt, wt, a), y)
+                let (y, kept) = run_forward::<K>(&xt, &wt, a, keep);
+                prep.finish((xt, wt, a, kept), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(run_forward::<K>(&xt, &wt, a)),
+            OpsKind::UnTracked(prep) => prep.finish(run_forward::<K>(&xt, &wt, a, false).0),
         };
         Some(Tensor::from_primitive::<Autodiff<Flex>>(out))
     } else {
-        let xt = x.try_into_primitive::<Flex>().ok()?;
-        let wt = weight.try_into_primitive::<Flex>().ok()?;
-        Some(Tensor::from_primitive::<Flex>(run_forward::<K>(
-            &xt, &wt, a,
-        )))
+        let xt = contiguous(&x.try_into_primitive::<Flex>().ok()?);
+        let wt = contiguous(&weight.try_into_primitive::<Flex>().ok()?);
+        Some(Tensor::from_primitive::<Flex>(
+            run_forward::<K>(&xt, &wt, a, false).0,
+        ))
     }
 }
 
-fn run_forward<K: Kernels>(x: &FlexTensor, w: &FlexTensor, a: ConvArgs) -> FlexTensor {
-    let (x, w) = (contiguous(x), contiguous(w));
-    let (y, shape) = K::forward(slice(&x), slice(&w), a);
-    tensor(y, shape.to_vec())
+fn run_forward<K: Kernels>(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    a: ConvArgs,
+    keep: bool,
+) -> (FlexTensor, Kept) {
+    let (y, shape, kept) = K::forward(slice(x), slice(w), a, keep);
+    (tensor(y, shape.to_vec()), kept)
 }
 
-/// The backward step of kernel `K`; its state is the forward's inputs.
+/// The backward step of kernel `K`; its state is the forward's (contiguous) inputs and what it
+/// kept.
 #[derive(Debug)]
 struct Op<K>(std::marker::PhantomData<K>);
 
@@ -306,19 +341,25 @@ impl<K> Op<K> {
 }
 
 impl<K: Kernels> Backward<Flex, 2> for Op<K> {
-    type State = (FlexTensor, FlexTensor, ConvArgs);
+    type State = (FlexTensor, FlexTensor, ConvArgs, Kept);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let dy = contiguous(&grads.consume::<Flex>(&ops.node));
-        let (x, w, a) = ops.state;
-        let (x, w) = (contiguous(&x), contiguous(&w));
-        if let Some(node) = node_x {
-            let dx = K::grad_x(slice(&dy), slice(&w), a);
+        let (x, w, a, kept) = ops.state;
+        let (dx, dw) = K::backward(
+            slice(&x),
+            slice(&w),
+            slice(&dy),
+            a,
+            kept,
+            node_x.is_some(),
+            node_w.is_some(),
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().to_vec()));
         }
-        if let Some(node) = node_w {
-            let dw = K::grad_w(slice(&x), slice(&dy), a);
+        if let (Some(node), Some(dw)) = (node_w, dw) {
             grads.register::<Flex>(node.id, tensor(dw, w.layout().shape().to_vec()));
         }
     }
@@ -396,31 +437,22 @@ fn fold(col: &[f32], g: &Geom) -> Vec<f32> {
     x
 }
 
-/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, each matrix given with its (row, column) strides.
-#[allow(clippy::too_many_arguments)]
+/// `lhs [m, k] · rhs [k, n]` as a new row-major `[m, n]` buffer, each operand given with its
+/// (row, column) strides.
 fn gemm(
     m: usize,
     n: usize,
     k: usize,
-    dst: &mut [f32],
-    (dst_rs, dst_cs): (usize, usize),
     lhs: &[f32],
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
     (rhs_rs, rhs_cs): (usize, usize),
-) {
-    if m == 0 || n == 0 {
-        return;
+) -> Vec<f32> {
+    let len = m * n;
+    if len == 0 || k == 0 {
+        return vec![0.0; len];
     }
     let last = |rs: usize, cs: usize, r: usize, c: usize| (r - 1) * rs + (c - 1) * cs;
-    assert!(
-        last(dst_rs, dst_cs, m, n) < dst.len(),
-        "gemm: dst out of bounds"
-    );
-    if k == 0 {
-        dst.fill(0.0);
-        return;
-    }
     assert!(
         last(lhs_rs, lhs_cs, m, k) < lhs.len(),
         "gemm: lhs out of bounds"
@@ -434,16 +466,18 @@ fn gemm(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the three asserts above keep every element the strides address inside its
-    // slice; `dst` is borrowed mutably and so does not alias `lhs` or `rhs`.
+    let mut dst = Vec::<f32>::with_capacity(len);
+    // SAFETY: the asserts keep every element the strides address inside `lhs` and `rhs`; `dst`
+    // has room for the `m × n` row-major result, which gemm writes in full (`read_dst` is
+    // false and `k > 0`), so every element is initialised before `set_len`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
+            1,
+            n as isize,
             false,
             lhs.as_ptr(),
             lhs_cs as isize,
@@ -458,7 +492,9 @@ fn gemm(
             false,
             parallelism,
         );
+        dst.set_len(len);
     }
+    dst
 }
 
 #[cfg(test)]

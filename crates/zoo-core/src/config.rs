@@ -343,13 +343,11 @@ impl Default for Adam {
 }
 
 impl Adam {
-    /// The burn optimizer for these settings.
+    /// The optimizer for these settings: burn's Adam, fused on flex ([`crate::fast::Adam`]).
     pub fn init(&self) -> burn::optim::ModuleOptimizer {
-        burn::optim::AdamConfig::new()
-            .with_beta_1(self.beta1 as f32)
-            .with_beta_2(self.beta2 as f32)
-            .with_epsilon(self.epsilon as f32)
-            .init()
+        let adam =
+            crate::fast::Adam::new(self.beta1 as f32, self.beta2 as f32, self.epsilon as f32);
+        burn::optim::ModuleOptimizer::from(adam)
     }
 
     fn validate(&self, who: &str) -> Result<()> {

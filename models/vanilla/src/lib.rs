@@ -15,6 +15,7 @@ use burn::prelude::*;
 use burn::tensor::activation::tanh;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
+use zoo_core::fast::leaky_relu;
 use zoo_core::gan::{GanModel, Losses, Prior};
 use zoo_core::loss::Adversarial;
 
@@ -79,7 +80,7 @@ impl Generator {
                 if let Some(norm) = self.norms.get(i) {
                     x = norm.forward(x);
                 }
-                x = self.act.forward(x);
+                x = leaky_relu(x, self.act.negative_slope);
             }
         }
         let n = x.dims()[0];
@@ -106,7 +107,7 @@ impl Discriminator {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if i < last {
-                x = self.dropout.forward(self.act.forward(x));
+                x = self.dropout.forward(leaky_relu(x, self.act.negative_slope));
             }
         }
         x

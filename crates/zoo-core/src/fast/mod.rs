@@ -5,16 +5,19 @@
 //! - [`FastConv`]: convolutions and transposed convolutions as one GEMM over the whole batch
 //!   (burn's layers and checkpoints, zoo's kernels);
 //! - [`leaky_relu`]: one branch-free pass forward and backward (under autodiff burn composes it
-//!   from a comparison, a product and a `mask_where`, whose flex loop branches per element).
+//!   from a comparison, a product and a `mask_where`, whose flex loop branches per element);
+//! - [`Adam`]: burn's Adam as one fused pass per parameter tensor, same state records.
 //!
 //! Every op is tested against burn's for values and gradients on random shapes; `ops_profile`
 //! (an example of this crate) times them against burn's, and `benches/NOTES.md` logs the effect
 //! of each on `zoo bench`.
 
 mod act;
+mod adam;
 mod conv;
 
 pub use act::leaky_relu;
+pub use adam::Adam;
 pub use conv::FastConv;
 
 use burn::backend::flex::FlexTensor;

@@ -56,6 +56,7 @@ impl FastConv for Conv2d {
             PaddingConfig2d::Same => None,
         };
         let [b, c, h, w] = x.dims();
+        let w_in = w;
         let geom = pad
             .filter(|_| self.groups == 1 && self.dilation == [1, 1])
             .and_then(|p| {
@@ -76,14 +77,28 @@ impl FastConv for Conv2d {
                     ow,
                 })
             });
-        let y = conv_op::<Conv>(
-            x,
-            self.weight.val(),
-            ConvArgs {
-                g: geom?,
-                k: self.weight.dims()[0],
-            },
-        )?;
+        let g = geom?;
+        let k = self.weight.dims()[0];
+        // A stride-1 convolution is the transposed convolution of its spatially flipped,
+        // channel-swapped kernel with padding `kernel − 1 − padding`; that form works on
+        // `[out channels · kh · kw, pixels]` instead of `[in channels · kh · kw, pixels]`, far
+        // less when the output has fewer channels (CycleGAN's last layer: 64 → 3, 7×7).
+        let y = if g.sh == 1 && g.sw == 1 && k < c && g.ph < kh && g.pw < kw {
+            let w = self.weight.val().swap_dims(0, 1).flip([2, 3]);
+            let t = Geom {
+                c: k,
+                h: g.oh,
+                w: g.ow,
+                ph: kh - 1 - g.ph,
+                pw: kw - 1 - g.pw,
+                oh: h,
+                ow: w_in,
+                ..g
+            };
+            conv_op::<ConvT>(x, w, ConvArgs { g: t, k: c })?
+        } else {
+            conv_op::<Conv>(x, self.weight.val(), ConvArgs { g, k })?
+        };
         Some(add_bias(y, self.bias.as_ref().map(|b| b.val())))
     }
 }
@@ -674,6 +689,9 @@ mod tests {
         conv([128, 1], 7, 1, 0, 7);
         conv([3, 64], 7, 1, 0, 22);
         conv([64, 64], 3, 1, 0, 18);
+        conv([64, 3], 7, 1, 0, 22);
+        conv([512, 1], 4, 1, 1, 7);
+        conv([256, 1], 4, 1, 1, 5);
         let convt = |c: [usize; 2], k: usize, s: usize, p: usize, op: usize, size: usize| {
             let l = ConvTranspose2dConfig::new(c, [k, k])
                 .with_stride([s, s])

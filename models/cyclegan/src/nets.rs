@@ -10,14 +10,13 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
-use burn::tensor::ops::PadMode;
-use zoo_core::fast::{FastConv, leaky_relu};
+use zoo_core::fast::{FastConv, FastNorm, leaky_relu};
 
 use crate::CycleGanConfig;
 
 /// Reflection padding of `p` pixels on every side (`torch.nn.ReflectionPad2d(p)`).
 pub fn reflect_pad(x: Tensor<4>, p: usize) -> Tensor<4> {
-    x.pad((p, p, p, p), PadMode::Reflect)
+    zoo_core::fast::reflect_pad(x, p)
 }
 
 /// Instance norm without affine parameters (the reference's `InstanceNorm2d` default).
@@ -73,14 +72,14 @@ impl ResBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut h = relu(
             self.norm1
-                .forward(self.conv1.fast_forward(reflect_pad(x.clone(), 1))),
+                .fast_forward(self.conv1.fast_forward(reflect_pad(x.clone(), 1))),
         );
         if let Some(d) = &self.dropout {
             h = d.forward(h);
         }
         let h = self
             .norm2
-            .forward(self.conv2.fast_forward(reflect_pad(h, 1)));
+            .fast_forward(self.conv2.fast_forward(reflect_pad(h, 1)));
         x + h
     }
 }
@@ -153,16 +152,16 @@ impl ResnetGenerator {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = relu(
             self.head_norm
-                .forward(self.head.fast_forward(reflect_pad(x, 3))),
+                .fast_forward(self.head.fast_forward(reflect_pad(x, 3))),
         );
         for (c, n) in self.down.iter().zip(&self.down_norms) {
-            x = relu(n.forward(c.fast_forward(x)));
+            x = relu(n.fast_forward(c.fast_forward(x)));
         }
         for b in &self.blocks {
             x = b.forward(x);
         }
         for (c, n) in self.up.iter().zip(&self.up_norms) {
-            x = relu(n.forward(c.fast_forward(x)));
+            x = relu(n.fast_forward(c.fast_forward(x)));
         }
         tanh(self.tail.fast_forward(reflect_pad(x, 3)))
     }
@@ -218,7 +217,7 @@ impl PatchDiscriminator {
                 break;
             }
             if i > 0 {
-                x = self.norms[i - 1].forward(x);
+                x = self.norms[i - 1].fast_forward(x);
             }
             x = leaky_relu(x, self.slope);
         }

@@ -6,7 +6,9 @@
 //!   (burn's layers and checkpoints, zoo's kernels);
 //! - [`leaky_relu`]: one branch-free pass forward and backward (under autodiff burn composes it
 //!   from a comparison, a product and a `mask_where`, whose flex loop branches per element);
-//! - [`Adam`]: burn's Adam as one fused pass per parameter tensor, same state records.
+//! - [`Adam`]: burn's Adam as one fused pass per parameter tensor, same state records;
+//! - [`FastNorm`]: instance norm as one pass each way (burn composes a dozen);
+//! - [`reflect_pad`]: reflection padding as one copy forward and one fold backward.
 //!
 //! Every op is tested against burn's for values and gradients on random shapes; `ops_profile`
 //! (an example of this crate) times them against burn's, and `benches/NOTES.md` logs the effect
@@ -15,10 +17,14 @@
 mod act;
 mod adam;
 mod conv;
+mod norm;
+mod pad;
 
 pub use act::leaky_relu;
 pub use adam::Adam;
 pub use conv::FastConv;
+pub use norm::FastNorm;
+pub use pad::reflect_pad;
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;

@@ -1,0 +1,215 @@
+//! Instance normalisation as one pass forward and one backward.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::nn::InstanceNorm;
+use burn::tensor::{DType, Tensor};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{PAR_MIN, contiguous, rows, slice, tensor};
+
+/// A normalisation layer with a fast forward on flex.
+pub trait FastNorm {
+    /// The layer's forward: one pass each way on flex, the layer's own `forward` elsewhere.
+    fn fast_forward(&self, x: Tensor<4>) -> Tensor<4>;
+    /// The one-pass forward, or `None` where it does not apply.
+    fn try_fast(&self, x: Tensor<4>) -> Option<Tensor<4>>;
+}
+
+impl FastNorm for InstanceNorm {
+    fn fast_forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.try_fast(x.clone()).unwrap_or_else(|| self.forward(x))
+    }
+
+    /// burn's instance norm composes it from means, a square, a division and their backward
+    /// ops (a dozen passes over the image each way); here each `[h, w]` plane is normalised
+    /// with its biased variance in one pass, and the affine part (if any) stays burn's.
+    fn try_fast(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        let [_, c, h, w] = x.dims();
+        if c != self.num_channels || h * w == 0 {
+            return None;
+        }
+        let y = plane_norm(x, self.epsilon as f32)?;
+        match (self.affine, &self.gamma, &self.beta) {
+            (false, _, _) => Some(y),
+            (true, Some(g), Some(b)) => {
+                Some(y * g.val().reshape([1, c, 1, 1]) + b.val().reshape([1, c, 1, 1]))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Each `[h, w]` plane of `x` minus its mean, over √(biased variance + eps).
+fn plane_norm(x: Tensor<4>, eps: f32) -> Option<Tensor<4>> {
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    let [_, _, h, w] = x.dims();
+    let plane = h * w;
+    if x.device().is_autodiff() {
+        let (xt, node) = x.try_into_primitive::<Autodiff<Flex>>().ok()?.into_parts();
+        let (y, inv_std) = forward(&contiguous(&xt), plane, eps);
+        let out = match PlaneNorm
+            .prepare::<NoCheckpointing>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((y.clone(), Arc::new(inv_std), plane), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        Some(Tensor::from_primitive::<Autodiff<Flex>>(out))
+    } else {
+        let xt = contiguous(&x.try_into_primitive::<Flex>().ok()?);
+        Some(Tensor::from_primitive::<Flex>(forward(&xt, plane, eps).0))
+    }
+}
+
+/// The normalised tensor and each plane's 1/σ.
+fn forward(x: &FlexTensor, plane: usize, eps: f32) -> (FlexTensor, Vec<f32>) {
+    let xs = slice(x);
+    let stats = |src: &[f32]| {
+        let n = plane as f64;
+        let mean = (src.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
+        let var = src
+            .iter()
+            .map(|&v| ((v - mean) as f64).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean, 1.0 / (var as f32 + eps).sqrt())
+    };
+    let stats: Vec<(f32, f32)> = if xs.len() < PAR_MIN {
+        xs.chunks(plane).map(stats).collect()
+    } else {
+        xs.par_chunks(plane).map(stats).collect()
+    };
+    let mut y = vec![0.0; xs.len()];
+    rows(&mut y, plane, |p, out| {
+        let (mean, inv) = stats[p];
+        for (o, &v) in out.iter_mut().zip(&xs[p * plane..][..plane]) {
+            *o = (v - mean) * inv;
+        }
+    });
+    let inv_std = stats.into_iter().map(|(_, inv)| inv).collect();
+    (tensor(y, x.layout().shape().to_vec()), inv_std)
+}
+
+/// Backward of [`plane_norm`]: `dx = (dy − mean(dy) − y · mean(dy · y)) / σ` per plane.
+#[derive(Debug)]
+struct PlaneNorm;
+
+impl Backward<Flex, 1> for PlaneNorm {
+    type State = (FlexTensor, Arc<Vec<f32>>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let Some(node) = node else { return };
+        let (y, inv_std, plane) = ops.state;
+        let (ys, dys) = (slice(&y), slice(&dy));
+        let mut dx = vec![0.0; ys.len()];
+        rows(&mut dx, plane, |p, out| {
+            let (y, dy) = (&ys[p * plane..][..plane], &dys[p * plane..][..plane]);
+            let n = plane as f64;
+            let mean_dy = (dy.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
+            let mean_dyy =
+                (dy.iter().zip(y).map(|(&g, &v)| (g * v) as f64).sum::<f64>() / n) as f32;
+            let inv = inv_std[p];
+            for ((o, &g), &v) in out.iter_mut().zip(dy).zip(y) {
+                *o = (g - mean_dy - v * mean_dyy) * inv;
+            }
+        });
+        grads.register::<Flex>(node.id, tensor(dx, y.layout().shape().to_vec()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::rng_lock;
+    use burn::module::Module;
+    use burn::nn::InstanceNormConfig;
+    use burn::tensor::{Device, Distribution};
+
+    fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
+        let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
+        let err = (a - b).abs().max().into_scalar::<f32>();
+        assert!(
+            err <= 1e-4 * scale,
+            "{what}: max error {err} (scale {scale})"
+        );
+    }
+
+    /// Values, input gradients and (affine) parameter gradients against burn's instance norm.
+    #[test]
+    fn instance_norm_matches_burn() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(13);
+        for (shape, affine) in [
+            ([2, 3, 5, 7], false),
+            ([1, 256, 16, 16], false),
+            ([3, 4, 1, 9], true),
+            ([2, 64, 33, 31], true),
+        ] {
+            let norm = InstanceNormConfig::new(shape[1])
+                .with_affine(affine)
+                .init(&device);
+            let norm = if affine {
+                let c = shape[1];
+                let mut n = norm;
+                n.gamma = Some(burn::module::Param::from_tensor(Tensor::random(
+                    [c],
+                    Distribution::Normal(1.0, 0.5),
+                    &device,
+                )));
+                n.beta = Some(burn::module::Param::from_tensor(Tensor::random(
+                    [c],
+                    Distribution::Normal(0.0, 0.5),
+                    &device,
+                )));
+                n
+            } else {
+                norm
+            };
+            // Offset and scaled inputs, as a convolution's output would be.
+            let x =
+                Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), &device).require_grad();
+            let y = norm.try_fast(x.clone()).expect("the fast path applies");
+            let y_ref = norm.forward(x.clone());
+            let what = format!("{shape:?} affine {affine}");
+            close(y.clone(), y_ref.clone(), &format!("{what}: forward"));
+            let probe = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let g = (y * probe.clone()).sum().backward();
+            let g_ref = (y_ref * probe).sum().backward();
+            close(
+                x.grad(&g).expect("grad"),
+                x.grad(&g_ref).expect("grad"),
+                &format!("{what}: input gradient"),
+            );
+            if let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) {
+                for (p, name) in [(gamma.val(), "gamma"), (beta.val(), "beta")] {
+                    let (a, b) = (p.grad(&g).expect("grad"), p.grad(&g_ref).expect("grad"));
+                    close(
+                        a.reshape([1, 1, 1, shape[1]]),
+                        b.reshape([1, 1, 1, shape[1]]),
+                        name,
+                    );
+                }
+            }
+            let plain = norm.valid();
+            let x = x.inner();
+            close(
+                plain.try_fast(x.clone()).expect("fast"),
+                plain.forward(x),
+                &format!("{what}: inference"),
+            );
+        }
+    }
+}

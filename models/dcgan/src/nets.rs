@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, tanh};
-use zoo_core::fast::{FastConv, leaky_relu};
+use zoo_core::fast::{FastConv, FastNorm, leaky_relu};
 
 use crate::DcganConfig;
 
@@ -108,7 +108,7 @@ impl Generator {
         for (i, conv) in self.convs.iter().enumerate() {
             x = conv.fast_forward(x);
             if i < last {
-                x = relu(self.norms[i].forward(x));
+                x = relu(self.norms[i].fast_forward(x));
             }
         }
         tanh(x)
@@ -172,7 +172,7 @@ impl Discriminator {
             x = conv.fast_forward(x);
             if i < last {
                 if i > 0 {
-                    x = self.norms[i - 1].forward(x);
+                    x = self.norms[i - 1].fast_forward(x);
                 }
                 x = leaky_relu(x, self.slope);
             }

@@ -202,6 +202,10 @@ struct ConvArgs {
 
 /// One kind of convolution on contiguous f32 data: the forward (which may keep a buffer for the
 /// backward) and the backward (input and/or weight gradient, sharing their common work).
+///
+/// Every pass runs over blocks of whole images ([`blocks`]): each block's unfolded matrix is
+/// built, multiplied and folded while it is still in cache, and the large matrices are never
+/// materialised for the whole batch (a DCGAN 64² layer's would be 67 MB).
 trait Kernels: Send + Sync + std::fmt::Debug + 'static {
     /// `y` and its shape, and with `keep` what the backward can reuse.
     fn forward(x: &[f32], w: &[f32], a: ConvArgs, keep: bool) -> (Vec<f32>, [usize; 4], Kept);
@@ -219,8 +223,23 @@ trait Kernels: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// A buffer the forward computed and the backward reuses (a convolution's unfolded input, for
-/// the weight gradient).
+/// the weight gradient, when it is small enough to keep).
 type Kept = Option<Arc<Vec<f32>>>;
+
+/// Floats of an unfolded matrix worth keeping from the forward for the weight gradient (above
+/// it, the backward unfolds again block by block).
+const KEEP_MAX: usize = 8 << 20;
+
+/// Floats of one block's unfolded matrix.
+const BLOCK: usize = 4 << 20;
+
+/// Blocks of whole images `(first, count)` whose unfolded matrices (`rows` each per output
+/// pixel) hold about [`BLOCK`] floats; at least one image per block.
+fn blocks(g: &Geom, rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    let per_image = (rows * g.oh * g.ow).max(1);
+    let n = (BLOCK / per_image).clamp(1, g.b.max(1));
+    (0..g.b).step_by(n).map(move |b0| (b0, n.min(g.b - b0)))
+}
 
 /// `conv2d`: x `[b, c, h, w]`, weight `[k, c, kh, kw]`, y `[b, k, oh, ow]`.
 #[derive(Debug)]
@@ -229,12 +248,25 @@ struct Conv;
 impl Kernels for Conv {
     fn forward(x: &[f32], w: &[f32], a: ConvArgs, keep: bool) -> (Vec<f32>, [usize; 4], Kept) {
         let ConvArgs { g, k } = a;
-        let col = unfold(x, &g);
-        let (r, n) = (g.rows(), g.cols());
-        // y' [k, b·s] = W [k, r] · col [r, b·s]
-        let y = gemm(k, n, r, w, (r, 1), &col, (n, 1));
-        let y = channels_last_to_batch(&y, g.b, k, g.oh * g.ow);
-        (y, [g.b, k, g.oh, g.ow], keep.then(|| Arc::new(col)))
+        let (r, s, image) = (g.rows(), g.oh * g.ow, g.c * g.h * g.w);
+        let kept = (keep && r * g.cols() <= KEEP_MAX).then(|| Arc::new(unfold(x, &g)));
+        let mut y = vec![0.0; g.b * k * s];
+        for (b0, nb) in blocks(&g, r) {
+            let gb = Geom { b: nb, ..g };
+            let own;
+            // col [r, nb·s] (a column range of the kept matrix, or this block's own)
+            let (col, col_rs) = match &kept {
+                Some(c) => (&c[b0 * s..], g.cols()),
+                None => {
+                    own = unfold(&x[b0 * image..][..nb * image], &gb);
+                    (&own[..], nb * s)
+                }
+            };
+            // y' [k, nb·s] = W [k, r] · col [r, nb·s]
+            let yb = gemm(k, nb * s, r, w, (r, 1), col, (col_rs, 1));
+            channels_last_to_batch(&yb, nb, k, s, &mut y[b0 * k * s..][..nb * k * s]);
+        }
+        (y, [g.b, k, g.oh, g.ow], kept)
     }
     fn backward(
         x: &[f32],
@@ -245,15 +277,31 @@ impl Kernels for Conv {
         need_x: bool,
         need_w: bool,
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-        let dy = batch_to_channels(dy, g.b, k, g.oh * g.ow);
-        let (r, n) = (g.rows(), g.cols());
-        // dcol [r, b·s] = Wᵀ [r, k] · dy' [k, b·s]
-        let dx = need_x.then(|| fold(&gemm(r, n, k, w, (1, r), &dy, (n, 1)), &g));
-        let dw = need_w.then(|| {
-            let col = kept.unwrap_or_else(|| Arc::new(unfold(x, &g)));
-            // dW [k, r] = dy' [k, b·s] · colᵀ [b·s, r]
-            gemm(k, r, n, &dy, (n, 1), &col, (1, n))
-        });
+        let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
+        let dy = batch_to_channels(dy, g.b, k, s);
+        let mut dx = need_x.then(|| vec![0.0; g.b * image]);
+        let mut dw = need_w.then(|| vec![0.0; k * r]);
+        for (i, (b0, nb)) in blocks(&g, r).enumerate() {
+            let gb = Geom { b: nb, ..g };
+            let dy_b = &dy[b0 * s..];
+            if let Some(dx) = dx.as_mut() {
+                // dcol [r, nb·s] = Wᵀ [r, k] · dy' [k, nb·s]
+                let dcol = gemm(r, nb * s, k, w, (1, r), dy_b, (n, 1));
+                fold(&dcol, &gb, &mut dx[b0 * image..][..nb * image]);
+            }
+            if let Some(dw) = dw.as_mut() {
+                let own;
+                let (col, col_rs) = match &kept {
+                    Some(c) => (&c[b0 * s..], n),
+                    None => {
+                        own = unfold(&x[b0 * image..][..nb * image], &gb);
+                        (&own[..], nb * s)
+                    }
+                };
+                // dW [k, r] += dy' [k, nb·s] · colᵀ [nb·s, r]
+                gemm_into(k, r, nb * s, dw, r, i > 0, dy_b, (n, 1), col, (1, col_rs));
+            }
+        }
         (dx, dw)
     }
 }
@@ -265,11 +313,19 @@ struct ConvT;
 impl Kernels for ConvT {
     fn forward(x: &[f32], w: &[f32], a: ConvArgs, _keep: bool) -> (Vec<f32>, [usize; 4], Kept) {
         let ConvArgs { g, k } = a;
-        let x = batch_to_channels(x, g.b, k, g.oh * g.ow);
-        let (r, n) = (g.rows(), g.cols());
-        // col [r, b·s] = Wᵀ [r, k] · x' [k, b·s]
-        let col = gemm(r, n, k, w, (1, r), &x, (n, 1));
-        (fold(&col, &g), [g.b, g.c, g.h, g.w], None)
+        let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
+        let x = batch_to_channels(x, g.b, k, s);
+        let mut y = vec![0.0; g.b * image];
+        for (b0, nb) in blocks(&g, r) {
+            // col [r, nb·s] = Wᵀ [r, k] · x' [k, nb·s]
+            let col = gemm(r, nb * s, k, w, (1, r), &x[b0 * s..], (n, 1));
+            fold(
+                &col,
+                &Geom { b: nb, ..g },
+                &mut y[b0 * image..][..nb * image],
+            );
+        }
+        (y, [g.b, g.c, g.h, g.w], None)
     }
     fn backward(
         x: &[f32],
@@ -280,21 +336,37 @@ impl Kernels for ConvT {
         need_x: bool,
         need_w: bool,
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-        let dcol = unfold(dy, &g);
-        let (r, n) = (g.rows(), g.cols());
-        let dx = need_x.then(|| {
-            // dx' [k, b·s] = W [k, r] · unfold(dy) [r, b·s]
-            channels_last_to_batch(
-                &gemm(k, n, r, w, (r, 1), &dcol, (n, 1)),
-                g.b,
-                k,
-                g.oh * g.ow,
-            )
-        });
-        let dw = need_w.then(|| {
-            let x = batch_to_channels(x, g.b, k, g.oh * g.ow);
-            // dW [k, r] = x' [k, b·s] · unfold(dy)ᵀ [b·s, r]
-            gemm(k, r, n, &x, (n, 1), &dcol, (1, n))
+        let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
+        let x = need_w.then(|| batch_to_channels(x, g.b, k, s));
+        let mut dx = need_x.then(|| vec![0.0; k * n]);
+        let mut dw = need_w.then(|| vec![0.0; k * r]);
+        for (i, (b0, nb)) in blocks(&g, r).enumerate() {
+            let dcol = unfold(&dy[b0 * image..][..nb * image], &Geom { b: nb, ..g });
+            if let Some(dx) = dx.as_mut() {
+                // dx' [k, nb·s] = W [k, r] · unfold(dy) [r, nb·s], into columns of [k, b·s]
+                gemm_into(
+                    k,
+                    nb * s,
+                    r,
+                    &mut dx[b0 * s..],
+                    n,
+                    false,
+                    w,
+                    (r, 1),
+                    &dcol,
+                    (nb * s, 1),
+                );
+            }
+            if let (Some(dw), Some(x)) = (dw.as_mut(), x.as_ref()) {
+                // dW [k, r] += x' [k, nb·s] · unfold(dy)ᵀ [nb·s, r]
+                let xb = &x[b0 * s..];
+                gemm_into(k, r, nb * s, dw, r, i > 0, xb, (n, 1), &dcol, (1, nb * s));
+            }
+        }
+        let dx = dx.map(|d| {
+            let mut out = vec![0.0; d.len()];
+            channels_last_to_batch(&d, g.b, k, s, &mut out);
+            out
         });
         (dx, dw)
     }
@@ -390,14 +462,12 @@ fn batch_to_channels(x: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
     out
 }
 
-/// `[c, b·s]` → `[b, c, s]`.
-fn channels_last_to_batch(y: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
-    let mut out = vec![0.0; y.len()];
-    rows(&mut out, s, |n, row| {
+/// `[c, b·s]` → `[b, c, s]`, into `out`.
+fn channels_last_to_batch(y: &[f32], b: usize, c: usize, s: usize, out: &mut [f32]) {
+    rows(out, s, |n, row| {
         let (bi, ci) = (n / c, n % c);
         row.copy_from_slice(&y[(ci * b + bi) * s..][..s]);
     });
-    out
 }
 
 /// im2col: `[b, c, h, w]` → `[c·kh·kw, b·oh·ow]`, zeros where the kernel overlaps the padding.
@@ -413,12 +483,13 @@ fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
             for y in y0..y1 {
                 let src = &plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
                 let dst = &mut row[bi * s + y * g.ow..][..g.ow];
+                let start = x0 * g.sw + j - g.pw;
                 if g.sw == 1 {
-                    let start = x0 + j - g.pw;
                     dst[x0..x1].copy_from_slice(&src[start..start + (x1 - x0)]);
                 } else {
-                    for (xo, d) in dst.iter_mut().enumerate().take(x1).skip(x0) {
-                        *d = src[xo * g.sw + j - g.pw];
+                    let src = src[start..].iter().step_by(g.sw);
+                    for (d, &v) in dst[x0..x1].iter_mut().zip(src) {
+                        *d = v;
                     }
                 }
             }
@@ -427,12 +498,11 @@ fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
     col
 }
 
-/// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` → `[b, c, h, w]`, overlapping
-/// windows summed.
-fn fold(col: &[f32], g: &Geom) -> Vec<f32> {
+/// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` added into `x` `[b, c, h, w]`,
+/// overlapping windows summed.
+fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
     let (s, n) = (g.oh * g.ow, g.cols());
-    let mut x = vec![0.0; g.b * g.c * g.h * g.w];
-    rows(&mut x, g.h * g.w, |p, plane| {
+    rows(x, g.h * g.w, |p, plane| {
         let (bi, ci) = (p / g.c, p % g.c);
         for i in 0..g.kh {
             let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
@@ -442,14 +512,15 @@ fn fold(col: &[f32], g: &Geom) -> Vec<f32> {
                 for y in y0..y1 {
                     let src = &row[y * g.ow..][..g.ow];
                     let dst = &mut plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
-                    for xo in x0..x1 {
-                        dst[xo * g.sw + j - g.pw] += src[xo];
+                    let start = x0 * g.sw + j - g.pw;
+                    let dst = dst[start..].iter_mut().step_by(g.sw);
+                    for (d, &v) in dst.zip(&src[x0..x1]) {
+                        *d += v;
                     }
                 }
             }
         }
     });
-    x
 }
 
 /// `lhs [m, k] · rhs [k, n]` as a new row-major `[m, n]` buffer, each operand given with its
@@ -459,14 +530,95 @@ fn gemm(
     n: usize,
     k: usize,
     lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
+    lhs_strides: (usize, usize),
     rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
+    rhs_strides: (usize, usize),
 ) -> Vec<f32> {
     let len = m * n;
     if len == 0 || k == 0 {
         return vec![0.0; len];
     }
+    check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
+    let mut dst = Vec::<f32>::with_capacity(len);
+    // SAFETY: the operands are checked; `dst` has room for the `m × n` row-major result,
+    // which gemm writes in full (`read_dst` is false and `k > 0`), so every element is
+    // initialised before `set_len`.
+    unsafe {
+        gemm_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            n,
+            false,
+            lhs,
+            lhs_strides,
+            rhs,
+            rhs_strides,
+        );
+        dst.set_len(len);
+    }
+    dst
+}
+
+/// `dst [m, n] = lhs · rhs` (or `+=` with `accumulate`), `dst` row-major with row stride
+/// `dst_rs` (it may be a column range of a wider matrix).
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst out of bounds");
+    if k == 0 {
+        if !accumulate {
+            for row in 0..m {
+                dst[row * dst_rs..][..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
+    // SAFETY: `dst` holds every element the strides address (asserted above) and is borrowed
+    // mutably, so it aliases neither operand; the operands are checked.
+    unsafe {
+        let ptr = dst.as_mut_ptr();
+        gemm_raw(
+            m,
+            n,
+            k,
+            ptr,
+            dst_rs,
+            accumulate,
+            lhs,
+            lhs_strides,
+            rhs,
+            rhs_strides,
+        );
+    }
+}
+
+/// Panics unless every element `lhs [m, k]` and `rhs [k, n]` address with their strides is
+/// inside the slices (`m, n, k > 0`).
+fn check_operands(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
     let last = |rs: usize, cs: usize, r: usize, c: usize| (r - 1) * rs + (c - 1) * cs;
     assert!(
         last(lhs_rs, lhs_cs, m, k) < lhs.len(),
@@ -476,40 +628,56 @@ fn gemm(
         last(rhs_rs, rhs_cs, k, n) < rhs.len(),
         "gemm: rhs out of bounds"
     );
+}
+
+/// The gemm crate's kernel on both cores (when the product is large enough to share).
+///
+/// # Safety
+/// `dst` must be valid for writes (and reads with `read_dst`) of the `m × n` elements at
+/// `row · dst_rs + col`, and must not alias the operands, whose addressed elements must be in
+/// bounds ([`check_operands`]); `m, n, k > 0`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    read_dst: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
     let parallelism = if m * n * k >= 48 * 48 * 48 && rayon::current_num_threads() > 1 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    let mut dst = Vec::<f32>::with_capacity(len);
-    // SAFETY: the asserts keep every element the strides address inside `lhs` and `rhs`; `dst`
-    // has room for the `m × n` row-major result, which gemm writes in full (`read_dst` is
-    // false and `k > 0`), so every element is initialised before `set_len`.
+    // SAFETY: forwarded from the caller.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
-            false,
+            dst_rs as isize,
+            read_dst,
             lhs.as_ptr(),
             lhs_cs as isize,
             lhs_rs as isize,
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            0.0,
+            if read_dst { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
             false,
             parallelism,
         );
-        dst.set_len(len);
     }
-    dst
 }
 
 #[cfg(test)]
@@ -716,6 +884,81 @@ mod tests {
         convt([128, 64], 4, 2, 1, 0, 7);
         convt([64, 1], 4, 2, 1, 0, 14);
         convt([64, 32], 3, 2, 1, 1, 8);
+    }
+
+    /// Batches that span several blocks of images ([`blocks`]), with the forward's unfolded
+    /// input kept for the weight gradient (batch 24) and recomputed block by block (batch 40,
+    /// above [`KEEP_MAX`]): DCGAN 64²'s second layers.
+    #[test]
+    fn multi_block_batches_match_burn() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(16);
+        for b in [24, 40] {
+            let conv = Conv2dConfig::new([64, 128], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&device);
+            let g = Geom {
+                b,
+                c: 64,
+                h: 32,
+                w: 32,
+                kh: 4,
+                kw: 4,
+                sh: 2,
+                sw: 2,
+                ph: 1,
+                pw: 1,
+                oh: 16,
+                ow: 16,
+            };
+            assert!(
+                blocks(&g, g.rows()).count() > 1,
+                "the test must span several blocks"
+            );
+            assert_eq!(g.rows() * g.cols() <= KEEP_MAX, b == 24);
+            let x = Tensor::<4>::random([b, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+            check(
+                conv,
+                x,
+                fast,
+                |l, x| l.forward(x),
+                conv_params,
+                &format!("conv 64->128 @32, batch {b}"),
+            );
+        }
+        let convt = ConvTranspose2dConfig::new([128, 64], [4, 4])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .init(&device);
+        let g = Geom {
+            b: 24,
+            c: 64,
+            h: 32,
+            w: 32,
+            kh: 4,
+            kw: 4,
+            sh: 2,
+            sw: 2,
+            ph: 1,
+            pw: 1,
+            oh: 16,
+            ow: 16,
+        };
+        assert!(
+            blocks(&g, g.rows()).count() > 1,
+            "the test must span several blocks"
+        );
+        let x = Tensor::<4>::random([24, 128, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+        check(
+            convt,
+            x,
+            fast,
+            |l, x| l.forward(x),
+            convt_params,
+            "convT 128->64 @16, batch 24",
+        );
     }
 
     /// Layouts the fast path does not take (same padding, groups, dilation) fall back to burn.

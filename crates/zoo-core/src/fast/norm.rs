@@ -6,8 +6,8 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::nn::InstanceNorm;
-use burn::tensor::{DType, Tensor};
+use burn::nn::{BatchNorm, InstanceNorm};
+use burn::tensor::{DType, Tensor, TensorData};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -129,6 +129,183 @@ impl Backward<Flex, 1> for PlaneNorm {
     }
 }
 
+impl FastNorm for BatchNorm {
+    fn fast_forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.try_fast(x.clone()).unwrap_or_else(|| self.forward(x))
+    }
+
+    /// The training forward (batch statistics, running statistics updated exactly as burn's
+    /// `BatchNorm::forward` does) as one statistics pass and one normalising pass, and a
+    /// backward of two passes; burn's runs a dozen, with transposed copies. Inference (and
+    /// frozen layers) take burn's path, which is a single pass already.
+    fn try_fast(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        let device = x.device();
+        let [_, c, h, w] = x.dims();
+        if !(device.is_autodiff() && self.training.is_enabled())
+            || c != self.gamma.dims()[0]
+            || h * w == 0
+        {
+            return None;
+        }
+        let (y, mean, var) =
+            channel_norm(x, self.gamma.val(), self.beta.val(), self.epsilon as f32)?;
+        let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Vec<f32>| {
+            let batch = Tensor::<1>::from_data(TensorData::new(batch, [c]), &device);
+            let updated = state
+                .value_sync()
+                .to_device(&device)
+                .mul_scalar(1.0 - self.momentum)
+                .add(batch.mul_scalar(self.momentum));
+            state.update(updated.detach());
+        };
+        running(&self.running_mean, mean);
+        running(&self.running_var, var);
+        Some(y)
+    }
+}
+
+/// Batch norm with the batch's statistics: the output, and each channel's mean and biased
+/// variance.
+fn channel_norm(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f32,
+) -> Option<(Tensor<4>, Vec<f32>, Vec<f32>)> {
+    if x.dtype() != DType::F32 || gamma.dtype() != DType::F32 || beta.dtype() != DType::F32 {
+        return None;
+    }
+    let [b, c, h, w] = x.dims();
+    let g = ChannelGeom { b, c, plane: h * w };
+    let (xt, x_node) = x.try_into_primitive::<Autodiff<Flex>>().ok()?.into_parts();
+    let (gt, g_node) = gamma
+        .try_into_primitive::<Autodiff<Flex>>()
+        .ok()?
+        .into_parts();
+    let (bt, b_node) = beta
+        .try_into_primitive::<Autodiff<Flex>>()
+        .ok()?
+        .into_parts();
+    let (xt, gt, bt) = (contiguous(&xt), contiguous(&gt), contiguous(&bt));
+    let xs = slice(&xt);
+    let moments = channel_moments(xs, g);
+    let stats: Vec<(f32, f32)> = moments
+        .iter()
+        .map(|&(m, v)| (m, 1.0 / (v + eps).sqrt()))
+        .collect();
+    let (gs, bs) = (slice(&gt), slice(&bt));
+    let mut y = vec![0.0; xs.len()];
+    rows(&mut y, g.plane, |p, out| {
+        let ci = p % g.c;
+        let (mean, inv) = stats[ci];
+        let (scale, shift) = (inv * gs[ci], bs[ci]);
+        for (o, &v) in out.iter_mut().zip(&xs[p * g.plane..][..g.plane]) {
+            *o = (v - mean) * scale + shift;
+        }
+    });
+    let y = tensor(y, vec![b, c, h, w]);
+    let out = match ChannelNorm
+        .prepare::<NoCheckpointing>([x_node, g_node, b_node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((xt, gt, Arc::new(stats.clone()), g), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    let (mean, var) = moments.into_iter().unzip();
+    Some((Tensor::from_primitive::<Autodiff<Flex>>(out), mean, var))
+}
+
+/// `[b, c, plane]` in NCHW order.
+#[derive(Debug, Clone, Copy)]
+struct ChannelGeom {
+    b: usize,
+    c: usize,
+    plane: usize,
+}
+
+/// Each channel's mean and biased variance, over the batch and the plane.
+fn channel_moments(xs: &[f32], g: ChannelGeom) -> Vec<(f32, f32)> {
+    let stat = |ci: usize| {
+        let planes = || (0..g.b).map(move |bi| &xs[(bi * g.c + ci) * g.plane..][..g.plane]);
+        let n = (g.b * g.plane) as f64;
+        let mean = planes().flatten().map(|&v| v as f64).sum::<f64>() / n;
+        let mean = mean as f32;
+        let var = planes()
+            .flatten()
+            .map(|&v| ((v - mean) as f64).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean, var as f32)
+    };
+    if xs.len() < PAR_MIN {
+        (0..g.c).map(stat).collect()
+    } else {
+        (0..g.c).into_par_iter().map(stat).collect()
+    }
+}
+
+/// Backward of [`channel_norm`]: with x̂ = (x − mean)/σ,
+/// `dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))`, `dγ = Σ dy · x̂`, `dβ = Σ dy` per channel.
+#[derive(Debug)]
+struct ChannelNorm;
+
+impl Backward<Flex, 3> for ChannelNorm {
+    type State = (FlexTensor, FlexTensor, Arc<Vec<(f32, f32)>>, ChannelGeom);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_g, node_b] = ops.parents;
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let (x, gamma, stats, g) = ops.state;
+        let (xs, dys, gs) = (slice(&x), slice(&dy), slice(&gamma));
+        // Per channel: Σ dy and Σ dy · x̂.
+        let sums = |ci: usize| {
+            let (mean, inv) = stats[ci];
+            let (mut s, mut sx) = (0f64, 0f64);
+            for bi in 0..g.b {
+                let at = (bi * g.c + ci) * g.plane;
+                for (&d, &v) in dys[at..][..g.plane].iter().zip(&xs[at..][..g.plane]) {
+                    s += d as f64;
+                    sx += (d * ((v - mean) * inv)) as f64;
+                }
+            }
+            (s, sx)
+        };
+        let sums: Vec<(f64, f64)> = if xs.len() < PAR_MIN {
+            (0..g.c).map(sums).collect()
+        } else {
+            (0..g.c).into_par_iter().map(sums).collect()
+        };
+        if let Some(node) = node_x {
+            let n = (g.b * g.plane) as f64;
+            let mut dx = vec![0.0; xs.len()];
+            rows(&mut dx, g.plane, |p, out| {
+                let ci = p % g.c;
+                let (mean, inv) = stats[ci];
+                let (mean_dy, mean_dyx) = ((sums[ci].0 / n) as f32, (sums[ci].1 / n) as f32);
+                let scale = gs[ci] * inv;
+                let at = p * g.plane;
+                let rows = out
+                    .iter_mut()
+                    .zip(&dys[at..][..g.plane])
+                    .zip(&xs[at..][..g.plane]);
+                for ((o, &d), &v) in rows {
+                    *o = scale * (d - mean_dy - (v - mean) * inv * mean_dyx);
+                }
+            });
+            grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().to_vec()));
+        }
+        if let Some(node) = node_g {
+            let dg = sums.iter().map(|&(_, sx)| sx as f32).collect();
+            grads.register::<Flex>(node.id, tensor(dg, vec![g.c]));
+        }
+        if let Some(node) = node_b {
+            let db = sums.iter().map(|&(s, _)| s as f32).collect();
+            grads.register::<Flex>(node.id, tensor(db, vec![g.c]));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +321,82 @@ mod tests {
             err <= 1e-4 * scale,
             "{what}: max error {err} (scale {scale})"
         );
+    }
+
+    /// Batch norm in training: values, the gradients of x, γ and β, and the running statistics
+    /// after several steps against burn's; inference and frozen layers take burn's path.
+    #[test]
+    fn batch_norm_matches_burn() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(15);
+        for shape in [[4, 3, 5, 7], [64, 64, 14, 14], [2, 8, 1, 1]] {
+            let c = shape[1];
+            // Two layers with the same γ and β and their own running statistics (a clone
+            // would share them).
+            let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
+            let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+            let layer = || {
+                let mut l = burn::nn::BatchNormConfig::new(c)
+                    .with_momentum(0.3)
+                    .init(&device);
+                l.gamma = burn::module::Param::from_tensor(gamma.clone());
+                l.beta = burn::module::Param::from_tensor(beta.clone());
+                l
+            };
+            let (a, b) = (layer(), layer());
+            for step in 0..3 {
+                let x = Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), &device)
+                    .require_grad();
+                let y = a.try_fast(x.clone()).expect("the fast path applies");
+                let y_ref = b.forward(x.clone());
+                let what = format!("{shape:?} step {step}");
+                close(y.clone(), y_ref.clone(), &format!("{what}: forward"));
+                let probe = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                let g = (y * probe.clone()).sum().backward();
+                let g_ref = (y_ref * probe).sum().backward();
+                close(
+                    x.grad(&g).expect("grad"),
+                    x.grad(&g_ref).expect("grad"),
+                    &format!("{what}: input gradient"),
+                );
+                for (p, q, name) in [
+                    (a.gamma.val(), b.gamma.val(), "gamma"),
+                    (a.beta.val(), b.beta.val(), "beta"),
+                ] {
+                    let (ga, gb) = (p.grad(&g).expect("grad"), q.grad(&g_ref).expect("grad"));
+                    close(
+                        ga.reshape([1, 1, 1, c]),
+                        gb.reshape([1, 1, 1, c]),
+                        &format!("{what}: {name}"),
+                    );
+                }
+            }
+            let (va, vb) = (a.valid(), b.valid());
+            for (p, q, name) in [
+                (
+                    va.running_mean.value(),
+                    vb.running_mean.value(),
+                    "running mean",
+                ),
+                (
+                    va.running_var.value(),
+                    vb.running_var.value(),
+                    "running variance",
+                ),
+            ] {
+                close(
+                    p.reshape([1, 1, 1, c]),
+                    q.reshape([1, 1, 1, c]),
+                    &format!("{shape:?}: {name}"),
+                );
+            }
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            assert!(
+                va.try_fast(x.inner()).is_none(),
+                "inference takes burn's path"
+            );
+        }
     }
 
     /// Values, input gradients and (affine) parameter gradients against burn's instance norm.

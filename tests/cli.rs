@@ -376,3 +376,47 @@ fn bench_reports_throughput_and_memory() {
         "{results}"
     );
 }
+
+/// The standard table runs each row in its own process, so each row's peak memory is its own:
+/// LSGAN 28², measured after DCGAN 64², peaks lower (in one process it would inherit the
+/// larger row's retained memory).
+#[test]
+fn bench_standard_table_measures_each_row_alone() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let json = tmp.path().join("table.json");
+    let out = ok(zoo(&[
+        "bench",
+        "--quiet",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--windows",
+        "1",
+        "--batch-size",
+        "2",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid json");
+    let rows = results.as_array().expect("an array");
+    let labels: Vec<&str> = rows.iter().filter_map(|r| r["label"].as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "vanilla MLP 28² b64",
+            "DCGAN 28² b64",
+            "DCGAN 64² RGB b64",
+            "LSGAN 28² b64",
+            "CycleGAN 64² RGB b1",
+            "CycleGAN 128² RGB b1"
+        ],
+        "{out}"
+    );
+    let peak = |i: usize| rows[i]["peak_rss_mib"].as_f64().expect("a peak");
+    assert!(peak(3) < peak(2), "LSGAN {} MiB vs DCGAN 64² {} MiB\n{out}", peak(3), peak(2));
+    for label in labels {
+        assert!(out.contains(&format!("| {label} |")), "{out}");
+    }
+}

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, ensure};
-use serde::Serialize;
+use anyhow::{Context, Result, bail, ensure};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 use zoo_core::burn::prelude::Device;
 use zoo_core::engine::{BenchReport, reset_peak_rss};
 use zoo_core::entry::{BenchRequest, ModelEntry};
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, DeviceArg};
 use crate::registry;
 
 /// One row of the standard table.
@@ -83,7 +84,7 @@ const STANDARD: &[Row] = &[
 ];
 
 /// One measured row, as printed and written to JSON.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Measured {
     label: String,
     model: String,
@@ -94,7 +95,7 @@ struct Measured {
     report: BenchReport,
 }
 
-pub fn run(args: BenchArgs, device: Device) -> Result<()> {
+pub fn run(args: BenchArgs, device_arg: DeviceArg, device: Device) -> Result<()> {
     if let Some(s) = args.steps {
         ensure!(s > 0, "--steps must be at least 1 (got 0)");
     }
@@ -144,6 +145,19 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
+    if standard && args.row.is_none() {
+        let measured = (0..STANDARD.len())
+            .map(|i| run_row(&args, i, device_arg, threads))
+            .collect::<Result<Vec<_>>>()?;
+        return report(&measured, threads, &device, args.json.or(Some("bench.json".into())));
+    }
+    let rows: Vec<Job> = match args.row {
+        Some(i) => {
+            ensure!(standard && i < STANDARD.len(), "--row must name a row of the standard table");
+            rows.into_iter().skip(i).take(1).collect()
+        }
+        None => rows,
+    };
     let mut measured = Vec::new();
     for (label, entry, sets, batch, warmup, steps) in rows {
         tracing::info!("{label}: {warmup} warm-up + {steps} timed steps");
@@ -166,19 +180,64 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
             report,
         });
     }
-    print!("{}", table(&measured));
+    report(&measured, threads, &device, args.json)
+}
+
+/// Prints the table and writes the JSON.
+fn report(
+    measured: &[Measured],
+    threads: usize,
+    device: &Device,
+    json: Option<PathBuf>,
+) -> Result<()> {
+    print!("{}", table(measured));
     println!(
         "({threads} threads, {device:?}; a step is D's update then G's; the split comes from separate steps with a sync after each phase)"
     );
-    let json = args
-        .json
-        .or_else(|| standard.then(|| PathBuf::from("bench.json")));
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&measured).context("serialising the results")?;
         zoo_core::io::write_atomic(&path, text.as_bytes())?;
         println!("results: {}", path.display());
     }
     Ok(())
+}
+
+/// Runs row `i` of the standard table in a child `zoo bench --row i`: each row's peak memory
+/// is then its own (an allocator keeps what an earlier row freed, so rows measured in one
+/// process would report the largest row's peak from then on).
+fn run_row(args: &BenchArgs, i: usize, device: DeviceArg, threads: usize) -> Result<Measured> {
+    let exe = std::env::current_exe().context("finding the zoo executable to run a row")?;
+    let json = std::env::temp_dir().join(format!("zoo-bench-{}-{i}.json", std::process::id()));
+    let name = device
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .context("device name")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--device", &name, "--threads", &threads.to_string(), "bench", "--row"])
+        .arg(i.to_string())
+        .arg("--json")
+        .arg(&json)
+        .arg("--windows")
+        .arg(args.windows.to_string())
+        .stdout(std::process::Stdio::null());
+    for (flag, value) in [
+        ("--batch-size", args.batch_size.map(|v| v as u64)),
+        ("--warmup", args.warmup),
+        ("--steps", args.steps),
+    ] {
+        if let Some(v) = value {
+            cmd.arg(flag).arg(v.to_string());
+        }
+    }
+    let status = cmd.status().context("running a row of the benchmark")?;
+    if !status.success() {
+        bail!("the benchmark of {} failed ({status})", STANDARD[i].label);
+    }
+    let text = std::fs::read_to_string(&json)
+        .with_context(|| format!("reading {}", json.display()))?;
+    std::fs::remove_file(&json).with_context(|| format!("removing {}", json.display()))?;
+    let mut rows: Vec<Measured> = serde_json::from_str(&text).context("parsing a row's results")?;
+    rows.pop().context("a row's results are empty")
 }
 
 /// Three significant digits at any scale.

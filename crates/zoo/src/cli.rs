@@ -218,6 +218,10 @@ pub struct BenchArgs {
     /// Also write the results as JSON here (the standard table writes bench.json by default).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Internal: run only this row of the standard table (each row runs in its own process,
+    /// so that its peak memory is its own).
+    #[arg(long, hide = true)]
+    pub row: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -248,7 +248,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Bench(args) => bench::run(args, device(cli.global.device)?)?,
+        Command::Bench(args) => bench::run(args, cli.global.device, device(cli.global.device)?)?,
         Command::Classifier {
             command:
                 ClassifierCommand::Train {

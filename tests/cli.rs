@@ -415,7 +415,12 @@ fn bench_standard_table_measures_each_row_alone() {
         "{out}"
     );
     let peak = |i: usize| rows[i]["peak_rss_mib"].as_f64().expect("a peak");
-    assert!(peak(3) < peak(2), "LSGAN {} MiB vs DCGAN 64² {} MiB\n{out}", peak(3), peak(2));
+    assert!(
+        peak(3) < peak(2),
+        "LSGAN {} MiB vs DCGAN 64² {} MiB\n{out}",
+        peak(3),
+        peak(2)
+    );
     for label in labels {
         assert!(out.contains(&format!("| {label} |")), "{out}");
     }

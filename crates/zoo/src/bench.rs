@@ -149,11 +149,19 @@ pub fn run(args: BenchArgs, device_arg: DeviceArg, device: Device) -> Result<()>
         let measured = (0..STANDARD.len())
             .map(|i| run_row(&args, i, device_arg, threads))
             .collect::<Result<Vec<_>>>()?;
-        return report(&measured, threads, &device, args.json.or(Some("bench.json".into())));
+        return report(
+            &measured,
+            threads,
+            &device,
+            args.json.or(Some("bench.json".into())),
+        );
     }
     let rows: Vec<Job> = match args.row {
         Some(i) => {
-            ensure!(standard && i < STANDARD.len(), "--row must name a row of the standard table");
+            ensure!(
+                standard && i < STANDARD.len(),
+                "--row must name a row of the standard table"
+            );
             rows.into_iter().skip(i).take(1).collect()
         }
         None => rows,
@@ -213,13 +221,20 @@ fn run_row(args: &BenchArgs, i: usize, device: DeviceArg, threads: usize) -> Res
         .map(|v| v.get_name().to_string())
         .context("device name")?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["--device", &name, "--threads", &threads.to_string(), "bench", "--row"])
-        .arg(i.to_string())
-        .arg("--json")
-        .arg(&json)
-        .arg("--windows")
-        .arg(args.windows.to_string())
-        .stdout(std::process::Stdio::null());
+    cmd.args([
+        "--device",
+        &name,
+        "--threads",
+        &threads.to_string(),
+        "bench",
+        "--row",
+    ])
+    .arg(i.to_string())
+    .arg("--json")
+    .arg(&json)
+    .arg("--windows")
+    .arg(args.windows.to_string())
+    .stdout(std::process::Stdio::null());
     for (flag, value) in [
         ("--batch-size", args.batch_size.map(|v| v as u64)),
         ("--warmup", args.warmup),
@@ -233,8 +248,8 @@ fn run_row(args: &BenchArgs, i: usize, device: DeviceArg, threads: usize) -> Res
     if !status.success() {
         bail!("the benchmark of {} failed ({status})", STANDARD[i].label);
     }
-    let text = std::fs::read_to_string(&json)
-        .with_context(|| format!("reading {}", json.display()))?;
+    let text =
+        std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;
     std::fs::remove_file(&json).with_context(|| format!("removing {}", json.display()))?;
     let mut rows: Vec<Measured> = serde_json::from_str(&text).context("parsing a row's results")?;
     rows.pop().context("a row's results are empty")

@@ -10,7 +10,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
-use zoo_core::fast::{FastConv, FastNorm, leaky_relu};
+use zoo_core::fast::{FastConv, FastDropout, FastNorm, leaky_relu};
 
 use crate::CycleGanConfig;
 
@@ -75,7 +75,7 @@ impl ResBlock {
                 .fast_forward(self.conv1.fast_forward(reflect_pad(x.clone(), 1))),
         );
         if let Some(d) = &self.dropout {
-            h = d.forward(h);
+            h = d.fast_forward(h);
         }
         let h = self
             .norm2

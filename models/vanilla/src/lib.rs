@@ -15,7 +15,7 @@ use burn::prelude::*;
 use burn::tensor::activation::tanh;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
-use zoo_core::fast::leaky_relu;
+use zoo_core::fast::{FastDropout, leaky_relu};
 use zoo_core::gan::{GanModel, Losses, Prior};
 use zoo_core::loss::Adversarial;
 
@@ -107,7 +107,9 @@ impl Discriminator {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if i < last {
-                x = self.dropout.forward(leaky_relu(x, self.act.negative_slope));
+                x = self
+                    .dropout
+                    .fast_forward(leaky_relu(x, self.act.negative_slope));
             }
         }
         x

@@ -8,7 +8,9 @@
 //!   from a comparison, a product and a `mask_where`, whose flex loop branches per element);
 //! - [`Adam`]: burn's Adam as one fused pass per parameter tensor, same state records;
 //! - [`FastNorm`]: instance norm as one pass each way (burn composes a dozen);
-//! - [`reflect_pad`]: reflection padding as one copy forward and one fold backward.
+//! - [`reflect_pad`]: reflection padding as one copy forward and one fold backward;
+//! - [`FastDropout`]: dropout masks from a fast seeded generator instead of one ChaCha draw per
+//!   element.
 //!
 //! Every op is tested against burn's for values and gradients on random shapes; `ops_profile`
 //! (an example of this crate) times them against burn's, and `benches/NOTES.md` logs the effect
@@ -17,12 +19,14 @@
 mod act;
 mod adam;
 mod conv;
+mod dropout;
 mod norm;
 mod pad;
 
 pub use act::leaky_relu;
 pub use adam::Adam;
 pub use conv::FastConv;
+pub use dropout::FastDropout;
 pub use norm::FastNorm;
 pub use pad::reflect_pad;
 

@@ -23,8 +23,8 @@ pub struct GlobalArgs {
     /// Only print warnings and errors (no progress bar).
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// CPU threads for computing (default: all cores). Small models such as the vanilla MLP
-    /// train faster on one (see benches/NOTES.md).
+    /// CPU threads for computing (default: all cores; `zoo --threads 1 bench` shows what one
+    /// core gives, see benches/NOTES.md).
     #[arg(long, global = true, env = "ZOO_THREADS")]
     pub threads: Option<usize>,
 }

@@ -5,8 +5,8 @@
 //! and implements no backward of its own, so burn's defaults run: the input gradient as a
 //! transposed convolution and the weight gradient as a convolution of the input by the output
 //! gradient, both far slower than the forward (`benches/NOTES.md`). Here every pass is one GEMM
-//! over the whole batch (the `gemm` crate flex itself uses, both cores) plus an unfold (im2col)
-//! or a fold (col2im) of the image:
+//! per block of whole images (the whole batch when its unfolded matrix fits 16 MB; the `gemm`
+//! crate flex itself uses, both cores) plus an unfold (im2col) or a fold (col2im) of the image:
 //!
 //! | pass | conv2d | conv_transpose2d |
 //! |---|---|---|

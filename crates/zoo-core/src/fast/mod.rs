@@ -2,17 +2,18 @@
 //! composition) is slow there, each with its own forward and backward on flex and a fallback to
 //! burn's op on every other device or layout, so models stay backend-agnostic.
 //!
-//! - [`FastConv`]: convolutions and transposed convolutions as one GEMM over the whole batch
-//!   (burn's layers and checkpoints, zoo's kernels);
+//! - [`FastConv`]: convolutions and transposed convolutions as one GEMM per block of whole
+//!   images (burn's layers and checkpoints, zoo's kernels);
 //! - [`leaky_relu`]: one branch-free pass forward and backward (under autodiff burn composes it
 //!   from a comparison, a product and a `mask_where`, whose flex loop branches per element);
 //! - [`Adam`]: burn's Adam as one fused pass per parameter tensor, same state records;
-//! - [`FastNorm`]: instance norm as one pass each way (burn composes a dozen);
+//! - [`FastNorm`]: batch norm (training) and instance norm in two passes each way;
 //! - [`reflect_pad`]: reflection padding as one copy forward and one fold backward;
 //! - [`FastDropout`]: dropout masks from a fast seeded generator instead of one ChaCha draw per
 //!   element.
 //!
-//! Every op is tested against burn's for values and gradients on random shapes; `ops_profile`
+//! Every op is tested against burn's for values and gradients (Adam bit for bit, dropout by its
+//! statistics, the rest on random shapes and the models' layers); `ops_profile`
 //! (an example of this crate) times them against burn's, and `benches/NOTES.md` logs the effect
 //! of each on `zoo bench`.
 

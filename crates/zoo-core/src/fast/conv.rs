@@ -690,23 +690,13 @@ unsafe fn gemm_raw(
 
 #[cfg(test)]
 mod tests {
+    use super::super::close;
     use super::*;
     use crate::testing::rng_lock;
     use burn::module::Module;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
     use burn::tensor::{Device, Distribution};
     use rand::{RngExt, SeedableRng, rngs::StdRng};
-
-    /// `a` equals `b` to 1e-4 of `b`'s largest magnitude (at least 1).
-    fn close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
-        assert_eq!(a.dims(), b.dims(), "{what}: shapes");
-        let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
-        let err = (a - b).abs().max().into_scalar::<f32>();
-        assert!(
-            err <= 1e-4 * scale,
-            "{what}: max error {err} (scale {scale})"
-        );
-    }
 
     /// Forward values and the gradients of x, weight and bias of `fast` against `reference`
     /// under a random linear loss, on the autodiff device; then the plain (inference) path.
@@ -902,25 +892,27 @@ mod tests {
         let _lock = rng_lock();
         let device = Device::flex().autodiff();
         device.seed(16);
+        // The image side of both layers: 64 channels at 32², 4×4 kernel, stride 2, padding 1.
+        let image = Geom {
+            b: 24,
+            c: 64,
+            h: 32,
+            w: 32,
+            kh: 4,
+            kw: 4,
+            sh: 2,
+            sw: 2,
+            ph: 1,
+            pw: 1,
+            oh: 16,
+            ow: 16,
+        };
         for b in [24, 40] {
             let conv = Conv2dConfig::new([64, 128], [4, 4])
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(&device);
-            let g = Geom {
-                b,
-                c: 64,
-                h: 32,
-                w: 32,
-                kh: 4,
-                kw: 4,
-                sh: 2,
-                sw: 2,
-                ph: 1,
-                pw: 1,
-                oh: 16,
-                ow: 16,
-            };
+            let g = Geom { b, ..image };
             assert!(
                 blocks(&g, g.rows()).count() > 1,
                 "the test must span several blocks"
@@ -941,22 +933,8 @@ mod tests {
             .with_stride([2, 2])
             .with_padding([1, 1])
             .init(&device);
-        let g = Geom {
-            b: 24,
-            c: 64,
-            h: 32,
-            w: 32,
-            kh: 4,
-            kw: 4,
-            sh: 2,
-            sw: 2,
-            ph: 1,
-            pw: 1,
-            oh: 16,
-            ow: 16,
-        };
         assert!(
-            blocks(&g, g.rows()).count() > 1,
+            blocks(&image, image.rows()).count() > 1,
             "the test must span several blocks"
         );
         let x = Tensor::<4>::random([24, 128, 16, 16], Distribution::Normal(0.0, 1.0), &device);

@@ -32,6 +32,8 @@ pub use norm::FastNorm;
 pub use pad::reflect_pad;
 
 use burn::backend::flex::FlexTensor;
+#[cfg(test)]
+use burn::tensor::Tensor;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
@@ -65,4 +67,17 @@ fn slice(t: &FlexTensor) -> &[f32] {
 
 fn tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+/// `a` equals `b` to 1e-4 of `b`'s largest magnitude (at least 1): the tolerance of the tests
+/// that compare zoo's ops with burn's.
+#[cfg(test)]
+fn close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
+    assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+    let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
+    let err = (a - b).abs().max().into_scalar::<f32>();
+    assert!(
+        err <= 1e-4 * scale,
+        "{what}: max error {err} (scale {scale})"
+    );
 }

@@ -308,20 +308,12 @@ impl Backward<Flex, 3> for ChannelNorm {
 
 #[cfg(test)]
 mod tests {
+    use super::super::close;
     use super::*;
     use crate::testing::rng_lock;
     use burn::module::Module;
     use burn::nn::InstanceNormConfig;
     use burn::tensor::{Device, Distribution};
-
-    fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
-        let err = (a - b).abs().max().into_scalar::<f32>();
-        assert!(
-            err <= 1e-4 * scale,
-            "{what}: max error {err} (scale {scale})"
-        );
-    }
 
     /// Batch norm in training: values, the gradients of x, γ and β, and the running statistics
     /// after several steps against burn's; inference and frozen layers take burn's path.
@@ -393,8 +385,12 @@ mod tests {
             }
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             assert!(
-                va.try_fast(x.inner()).is_none(),
+                va.try_fast(x.clone().inner()).is_none(),
                 "inference takes burn's path"
+            );
+            assert!(
+                a.clone().freeze().try_fast(x).is_none(),
+                "a frozen layer takes burn's path"
             );
         }
     }

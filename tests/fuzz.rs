@@ -177,7 +177,7 @@ where
 
 /// The config parser as `zoo train vanilla --config FILE --set …` runs it.
 fn resolve(file: &Path, sets: &[String]) -> anyhow::Result<()> {
-    zoo_core::entry::resolve_config::<zoo_vanilla::Vanilla>(Some(file), sets, &[]).map(|_| ())
+    zoo_train::tasks::fresh_config::<zoo_vanilla::Vanilla>(Some(file), sets, Vec::new()).map(|_| ())
 }
 
 #[test]

@@ -268,6 +268,19 @@ pub struct TrainConfig {
     pub on_nonfinite: OnNonFinite,
     /// Learning-rate schedule.
     pub lr_schedule: LrSchedule,
+    /// An exponential moving average of the generator (off by default).
+    pub ema: EmaConfig,
+}
+
+/// `[train.ema]`: an exponential moving average of the generator's weights, used for grids,
+/// `zoo sample` and `zoo eval` when on.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmaConfig {
+    /// Weight of the old average per step (e.g. 0.999); 0 = off.
+    pub decay: f64,
+    /// Steps before which the average is a plain copy of the generator.
+    pub start: u64,
 }
 
 /// `train.on_nonfinite`: what happens when a loss is NaN or infinite.
@@ -302,6 +315,7 @@ impl Default for TrainConfig {
             eval_samples: 2000,
             on_nonfinite: OnNonFinite::Stop,
             lr_schedule: LrSchedule::Constant,
+            ema: EmaConfig::default(),
         }
     }
 }
@@ -343,10 +357,10 @@ impl Default for Adam {
 }
 
 impl Adam {
-    /// The optimizer for these settings: burn's Adam, fused on flex ([`crate::fast::Adam`]).
+    /// The optimizer for these settings: burn's Adam, fused on flex ([`zoo_kernels::Adam`]).
     pub fn init(&self) -> burn::optim::ModuleOptimizer {
         let adam =
-            crate::fast::Adam::new(self.beta1 as f32, self.beta2 as f32, self.epsilon as f32);
+            zoo_kernels::Adam::new(self.beta1 as f32, self.beta2 as f32, self.epsilon as f32);
         burn::optim::ModuleOptimizer::from(adam)
     }
 
@@ -405,6 +419,11 @@ impl<M> RunConfig<M> {
             (100..=60_000).contains(&t.eval_samples),
             "train.eval_samples must be between 100 and 60000 (got {})",
             t.eval_samples
+        );
+        ensure!(
+            (0.0..1.0).contains(&t.ema.decay),
+            "train.ema.decay must be in [0, 1) (got {}); 0 turns the EMA off, 0.999 is usual",
+            t.ema.decay
         );
         let d = &self.data;
         ensure!(
@@ -535,20 +554,57 @@ pub fn from_table<T: DeserializeOwned>(table: toml::Table) -> Result<T> {
     })
 }
 
-/// Resolves defaults < file < overrides into a typed config.
-pub fn resolve<T: Serialize + DeserializeOwned>(
-    defaults: &T,
-    file: Option<&Path>,
-    sets: &[String],
-) -> Result<T> {
-    let mut table = to_table(defaults)?;
-    if let Some(path) = file {
+/// The layers a command puts over a base config, in order: a file, `--set` assignments, then
+/// command-line flags such as `--steps` (as `(key, value)`).
+#[derive(Debug, Clone, Default)]
+pub struct Layers<'a> {
+    /// `--config FILE`.
+    pub file: Option<&'a Path>,
+    /// `--set key=value`, in order.
+    pub sets: &'a [String],
+    /// Flags, as dotted keys and TOML values.
+    pub flags: Vec<(&'static str, toml::Value)>,
+}
+
+/// The one config resolver: `base` < file < `--set` < flags, merged as TOML tables and then
+/// deserialized once, so every layer is checked the same way. `base` is the model's defaults
+/// for a new run, or the run's own `config.toml` for a resumed one.
+pub fn resolve_table<T: DeserializeOwned>(mut table: toml::Table, layers: &Layers) -> Result<T> {
+    if let Some(path) = layers.file {
         merge(&mut table, read_file(path)?);
     }
-    for s in sets {
+    for s in layers.sets {
         apply_set(&mut table, s)?;
     }
+    for (key, value) in &layers.flags {
+        set_value(&mut table, key, value.clone())?;
+        // --steps wins over an epochs budget from the file, and vice versa.
+        if *key == "train.steps"
+            && let Some(toml::Value::Table(t)) = table.get_mut("train")
+        {
+            t.remove("epochs");
+        }
+    }
     from_table(table)
+}
+
+/// [`resolve_table`] over typed defaults.
+pub fn resolve<T: Serialize + DeserializeOwned>(defaults: &T, layers: &Layers) -> Result<T> {
+    resolve_table(to_table(defaults)?, layers)
+}
+
+impl<M: Serialize + DeserializeOwned + Default> RunConfig<M> {
+    /// Resolves and validates a run config (see [`resolve_table`]).
+    pub fn resolve(base: toml::Table, layers: &Layers) -> Result<Self> {
+        let cfg: Self = resolve_table(base, layers)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// A flag's integer value as TOML.
+pub fn int(v: u64) -> toml::Value {
+    toml::Value::Integer(v.min(i64::MAX as u64) as i64)
 }
 
 /// Renders a config as TOML text.
@@ -580,6 +636,20 @@ mod tests {
         RunConfig::default()
     }
 
+    /// The resolver with a file and `--set` layers only.
+    fn layered<T: Serialize + DeserializeOwned>(
+        defaults: &T,
+        file: Option<&Path>,
+        sets: &[String],
+    ) -> Result<T> {
+        let layers = Layers {
+            file,
+            sets,
+            flags: Vec::new(),
+        };
+        resolve(defaults, &layers)
+    }
+
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -589,7 +659,7 @@ mod tests {
             "[train]\nsteps = 7\nbatch_size = 3\n[model]\nhidden = 5\n",
         )
         .expect("write");
-        let c: RunConfig<M> = resolve(
+        let c: RunConfig<M> = layered(
             &defaults(),
             Some(&file),
             &["train.steps=11".into(), "model.loss=minimax".into()],
@@ -608,7 +678,7 @@ mod tests {
 
     #[test]
     fn tagged_sections_switch_variant_cleanly() {
-        let c: RunConfig<M> = resolve(
+        let c: RunConfig<M> = layered(
             &defaults(),
             None,
             &[
@@ -629,36 +699,36 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        let err = resolve(&defaults(), None, &["train.stepz=3".into()])
+        let err = layered(&defaults(), None, &["train.stepz=3".into()])
             .expect_err("unknown key")
             .to_string();
         assert!(
             err.contains("train.stepz") && err.contains("unknown field"),
             "{err}"
         );
-        let err = resolve(&defaults(), None, &["train.steps=many".into()])
+        let err = layered(&defaults(), None, &["train.steps=many".into()])
             .expect_err("bad type")
             .to_string();
         assert!(err.contains("train.steps"), "{err}");
-        let err = resolve(&defaults(), None, &["model.loss=minmax".into()])
+        let err = layered(&defaults(), None, &["model.loss=minmax".into()])
             .expect_err("bad variant")
             .to_string();
         assert!(
             err.contains("model.loss") && err.contains("minmax"),
             "{err}"
         );
-        assert!(resolve(&defaults(), None, &["train.steps".into()]).is_err());
-        assert!(resolve(&defaults(), None, &["train.steps.x=1".into()]).is_err());
+        assert!(layered(&defaults(), None, &["train.steps".into()]).is_err());
+        assert!(layered(&defaults(), None, &["train.steps.x=1".into()]).is_err());
 
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "[data]\nimage_size = 28\ncolour = 3\n").expect("write");
-        let err = resolve(&defaults(), Some(&file), &[])
+        let err = layered(&defaults(), Some(&file), &[])
             .expect_err("unknown key in file")
             .to_string();
         assert!(err.contains("data.colour"), "{err}");
         std::fs::write(&file, "[data\n").expect("write");
-        let err = resolve(&defaults(), Some(&file), &[])
+        let err = layered(&defaults(), Some(&file), &[])
             .expect_err("syntax")
             .to_string();
         assert!(err.contains("line 1"), "{err}");
@@ -667,7 +737,7 @@ mod tests {
     #[test]
     fn validation_rejects_invalid_values() {
         let check = |set: &str, needle: &str| {
-            let c: RunConfig<M> = resolve(&defaults(), None, &[set.into()]).expect("typed");
+            let c: RunConfig<M> = layered(&defaults(), None, &[set.into()]).expect("typed");
             let err = c.validate().expect_err(set).to_string();
             assert!(err.contains(needle), "{set}: {err}");
         };
@@ -694,7 +764,7 @@ mod tests {
         assert_eq!(f[11], 1.0);
         assert!((f[12] - 2.0 / 3.0).abs() < 1e-12);
         assert!((f[19] - 1.0 / 3.0).abs() < 1e-12);
-        let c: RunConfig<M> = resolve(
+        let c: RunConfig<M> = layered(
             &defaults(),
             None,
             &[
@@ -715,7 +785,7 @@ mod tests {
         assert!((s.factor(199, 200, 10) - (1.0 - 100.0 / 101.0)).abs() < 1e-12);
         assert!(s.factor(150, 200, 10) > s.factor(151, 200, 10));
         assert_eq!(LrSchedule::Constant.factor(5, 10, 1), 1.0);
-        let c: RunConfig<M> = resolve(
+        let c: RunConfig<M> = layered(
             &defaults(),
             None,
             &[
@@ -725,6 +795,6 @@ mod tests {
         )
         .expect("resolve");
         assert_eq!(c.train.lr_schedule, LrSchedule::LinearDecay { start: 7 });
-        assert!(resolve(&defaults(), None, &["train.lr_schedule.start=7".into()]).is_err());
+        assert!(layered(&defaults(), None, &["train.lr_schedule.start=7".into()]).is_err());
     }
 }

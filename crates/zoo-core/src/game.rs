@@ -1,10 +1,10 @@
-//! The two-player game the engine drives.
+//! The two-player game the engine drives, and what a trained generator can be used for.
 //!
-//! [`Game`] is what [`crate::engine`] needs from a model: networks, data and batches, the
-//! fakes of one step, each player's loss, the fixed inputs of the sample grids, and any
-//! extra state to checkpoint. Noise-to-image GANs implement the simpler
-//! [`GanModel`](crate::gan::GanModel) and get a `Game` from the blanket impl below;
-//! image-to-image models (CycleGAN) implement `Game` directly.
+//! [`Game`] is what the engine needs from a model: networks, data and batches, the fakes of
+//! one step, each player's loss, the fixed inputs of the sample grids, and any extra state to
+//! checkpoint. Noise-to-image GANs implement the simpler [`GanModel`](crate::gan::GanModel)
+//! and get a `Game` from its blanket impl; image-to-image models (CycleGAN) implement `Game`
+//! directly.
 //!
 //! # One step
 //! For each of `train.d_steps` discriminator updates: `batch` → `fakes` (attached to G's graph)
@@ -12,22 +12,26 @@
 //! last batch and fakes, through a *fresh* D forward → G update. The device RNG is reseeded
 //! from `(seed, step)` before the step, and `batch` must be a pure function of its index and
 //! the seed, so runs are reproducible and resumable bit for bit on the CPU.
+//!
+//! # Capabilities
+//! What a trained generator can do is part of the model's type, not discovered when a command
+//! fails: [`Game::Role`] is [`NoiseToImage`] (the model implements [`Sample`]: `zoo sample`,
+//! image metrics), [`ClassToImage`] (it implements [`SampleClass`] too: `zoo sample --class`)
+//! or [`ImageToImage`] (it implements [`Translate`]: `zoo translate`, translation metrics). The
+//! compiler checks that the role's trait is implemented; `zoo list` prints
+//! [`Role::CAPABILITIES`].
 
 use std::fmt::{Debug, Display};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::RunConfig;
-use crate::data::{Batches, ImageSet, load_training_set, mix};
-use crate::gan::{GanModel, Losses};
-
-/// Stream id of the fixed noise behind the sample grids.
-const FIXED_NOISE_STREAM: u64 = 0xF1CED;
+use crate::data::ImageSet;
+use crate::gan::Losses;
 
 /// Which way an image-to-image model translates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,14 +68,14 @@ pub trait Game: Sized + 'static {
     type Fakes;
     /// The fixed inputs behind every sample grid of a run.
     type Probe;
+    /// What the trained generator is for: [`NoiseToImage`], [`ClassToImage`] or
+    /// [`ImageToImage`] (see the module docs).
+    type Role: Role<Self>;
 
     /// Registry name (`zoo train <NAME>`).
     const NAME: &'static str;
     /// One line for `zoo list`.
     const ABOUT: &'static str;
-    /// Whether the model translates images (`zoo translate`), i.e. implements
-    /// [`Game::translate`].
-    const TRANSLATES: bool = false;
 
     /// The full default run config.
     fn defaults() -> RunConfig<Self::Config>;
@@ -97,7 +101,8 @@ pub trait Game: Sized + 'static {
 
     /// The generator's outputs for `batch`, attached to its graph.
     fn fakes(&mut self, g: &Self::G, batch: &Self::Batch) -> Self::Fakes;
-    /// The discriminator's loss; the fakes must be detached here.
+    /// The discriminator's loss; the fakes must be detached here. Regularisers computed from
+    /// the real and fake batches are added here too (see [`crate::reg`]).
     fn d_loss(&mut self, d: &Self::D, batch: &Self::Batch, fakes: &Self::Fakes) -> Losses;
     /// Hook after each discriminator update (e.g. WGAN weight clipping).
     fn after_d_step(&mut self, d: Self::D) -> Self::D {
@@ -132,124 +137,178 @@ pub trait Game: Sized + 'static {
     fn load_state(&mut self, _dir: &Path, _device: &Device) -> Result<()> {
         Ok(())
     }
+}
 
-    /// The latent codes of `zoo sample`, or an error when the model does not sample from noise.
-    fn sample_noise(&self, _n: usize, _device: &Device) -> Result<Tensor<2>> {
-        bail!(
-            "{} translates images rather than sampling noise; use `zoo translate`",
-            Self::NAME
-        )
-    }
-    /// Images from latent codes (inference-mode generator).
-    fn sample(&self, _g: &Self::G, _noise: Tensor<2>) -> Result<Tensor<4>> {
-        bail!("{} does not sample from noise", Self::NAME)
-    }
-    /// `zoo eval` of an image-to-image model: translation metrics on held-out images.
-    fn eval_translation(
-        &self,
-        _g: &Self::G,
-        _cfg: &RunConfig<Self::Config>,
-        _n: usize,
-        _device: &Device,
-    ) -> Result<crate::eval::TranslationEval> {
-        bail!("{} does not translate images", Self::NAME)
-    }
+/// A model whose generator draws images from noise.
+pub trait Sample: Game {
+    /// `n` latent codes (the caller's `n`, never a configured batch size).
+    fn sample_noise(&self, n: usize, device: &Device) -> Tensor<2>;
+    /// Images `[N, C, H, W]` in [-1, 1] from latent codes (an inference-mode generator; a
+    /// conditional model draws the classes from the device RNG).
+    fn sample(&self, g: &Self::G, noise: Tensor<2>) -> Tensor<4>;
+}
 
-    /// `zoo translate`: the translations of `images` and their reconstructions (translated
-    /// back), or an error when the model does not translate.
+/// A model whose generator is conditioned on a class.
+pub trait SampleClass: Sample {
+    /// The class names, index order (digits `0`–`9` for MNIST).
+    fn class_names(&self) -> Vec<String>;
+    /// Images of the requested classes (one label per latent code).
+    fn sample_classes(&self, g: &Self::G, noise: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<4>;
+}
+
+/// Held-out images of both domains of an image-to-image run, for its metrics.
+pub struct HeldOut {
+    /// Domain A images.
+    pub a: ImageSet,
+    /// Domain B images.
+    pub b: ImageSet,
+    /// The folder holding the pair's `zoo-pair.toml`, when the domains have a known mapping.
+    pub root: Option<PathBuf>,
+}
+
+/// A model whose generators translate images between two domains.
+pub trait Translate: Game {
+    /// The translations of `images` and their reconstructions (translated back).
     fn translate(
         &self,
-        _g: &Self::G,
-        _direction: Direction,
-        _images: Tensor<4>,
-    ) -> Result<(Tensor<4>, Tensor<4>)> {
-        bail!("{} does not translate images", Self::NAME)
+        g: &Self::G,
+        direction: Direction,
+        images: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>);
+    /// Up to `n` held-out images per domain (the test folders when the data has them).
+    fn held_out(&self, cfg: &RunConfig<Self::Config>, n: usize) -> Result<HeldOut>;
+}
+
+/// One thing a trained generator can be used for, as `zoo list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// `zoo sample` and image metrics.
+    Sample,
+    /// `zoo sample --class` and per-class metrics.
+    Condition,
+    /// `zoo translate` and translation metrics.
+    Translate,
+}
+
+impl Capability {
+    /// The name `zoo list` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Sample => "sample",
+            Capability::Condition => "class",
+            Capability::Translate => "translate",
+        }
     }
 }
 
-/// Noise-to-image GANs: real batches from one image set, fakes from fresh noise of the batch's
-/// size, grids from a fixed noise batch.
-impl<M: GanModel> Game for M {
-    type Config = M::Config;
-    type G = M::G;
-    type D = M::D;
-    type Data = Batches;
-    type Batch = Tensor<4>;
-    type Fakes = Tensor<4>;
-    type Probe = Tensor<2>;
-    const NAME: &'static str = <M as GanModel>::NAME;
-    const ABOUT: &'static str = <M as GanModel>::ABOUT;
+/// The object-safe view of [`Sample`] that [`Role::sampler`] hands out.
+pub trait Sampler<M: Game> {
+    /// [`Sample::sample_noise`].
+    fn noise(&self, n: usize, device: &Device) -> Tensor<2>;
+    /// [`Sample::sample`].
+    fn images(&self, g: &M::G, noise: Tensor<2>) -> Tensor<4>;
+}
 
-    fn defaults() -> RunConfig<M::Config> {
-        <M as GanModel>::defaults()
+impl<M: Sample> Sampler<M> for M {
+    fn noise(&self, n: usize, device: &Device) -> Tensor<2> {
+        self.sample_noise(n, device)
     }
-    fn new(cfg: &RunConfig<M::Config>) -> Result<Self> {
-        <M as GanModel>::new(cfg)
+    fn images(&self, g: &M::G, noise: Tensor<2>) -> Tensor<4> {
+        self.sample(g, noise)
     }
-    fn init_g(&self, device: &Device) -> M::G {
-        <M as GanModel>::init_g(self, device)
-    }
-    fn init_d(&self, device: &Device) -> M::D {
-        <M as GanModel>::init_d(self, device)
-    }
+}
 
-    fn load_data(&self, cfg: &RunConfig<M::Config>) -> Result<Batches> {
-        ensure!(
-            cfg.data.domains.is_empty(),
-            "{} learns one image set; --domains (data.domains) is for image-to-image models \
-             such as cyclegan",
-            <M as GanModel>::NAME
-        );
-        let set = load_training_set(&cfg.data)?;
-        Batches::new(Arc::new(set), cfg.train.batch_size, cfg.train.seed)
-    }
-    fn synthetic_data(&self, cfg: &RunConfig<M::Config>) -> Result<Batches> {
-        let set = ImageSet::synthetic(
-            cfg.train.batch_size * cfg.train.d_steps * 4,
-            cfg.data.channels,
-            cfg.data.image_size,
-        );
-        Batches::new(Arc::new(set), cfg.train.batch_size, cfg.train.seed)
-    }
-    fn describe(&self, data: &Batches) -> String {
-        let s = data.set();
-        format!("{} images of {}x{}x{}", s.len, s.channels, s.size, s.size)
-    }
-    fn per_epoch(&self, data: &Batches) -> u64 {
-        data.per_epoch()
-    }
-    fn batch(&self, data: &mut Batches, index: u64, device: &Device) -> Tensor<4> {
-        data.batch(index, device)
-    }
+/// The object-safe view of [`SampleClass`].
+pub trait ClassSampler<M: Game>: Sampler<M> {
+    /// [`SampleClass::class_names`].
+    fn classes(&self) -> Vec<String>;
+    /// [`SampleClass::sample_classes`].
+    fn images_of(&self, g: &M::G, noise: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<4>;
+}
 
-    fn fakes(&mut self, g: &M::G, real: &Tensor<4>) -> Tensor<4> {
-        let n = real.dims()[0];
-        self.generate(g, self.noise(n, &real.device()))
+impl<M: SampleClass> ClassSampler<M> for M {
+    fn classes(&self) -> Vec<String> {
+        self.class_names()
     }
-    fn d_loss(&mut self, d: &M::D, real: &Tensor<4>, fake: &Tensor<4>) -> Losses {
-        <M as GanModel>::d_loss(self, d, real.clone(), fake.clone().detach())
+    fn images_of(&self, g: &M::G, noise: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<4> {
+        self.sample_classes(g, noise, labels)
     }
-    fn after_d_step(&mut self, d: M::D) -> M::D {
-        <M as GanModel>::after_d_step(self, d)
-    }
-    fn g_loss(&mut self, _g: &M::G, d: &M::D, _real: Tensor<4>, fake: Tensor<4>) -> Losses {
-        <M as GanModel>::g_loss(self, d, fake)
-    }
+}
 
-    fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Tensor<2> {
-        device.seed(mix(seed, FIXED_NOISE_STREAM));
-        self.noise(n, device)
-    }
-    fn grid(&self, g: &M::G, probe: &Tensor<2>) -> (Tensor<4>, usize) {
-        let n = probe.dims()[0];
-        let per_row = ((n as f64).sqrt().ceil() as usize).max(1);
-        (self.generate(g, probe.clone()), per_row)
-    }
+/// The object-safe view of [`Translate`].
+pub trait Translator<M: Game> {
+    /// [`Translate::translate`].
+    fn translate(
+        &self,
+        g: &M::G,
+        direction: Direction,
+        images: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>);
+    /// [`Translate::held_out`].
+    fn held_out(&self, cfg: &RunConfig<M::Config>, n: usize) -> Result<HeldOut>;
+}
 
-    fn sample_noise(&self, n: usize, device: &Device) -> Result<Tensor<2>> {
-        Ok(self.noise(n, device))
+impl<M: Translate> Translator<M> for M {
+    fn translate(
+        &self,
+        g: &M::G,
+        direction: Direction,
+        images: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        Translate::translate(self, g, direction, images)
     }
-    fn sample(&self, g: &M::G, noise: Tensor<2>) -> Result<Tensor<4>> {
-        Ok(self.generate(g, noise))
+    fn held_out(&self, cfg: &RunConfig<M::Config>, n: usize) -> Result<HeldOut> {
+        Translate::held_out(self, cfg, n)
+    }
+}
+
+/// Declares what a model's trained generator can do; see the module docs. Implemented by
+/// [`NoiseToImage`], [`ClassToImage`] and [`ImageToImage`] only for models with the matching
+/// trait, so a wrong declaration does not compile.
+pub trait Role<M: Game>: 'static {
+    /// What `zoo list` shows.
+    const CAPABILITIES: &'static [Capability];
+    /// The model as a sampler, when it samples from noise.
+    fn sampler(_model: &M) -> Option<&dyn Sampler<M>> {
+        None
+    }
+    /// The model as a class-conditional sampler, when it is one.
+    fn class_sampler(_model: &M) -> Option<&dyn ClassSampler<M>> {
+        None
+    }
+    /// The model as a translator, when it translates.
+    fn translator(_model: &M) -> Option<&dyn Translator<M>> {
+        None
+    }
+}
+
+/// Noise in, image out ([`Sample`]).
+pub struct NoiseToImage;
+/// Noise and a class in, image out ([`SampleClass`]).
+pub struct ClassToImage;
+/// Image in, image out ([`Translate`]).
+pub struct ImageToImage;
+
+impl<M: Sample> Role<M> for NoiseToImage {
+    const CAPABILITIES: &'static [Capability] = &[Capability::Sample];
+    fn sampler(model: &M) -> Option<&dyn Sampler<M>> {
+        Some(model)
+    }
+}
+
+impl<M: SampleClass> Role<M> for ClassToImage {
+    const CAPABILITIES: &'static [Capability] = &[Capability::Sample, Capability::Condition];
+    fn sampler(model: &M) -> Option<&dyn Sampler<M>> {
+        Some(model)
+    }
+    fn class_sampler(model: &M) -> Option<&dyn ClassSampler<M>> {
+        Some(model)
+    }
+}
+
+impl<M: Translate> Role<M> for ImageToImage {
+    const CAPABILITIES: &'static [Capability] = &[Capability::Translate];
+    fn translator(model: &M) -> Option<&dyn Translator<M>> {
+        Some(model)
     }
 }

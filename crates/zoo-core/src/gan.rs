@@ -3,7 +3,7 @@
 //! The split follows mimicry's `Trainer` and CycleGAN's `BaseModel` hooks: the **model** owns
 //! its networks' construction, its noise, and its loss recipe (plus per-model tricks such as an
 //! image pool or weight clipping, in [`GanModel::after_d_step`]); the **engine**
-//! ([`crate::engine`]) owns the networks once built, both optimizers, the schedule, the RNG,
+//! (zoo-train's engine) owns the networks once built, both optimizers, the schedule, the RNG,
 //! logging, sample grids and checkpoints.
 //!
 //! # Contract
@@ -14,15 +14,25 @@
 //!   reports `d_real` and `d_fake` (mean D(x), mean D(G(z))), which the engine shows live.
 //! - All randomness goes through the device RNG, which the engine seeds per step, so a run
 //!   is reproducible and resumable bit for bit on the CPU.
+//! - Discriminator regularisers computed from the real and fake batches go in
+//!   [`GanModel::d_regularizers`] (see [`crate::reg`] for what burn 0.22 allows); transforms
+//!   after D's update (weight clipping) in [`GanModel::after_d_step`].
+//!
+//! Every `GanModel` is a [`Game`] with the [`NoiseToImage`] role (it implements [`Sample`]).
 
 use std::fmt::{Debug, Display};
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::RunConfig;
+use crate::data::classes::load_labelled_set;
+use crate::data::{Batches, ImageSet, Real, load_training_set};
+use crate::game::{ClassToImage, Game, NoiseToImage, Sample, SampleClass};
+use crate::streams::{FIXED_NOISE, mix};
 
 /// A loss to minimise and the named terms to log.
 pub struct Losses {
@@ -44,6 +54,15 @@ impl Losses {
     /// Adds a named part.
     pub fn with(mut self, name: &'static str, value: Tensor<1>) -> Self {
         self.parts.push((name, value.detach()));
+        self
+    }
+
+    /// Adds regularisation terms to the total, each logged as a part (no-op when empty).
+    pub fn regularized(mut self, terms: Vec<(&'static str, Tensor<1>)>) -> Self {
+        for (name, term) in terms {
+            self.total = self.total + term.clone();
+            self.parts.push((name, term.detach()));
+        }
         self
     }
 }
@@ -87,9 +106,299 @@ pub trait GanModel: Sized + 'static {
     /// The generator's loss on fakes attached to its graph.
     fn g_loss(&mut self, d: &Self::D, fake: Tensor<4>) -> Losses;
 
+    /// Regularisers of D computed from the real and (detached) fake batches: each
+    /// `(name, term)` is added to D's loss and logged as its own column. None by default.
+    fn d_regularizers(
+        &mut self,
+        _d: &Self::D,
+        _real: &Tensor<4>,
+        _fake: &Tensor<4>,
+    ) -> Vec<(&'static str, Tensor<1>)> {
+        Vec::new()
+    }
+
     /// Hook after each discriminator update (e.g. WGAN weight clipping).
     fn after_d_step(&mut self, d: Self::D) -> Self::D {
         d
+    }
+}
+
+/// Noise-to-image GANs: real batches from one image set, fakes from fresh noise of the batch's
+/// size, grids from a fixed noise batch.
+impl<M: GanModel> Game for M {
+    type Config = M::Config;
+    type G = M::G;
+    type D = M::D;
+    type Data = Batches;
+    type Batch = Real;
+    type Fakes = Tensor<4>;
+    type Probe = Tensor<2>;
+    type Role = NoiseToImage;
+    const NAME: &'static str = <M as GanModel>::NAME;
+    const ABOUT: &'static str = <M as GanModel>::ABOUT;
+
+    fn defaults() -> RunConfig<M::Config> {
+        <M as GanModel>::defaults()
+    }
+    fn new(cfg: &RunConfig<M::Config>) -> Result<Self> {
+        <M as GanModel>::new(cfg)
+    }
+    fn init_g(&self, device: &Device) -> M::G {
+        <M as GanModel>::init_g(self, device)
+    }
+    fn init_d(&self, device: &Device) -> M::D {
+        <M as GanModel>::init_d(self, device)
+    }
+
+    fn load_data(&self, cfg: &RunConfig<M::Config>) -> Result<Batches> {
+        ensure!(
+            cfg.data.domains.is_empty(),
+            "{} learns one image set; --domains (data.domains) is for image-to-image models \
+             such as cyclegan",
+            <M as GanModel>::NAME
+        );
+        let set = load_training_set(&cfg.data)?;
+        Batches::new(Arc::new(set), cfg.train.batch_size, cfg.train.seed)
+    }
+    fn synthetic_data(&self, cfg: &RunConfig<M::Config>) -> Result<Batches> {
+        let set = ImageSet::synthetic(
+            cfg.train.batch_size * cfg.train.d_steps * 4,
+            cfg.data.channels,
+            cfg.data.image_size,
+        );
+        Batches::new(Arc::new(set), cfg.train.batch_size, cfg.train.seed)
+    }
+    fn describe(&self, data: &Batches) -> String {
+        let s = data.set();
+        format!("{} images of {}x{}x{}", s.len, s.channels, s.size, s.size)
+    }
+    fn per_epoch(&self, data: &Batches) -> u64 {
+        data.per_epoch()
+    }
+    fn batch(&self, data: &mut Batches, index: u64, device: &Device) -> Real {
+        data.real(index, device)
+    }
+
+    fn fakes(&mut self, g: &M::G, real: &Real) -> Tensor<4> {
+        let n = real.images.dims()[0];
+        self.generate(g, self.noise(n, &real.images.device()))
+    }
+    fn d_loss(&mut self, d: &M::D, real: &Real, fake: &Tensor<4>) -> Losses {
+        let fake = fake.clone().detach();
+        let regs = <M as GanModel>::d_regularizers(self, d, &real.images, &fake);
+        let loss = <M as GanModel>::d_loss(self, d, real.images.clone(), fake);
+        loss.regularized(regs)
+    }
+    fn after_d_step(&mut self, d: M::D) -> M::D {
+        <M as GanModel>::after_d_step(self, d)
+    }
+    fn g_loss(&mut self, _g: &M::G, d: &M::D, _real: Real, fake: Tensor<4>) -> Losses {
+        <M as GanModel>::g_loss(self, d, fake)
+    }
+
+    fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Tensor<2> {
+        device.seed(mix(seed, FIXED_NOISE));
+        self.noise(n, device)
+    }
+    fn grid(&self, g: &M::G, probe: &Tensor<2>) -> (Tensor<4>, usize) {
+        let n = probe.dims()[0];
+        let per_row = ((n as f64).sqrt().ceil() as usize).max(1);
+        (self.generate(g, probe.clone()), per_row)
+    }
+}
+
+impl<M: GanModel> Sample for M {
+    fn sample_noise(&self, n: usize, device: &Device) -> Tensor<2> {
+        self.noise(n, device)
+    }
+    fn sample(&self, g: &M::G, noise: Tensor<2>) -> Tensor<4> {
+        self.generate(g, noise)
+    }
+}
+
+/// A class-conditional noise-to-image GAN (cGAN with a projection discriminator, AC-GAN):
+/// [`GanModel`]'s contract plus the labels of each real batch, which G and D both receive.
+/// Fakes of a step are drawn for the real batch's labels (as mimicry and StudioGAN do).
+/// [`Conditional<M>`] is its [`Game`], with the [`ClassToImage`] role: register
+/// `&Entry::<Conditional<MyCgan>>::new()`.
+pub trait ConditionalGan: Sized + 'static {
+    /// The `[model]` section of the config.
+    type Config: Serialize + DeserializeOwned + Default + Clone + Debug;
+    /// The generator.
+    type G: Module + Clone + Display;
+    /// The discriminator.
+    type D: Module + Clone + Display;
+    /// Registry name.
+    const NAME: &'static str;
+    /// One line for `zoo list`.
+    const ABOUT: &'static str;
+
+    /// The full default run config.
+    fn defaults() -> RunConfig<Self::Config> {
+        RunConfig::default()
+    }
+    /// Builds the model from a resolved config (the class names come from
+    /// [`crate::data::classes::classes_of`]).
+    fn new(cfg: &RunConfig<Self::Config>) -> Result<Self>;
+    /// The class names, index order.
+    fn class_names(&self) -> Vec<String>;
+    /// A freshly initialised generator.
+    fn init_g(&self, device: &Device) -> Self::G;
+    /// A freshly initialised discriminator.
+    fn init_d(&self, device: &Device) -> Self::D;
+    /// `n` latent codes.
+    fn noise(&self, n: usize, device: &Device) -> Tensor<2>;
+    /// Images of classes `labels` (one per code).
+    fn generate(&self, g: &Self::G, noise: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<4>;
+    /// D's loss on a real batch and (detached) fakes, both of classes `labels`.
+    fn d_loss(
+        &mut self,
+        d: &Self::D,
+        real: Tensor<4>,
+        fake: Tensor<4>,
+        labels: Tensor<1, Int>,
+    ) -> Losses;
+    /// G's loss on fakes of classes `labels`, attached to its graph.
+    fn g_loss(&mut self, d: &Self::D, fake: Tensor<4>, labels: Tensor<1, Int>) -> Losses;
+    /// Hook after each discriminator update.
+    fn after_d_step(&mut self, d: Self::D) -> Self::D {
+        d
+    }
+}
+
+/// The [`Game`] of a [`ConditionalGan`].
+pub struct Conditional<M>(pub M);
+
+/// The labels of a conditional batch (a labelled data set is checked when it loads).
+fn labels_of(real: &Real) -> Tensor<1, Int> {
+    real.labels
+        .clone()
+        .expect("conditional models load labelled data only")
+}
+
+/// `n` labels drawn uniformly from `k` classes (from the device RNG).
+fn random_labels(n: usize, k: usize, device: &Device) -> Tensor<1, Int> {
+    let u = Tensor::<1>::random(
+        [n],
+        burn::tensor::Distribution::Uniform(0.0, k as f64),
+        device,
+    );
+    u.floor().int().clamp(0, k as i64 - 1)
+}
+
+impl<M: ConditionalGan> Game for Conditional<M> {
+    type Config = M::Config;
+    type G = M::G;
+    type D = M::D;
+    type Data = Batches;
+    type Batch = Real;
+    type Fakes = Tensor<4>;
+    /// The grid's noise and its labels: one row per class.
+    type Probe = (Tensor<2>, Tensor<1, Int>);
+    type Role = ClassToImage;
+    const NAME: &'static str = M::NAME;
+    const ABOUT: &'static str = M::ABOUT;
+
+    fn defaults() -> RunConfig<M::Config> {
+        M::defaults()
+    }
+    fn new(cfg: &RunConfig<M::Config>) -> Result<Self> {
+        M::new(cfg).map(Conditional)
+    }
+    fn init_g(&self, device: &Device) -> M::G {
+        self.0.init_g(device)
+    }
+    fn init_d(&self, device: &Device) -> M::D {
+        self.0.init_d(device)
+    }
+    fn load_data(&self, cfg: &RunConfig<M::Config>) -> Result<Batches> {
+        let (set, names) = load_labelled_set(&cfg.data)?;
+        ensure!(
+            names == self.0.class_names(),
+            "the data's classes ({}) are not the model's ({})",
+            names.join(", "),
+            self.0.class_names().join(", ")
+        );
+        Batches::new(Arc::new(set), cfg.train.batch_size, cfg.train.seed)
+    }
+    fn synthetic_data(&self, cfg: &RunConfig<M::Config>) -> Result<Batches> {
+        let n = cfg.train.batch_size * cfg.train.d_steps * 4;
+        let mut set = ImageSet::synthetic(n, cfg.data.channels, cfg.data.image_size);
+        let k = self.0.class_names().len().max(1);
+        set.labels = Some((0..n).map(|i| (i % k) as u8).collect());
+        Batches::new(Arc::new(set), cfg.train.batch_size, cfg.train.seed)
+    }
+    fn describe(&self, data: &Batches) -> String {
+        let s = data.set();
+        format!(
+            "{} images of {}x{}x{} in {} classes",
+            s.len,
+            s.channels,
+            s.size,
+            s.size,
+            self.0.class_names().len()
+        )
+    }
+    fn per_epoch(&self, data: &Batches) -> u64 {
+        data.per_epoch()
+    }
+    fn batch(&self, data: &mut Batches, index: u64, device: &Device) -> Real {
+        data.real(index, device)
+    }
+    fn fakes(&mut self, g: &M::G, real: &Real) -> Tensor<4> {
+        let n = real.images.dims()[0];
+        let z = self.0.noise(n, &real.images.device());
+        self.0.generate(g, z, labels_of(real))
+    }
+    fn d_loss(&mut self, d: &M::D, real: &Real, fake: &Tensor<4>) -> Losses {
+        self.0.d_loss(
+            d,
+            real.images.clone(),
+            fake.clone().detach(),
+            labels_of(real),
+        )
+    }
+    fn after_d_step(&mut self, d: M::D) -> M::D {
+        self.0.after_d_step(d)
+    }
+    fn g_loss(&mut self, _g: &M::G, d: &M::D, real: Real, fake: Tensor<4>) -> Losses {
+        let labels = labels_of(&real);
+        self.0.g_loss(d, fake, labels)
+    }
+    fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Self::Probe {
+        device.seed(mix(seed, FIXED_NOISE));
+        let per_row = ((n as f64).sqrt().ceil() as usize).max(1);
+        let k = self.0.class_names().len().max(1);
+        let labels: Vec<i64> = (0..n).map(|i| ((i / per_row) % k) as i64).collect();
+        let labels = Tensor::from_data(burn::tensor::TensorData::new(labels, [n]), device);
+        (self.0.noise(n, device), labels)
+    }
+    fn grid(&self, g: &M::G, (z, labels): &Self::Probe) -> (Tensor<4>, usize) {
+        let n = z.dims()[0];
+        let per_row = ((n as f64).sqrt().ceil() as usize).max(1);
+        (self.0.generate(g, z.clone(), labels.clone()), per_row)
+    }
+}
+
+impl<M: ConditionalGan> Sample for Conditional<M> {
+    fn sample_noise(&self, n: usize, device: &Device) -> Tensor<2> {
+        self.0.noise(n, device)
+    }
+    /// Classes drawn uniformly from the device RNG (which the caller seeded).
+    fn sample(&self, g: &M::G, noise: Tensor<2>) -> Tensor<4> {
+        let device = noise.device();
+        let n = noise.dims()[0];
+        let labels = random_labels(n, self.0.class_names().len().max(1), &device);
+        self.0.generate(g, noise, labels)
+    }
+}
+
+impl<M: ConditionalGan> SampleClass for Conditional<M> {
+    fn class_names(&self) -> Vec<String> {
+        self.0.class_names()
+    }
+    fn sample_classes(&self, g: &M::G, noise: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<4> {
+        self.0.generate(g, noise, labels)
     }
 }
 
@@ -149,4 +458,32 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
     let mut c = Count(0);
     module.visit(&mut c);
     c.0
+}
+
+/// "1,234 (+ 56 running statistics)".
+pub fn param_summary<T: Module>(m: &T) -> String {
+    let trainable = trainable_params(m);
+    let buffers = m.num_params() - trainable;
+    if buffers == 0 {
+        group_digits(trainable)
+    } else {
+        format!(
+            "{} (+ {} batch-norm running statistics)",
+            group_digits(trainable),
+            group_digits(buffers)
+        )
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn group_digits(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

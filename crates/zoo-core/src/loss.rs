@@ -453,7 +453,7 @@ mod tests {
         /// Trains D alone (Adam, the minimax D loss) with data ~ N(μ_d, 1) and fakes ~ N(μ_g, 1);
         /// returns D(x) on a grid over [−2, 2] and V(D, G) on a large fresh sample.
         fn train_d(mu_d: f64, mu_g: f64) -> (Vec<(f64, f64)>, f64) {
-            let _l = crate::testing::rng_lock();
+            let _l = zoo_kernels::rng_lock();
             let ad = Device::flex().autodiff();
             ad.seed(7);
             let mut d = Mlp::new(&ad);

@@ -7,8 +7,10 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use zoo_core::burn::prelude::Device;
-use zoo_core::engine::{BenchReport, reset_peak_rss};
-use zoo_core::entry::{BenchRequest, ModelEntry};
+use zoo_train::bench::{BenchReport, reset_peak_rss};
+use zoo_train::tasks::BenchRequest;
+
+use crate::entry::ModelEntry;
 
 use crate::cli::{BenchArgs, DeviceArg};
 use crate::registry;

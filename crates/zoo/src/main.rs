@@ -2,6 +2,8 @@
 
 mod bench;
 mod cli;
+mod entry;
+mod get;
 mod registry;
 
 use std::io::IsTerminal;
@@ -14,11 +16,18 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use zoo_core::burn::prelude::Device;
 use zoo_core::config::DatasetKind;
-use zoo_core::entry::{EvalRequest, SampleRequest, TrainRequest, TranslateRequest, group_digits};
 use zoo_core::game::Direction;
-use zoo_core::run::RunDir;
+use zoo_core::gan::group_digits;
+use zoo_eval::compare::{CompareRequest, Contender};
+use zoo_eval::evaluate::EvalRequest;
+use zoo_train::run::RunDir;
+use zoo_train::tasks::{SampleRequest, TrainRequest, TranslateRequest};
 
-use crate::cli::{ClassifierCommand, Cli, Command, DataCommand, DeviceArg};
+use crate::cli::{
+    ClassifierCommand, Cli, Command, CompareArgs, DataCommand, DeviceArg, EvalArgs, GlobalArgs,
+    SampleArgs, TrainArgs, TranslateArgs,
+};
+use crate::entry::ModelEntry;
 
 /// mimalloc keeps freed pages for reuse: a training step allocates and frees the same large
 /// buffers every time, and with the system allocator each one came back as fresh pages to
@@ -58,7 +67,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             // Stopped by a signal: the shell's convention, 128 + the signal number.
-            match e.downcast_ref::<zoo_core::engine::Interrupted>() {
+            match e.downcast_ref::<zoo_train::engine::Interrupted>() {
                 Some(i) => ExitCode::from(128 + i.signal as u8),
                 None => ExitCode::FAILURE,
             }
@@ -108,194 +117,235 @@ fn run(cli: Cli) -> Result<()> {
             .build_global()
             .context("cannot set the number of threads")?;
     }
-    let progress = !cli.global.quiet && std::io::stderr().is_terminal();
+    let g = &cli.global;
     match *cli.command {
-        Command::List => {
-            let width = registry::names().iter().map(|n| n.len()).max().unwrap_or(0);
-            for m in registry::MODELS {
-                println!("{:width$}  {}", m.name(), m.about());
-            }
-        }
-        Command::Config { model } => {
-            print!("{}", registry::find(&model)?.default_config()?);
-        }
-        Command::Info { model, config } => {
-            let entry = registry::find(&model)?;
-            print!("{}", entry.info(config.config.as_deref(), &config.sets)?);
-        }
-        Command::Train(args) => {
-            let entry = registry::find(&args.model)?;
-            // Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130 / 143.
-            let stop = Arc::new(AtomicUsize::new(0));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)
-                    .context("cannot install the signal handler")?;
-            }
-            let req = TrainRequest {
-                config_file: args.config.config,
-                sets: args.config.sets,
-                data_dir: args.data_dir,
-                domains: args.domains.unwrap_or_default(),
-                steps: args.steps,
-                epochs: args.epochs,
-                batch_size: args.batch_size,
-                seed: args.seed,
-                out: args.out,
-                resume: args.resume,
-                device: device(cli.global.device)?,
-                progress,
-                stop: Some(stop),
-            };
-            let report = entry.train(&req)?;
-            let s = &report.summary;
-            println!("run: {}", report.run_dir.display());
-            println!(
-                "steps: {}/{}  time: {:.1}s  images/s: {:.0}",
-                s.step, s.total_steps, s.seconds, s.images_per_s
-            );
-            let last: Vec<String> = s
-                .last
-                .iter()
-                .filter(|(n, _)| !matches!(n.as_str(), "step" | "epoch" | "images_per_s"))
-                .map(|(n, v)| format!("{n}={v:.4}"))
-                .collect();
-            if !last.is_empty() {
-                println!("last: {}", last.join(" "));
-            }
-            println!("samples: {}", report.run_dir.join("samples").display());
-        }
-        Command::Sample(args) => {
-            let entry = entry_of_run(&args.run_dir)?;
-            let written = entry.sample(&SampleRequest {
-                run_dir: args.run_dir,
-                n: args.n,
-                seed: args.seed,
-                out: args.out,
-                out_dir: args.out_dir,
-                device: device(cli.global.device)?,
-            })?;
-            if written.len() == 1 {
-                println!("{}", written[0].display());
-            } else if let Some(first) = written.first() {
-                println!(
-                    "{} images in {}",
-                    group_digits(written.len()),
-                    first.parent().unwrap_or(Path::new(".")).display()
-                );
-            }
-        }
-        Command::Compare(args) => {
-            let models = args
-                .models
-                .iter()
-                .map(|m| registry::find(m))
-                .collect::<Result<Vec<_>>>()?;
-            let stop = Arc::new(AtomicUsize::new(0));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)
-                    .context("cannot install the signal handler")?;
-            }
-            let req = zoo_core::compare::CompareRequest {
-                models,
-                dataset: dataset(&args.dataset)?,
-                data_dir: args.data_dir,
-                out: args.out,
-                steps: args.steps,
-                seeds: args.seeds,
-                n: args.n,
-                device: device(cli.global.device)?,
-                progress,
-                stop: Some(stop),
-            };
-            let c = zoo_core::compare::compare(&req)?;
-            print!("{}", zoo_core::compare::table(&c.summaries, &c.floor));
-            println!("report: {}", c.report.display());
-        }
-        Command::Eval(args) => {
-            let entry = entry_of_run(&args.run_dir)?;
-            let report = entry.eval(&EvalRequest {
-                run_dir: args.run_dir.clone(),
-                n: args.n,
-                checkpoint: args.checkpoint,
-                device: device(cli.global.device)?,
-            })?;
-            print!("{}", report.table());
-            println!("written: {}", args.run_dir.join("eval.json").display());
-        }
-        Command::Translate(args) => {
-            let direction = match args.direction.as_str() {
-                "a2b" => Direction::AToB,
-                "b2a" => Direction::BToA,
-                other => bail!("unknown --direction `{other}`; use a2b (A to B) or b2a (B to A)"),
-            };
-            let entry = entry_of_run(&args.run_dir)?;
-            let report = entry.translate(&TranslateRequest {
-                run_dir: args.run_dir,
-                direction,
-                input: args.input,
-                out: args.out,
-                device: device(cli.global.device)?,
-            })?;
-            println!(
-                "{} images translated; see {}",
-                report.count,
-                report.index.display()
-            );
-            if let Some(e) = report.error {
-                println!(
-                    "against the known mapping: L1 {:.4} (doing nothing: {:.4}), PSNR {:.2} dB",
-                    e.l1, e.identity_l1, e.psnr
-                );
-            }
-        }
-        Command::Bench(args) => bench::run(args, cli.global.device, device(cli.global.device)?)?,
-        Command::Classifier {
-            command:
-                ClassifierCommand::Train {
-                    dataset: name,
-                    data_dir,
-                    epochs,
-                    limit,
-                },
-        } => {
-            let kind = dataset(&name)?;
-            anyhow::ensure!(epochs > 0, "--epochs must be at least 1 (got 0)");
-            let info = zoo_core::classifier::train_and_cache(
-                kind,
-                data_dir.as_deref(),
-                epochs,
-                limit,
-                &device(cli.global.device)?,
-            )?;
-            println!(
-                "{} classifier: test accuracy {:.2}% after {} epochs on {} images; cached in {}",
-                info.dataset,
-                100.0 * info.test_accuracy,
-                info.epochs,
-                info.train_images,
-                zoo_core::classifier::cache_dir().display()
-            );
-        }
-        Command::Data {
-            command:
-                DataCommand::Get {
-                    dataset: name,
-                    data_dir,
-                },
+        Command::List => list(),
+        Command::Config { model } => config(&model),
+        Command::Info { model, config } => info(&model, config.config.as_deref(), &config.sets),
+        Command::Train(args) => train(args, g),
+        Command::Sample(args) => sample(args, g),
+        Command::Compare(args) => compare(args, g),
+        Command::Eval(args) => eval(args, g),
+        Command::Translate(args) => translate(args, g),
+        Command::Bench(args) => bench::run(args, g.device, device(g.device)?),
+        Command::Classifier { command } => classifier(command, g),
+        Command::Data { command } => data(command),
+    }
+}
+
+/// Whether to draw progress bars: not quiet, and stderr is a terminal.
+fn progress(g: &GlobalArgs) -> bool {
+    !g.quiet && std::io::stderr().is_terminal()
+}
+
+/// Ctrl-C / SIGTERM set the returned flag: training finishes the step, checkpoints and exits
+/// with 130 / 143.
+fn stop_flag() -> Result<Arc<AtomicUsize>> {
+    let stop = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)
+            .context("cannot install the signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// `zoo list`: each model, what it can do, and its line.
+fn list() -> Result<()> {
+    let width = registry::names().iter().map(|n| n.len()).max().unwrap_or(0);
+    for m in registry::MODELS {
+        let caps: Vec<&str> = m.capabilities().iter().map(|c| c.name()).collect();
+        let caps = format!("[{}]", caps.join(", "));
+        println!("{:width$}  {caps:<20}  {}", m.name(), m.about());
+    }
+    Ok(())
+}
+
+/// `zoo config`.
+fn config(model: &str) -> Result<()> {
+    print!("{}", registry::find(model)?.default_config()?);
+    Ok(())
+}
+
+/// `zoo info`.
+fn info(model: &str, file: Option<&Path>, sets: &[String]) -> Result<()> {
+    print!("{}", registry::find(model)?.info(file, sets)?);
+    Ok(())
+}
+
+/// `zoo train`.
+fn train(args: TrainArgs, g: &GlobalArgs) -> Result<()> {
+    let entry = registry::find(&args.model)?;
+    let req = TrainRequest {
+        config_file: args.config.config,
+        sets: args.config.sets,
+        data_dir: args.data_dir,
+        domains: args.domains.unwrap_or_default(),
+        steps: args.steps,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        out: args.out,
+        resume: args.resume,
+        device: device(g.device)?,
+        progress: progress(g),
+        stop: Some(stop_flag()?),
+    };
+    let report = entry.train(&req)?;
+    let s = &report.summary;
+    println!("run: {}", report.run_dir.display());
+    println!(
+        "steps: {}/{}  time: {:.1}s  images/s: {:.0}",
+        s.step, s.total_steps, s.seconds, s.images_per_s
+    );
+    let last: Vec<String> = s
+        .last
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "step" | "epoch" | "images_per_s"))
+        .map(|(n, v)| format!("{n}={v:.4}"))
+        .collect();
+    if !last.is_empty() {
+        println!("last: {}", last.join(" "));
+    }
+    println!("samples: {}", report.run_dir.join("samples").display());
+    Ok(())
+}
+
+/// `zoo sample`.
+fn sample(args: SampleArgs, g: &GlobalArgs) -> Result<()> {
+    let entry = entry_of_run(&args.run_dir)?;
+    let written = entry.sample(&SampleRequest {
+        run_dir: args.run_dir,
+        n: args.n,
+        seed: args.seed,
+        out: args.out,
+        out_dir: args.out_dir,
+        device: device(g.device)?,
+    })?;
+    if written.len() == 1 {
+        println!("{}", written[0].display());
+    } else if let Some(first) = written.first() {
+        println!(
+            "{} images in {}",
+            group_digits(written.len()),
+            first.parent().unwrap_or(Path::new(".")).display()
+        );
+    }
+    Ok(())
+}
+
+/// `zoo compare`.
+fn compare(args: CompareArgs, g: &GlobalArgs) -> Result<()> {
+    let models = args
+        .models
+        .iter()
+        .map(|m| registry::find(m).map(|e| e as &'static dyn Contender))
+        .collect::<Result<Vec<_>>>()?;
+    let req = CompareRequest {
+        models,
+        dataset: dataset(&args.dataset)?,
+        data_dir: args.data_dir,
+        out: args.out,
+        steps: args.steps,
+        seeds: args.seeds,
+        n: args.n,
+        device: device(g.device)?,
+        progress: progress(g),
+        stop: Some(stop_flag()?),
+    };
+    let c = zoo_eval::compare::compare(&req)?;
+    print!("{}", zoo_eval::compare::table(&c.summaries, &c.floor));
+    println!("report: {}", c.report.display());
+    Ok(())
+}
+
+/// `zoo eval`.
+fn eval(args: EvalArgs, g: &GlobalArgs) -> Result<()> {
+    let entry = entry_of_run(&args.run_dir)?;
+    let report = entry.eval(&EvalRequest {
+        run_dir: args.run_dir.clone(),
+        n: args.n,
+        checkpoint: args.checkpoint,
+        device: device(g.device)?,
+    })?;
+    print!("{}", report.table());
+    println!("written: {}", args.run_dir.join("eval.json").display());
+    Ok(())
+}
+
+/// `zoo translate`.
+fn translate(args: TranslateArgs, g: &GlobalArgs) -> Result<()> {
+    let direction = match args.direction.as_str() {
+        "a2b" => Direction::AToB,
+        "b2a" => Direction::BToA,
+        other => bail!("unknown --direction `{other}`; use a2b (A to B) or b2a (B to A)"),
+    };
+    let entry = entry_of_run(&args.run_dir)?;
+    let report = entry.translate(&TranslateRequest {
+        run_dir: args.run_dir,
+        direction,
+        input: args.input,
+        out: args.out,
+        device: device(g.device)?,
+    })?;
+    println!(
+        "{} images translated; see {}",
+        report.count,
+        report.index.display()
+    );
+    if let Some(e) = report.error {
+        println!(
+            "against the known mapping: L1 {:.4} (doing nothing: {:.4}), PSNR {:.2} dB",
+            e.l1, e.identity_l1, e.psnr
+        );
+    }
+    Ok(())
+}
+
+/// `zoo classifier train`.
+fn classifier(command: ClassifierCommand, g: &GlobalArgs) -> Result<()> {
+    let ClassifierCommand::Train {
+        dataset: name,
+        data_dir,
+        epochs,
+        limit,
+    } = command;
+    let kind = dataset(&name)?;
+    ensure!(epochs > 0, "--epochs must be at least 1 (got 0)");
+    let info = zoo_eval::classifier::train_and_cache(
+        kind,
+        data_dir.as_deref(),
+        epochs,
+        limit,
+        &device(g.device)?,
+    )?;
+    println!(
+        "{} classifier: test accuracy {:.2}% after {} epochs on {} images; cached in {}",
+        info.dataset,
+        100.0 * info.test_accuracy,
+        info.epochs,
+        info.train_images,
+        zoo_eval::classifier::cache_dir().display()
+    );
+    Ok(())
+}
+
+/// `zoo data get` and `zoo data pair`.
+fn data(command: DataCommand) -> Result<()> {
+    match command {
+        DataCommand::Get {
+            dataset: name,
+            data_dir,
         } => {
             let kind = dataset(&name)?;
             let dir = data_dir.unwrap_or_else(|| default_data_dir(kind));
-            println!("{}", zoo_core::data::get::get(kind, &dir)?);
+            println!("{}", get::get(kind, &dir)?);
         }
-        Command::Data {
-            command:
-                DataCommand::Pair {
-                    pair,
-                    out,
-                    data_dir,
-                    train,
-                    test,
-                },
+        DataCommand::Pair {
+            pair,
+            out,
+            data_dir,
+            train,
+            test,
         } => {
             match pair.as_str() {
                 "mnist-invert" => {}
@@ -315,7 +365,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// The registered model that wrote a run folder.
-fn entry_of_run(run_dir: &Path) -> Result<&'static dyn zoo_core::entry::ModelEntry> {
+fn entry_of_run(run_dir: &Path) -> Result<&'static dyn ModelEntry> {
     let (_, info) = RunDir::open(run_dir, None)?;
     registry::find(&info.model)
         .with_context(|| format!("{} was written by another zoo", run_dir.display()))

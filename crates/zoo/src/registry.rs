@@ -1,7 +1,7 @@
 //! The one list of models. Adding a model is one crate plus one line here.
 
+use crate::entry::{Entry, ModelEntry};
 use anyhow::{Result, bail};
-use zoo_core::entry::{Entry, ModelEntry};
 
 /// Every model `zoo` knows, in the order `zoo list` shows them.
 pub static MODELS: &[&dyn ModelEntry] = &[

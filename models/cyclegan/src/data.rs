@@ -8,10 +8,10 @@ use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use zoo_core::data::{Batches, ImageSet, View, load_folder, mix};
+use zoo_core::data::{Batches, ImageSet, View, load_folder};
+use zoo_core::streams::{AUGMENT, mix};
 
 /// Stream id of B's draws and the augmentations.
-const AUGMENT_STREAM: u64 = 0xC1C1E;
 
 /// The folders of the two domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +174,7 @@ impl Domains {
     /// cropped and flipped; a pure function of the seed and the index.
     pub fn batch(&mut self, index: u64, device: &Device) -> Pair {
         let ia = self.a.indices(index);
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(self.how.seed ^ AUGMENT_STREAM, index));
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(self.how.seed ^ AUGMENT, index));
         let size = self.a.set().size;
         let va: Vec<View> = ia
             .iter()

@@ -16,17 +16,15 @@
 //! image pools, so `--resume` continues exactly.
 
 pub mod data;
-pub mod eval;
 pub mod nets;
 pub mod pool;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::{DatasetKind, LrSchedule, RunConfig};
-use zoo_core::data::ImageSet;
-use zoo_core::eval::TranslationEval;
-use zoo_core::game::{Direction, Game};
+use zoo_core::data::{ImageSet, load_folder};
+use zoo_core::game::{Direction, Game, HeldOut, ImageToImage, Translate};
 use zoo_core::gan::{Losses, trainable_params};
 use zoo_core::loss::Adversarial;
 
@@ -167,10 +165,10 @@ impl Game for CycleGan {
     type Batch = Pair;
     type Fakes = Fakes;
     type Probe = Pair;
+    type Role = ImageToImage;
     const NAME: &'static str = "cyclegan";
     const ABOUT: &'static str = "Zhu et al. 2017: unpaired image-to-image translation with two \
                                  generators, two PatchGANs and cycle consistency";
-    const TRANSLATES: bool = true;
 
     fn defaults() -> RunConfig<CycleGanConfig> {
         let mut cfg = RunConfig::<CycleGanConfig>::default();
@@ -375,30 +373,40 @@ impl Game for CycleGan {
         self.pool_a.load(&Self::pool_path(dir, "a"), device)?;
         self.pool_b.load(&Self::pool_path(dir, "b"), device)
     }
+}
 
-    fn eval_translation(
-        &self,
-        g: &Generators,
-        cfg: &RunConfig<CycleGanConfig>,
-        n: usize,
-        device: &Device,
-    ) -> Result<TranslationEval> {
-        eval::evaluate(g, cfg, n, device)
-    }
-
+impl Translate for CycleGan {
     fn translate(
         &self,
         g: &Generators,
         direction: Direction,
         images: Tensor<4>,
-    ) -> Result<(Tensor<4>, Tensor<4>)> {
+    ) -> (Tensor<4>, Tensor<4>) {
         let (there, back) = match direction {
             Direction::AToB => (&g.g, &g.f),
             Direction::BToA => (&g.f, &g.g),
         };
         let fake = there.forward(images);
         let rec = back.forward(fake.clone());
-        Ok((fake, rec))
+        (fake, rec)
+    }
+
+    /// The test folders (testA/ testB/) when the root has them, else the training folders.
+    fn held_out(&self, cfg: &RunConfig<CycleGanConfig>, n: usize) -> Result<HeldOut> {
+        let dirs = DomainDirs::resolve(&cfg.data.domains)?;
+        let load =
+            |test: &Option<std::path::PathBuf>, train: &std::path::Path| -> Result<ImageSet> {
+                let dir = test.as_deref().unwrap_or(train);
+                let mut set = load_folder(dir, cfg.data.channels, cfg.data.image_size)
+                    .with_context(|| format!("evaluation images in {}", dir.display()))?;
+                set.truncate(n);
+                Ok(set)
+            };
+        Ok(HeldOut {
+            a: load(&dirs.test_a, &dirs.train_a)?,
+            b: load(&dirs.test_b, &dirs.train_b)?,
+            root: dirs.train_a.parent().map(std::path::Path::to_path_buf),
+        })
     }
 }
 

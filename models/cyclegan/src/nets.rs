@@ -10,13 +10,13 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
-use zoo_core::fast::{FastConv, FastDropout, FastNorm, leaky_relu};
+use zoo_core::kernels::{FastConv, FastDropout, FastNorm, leaky_relu};
 
 use crate::CycleGanConfig;
 
 /// Reflection padding of `p` pixels on every side (`torch.nn.ReflectionPad2d(p)`).
 pub fn reflect_pad(x: Tensor<4>, p: usize) -> Tensor<4> {
-    zoo_core::fast::reflect_pad(x, p)
+    zoo_core::kernels::reflect_pad(x, p)
 }
 
 /// Instance norm without affine parameters (the reference's `InstanceNorm2d` default).

@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, tanh};
-use zoo_core::fast::{FastConv, FastNorm, leaky_relu};
+use zoo_core::kernels::{FastConv, FastNorm, leaky_relu};
 
 use crate::DcganConfig;
 

@@ -1,5 +1,5 @@
 use zoo_core::gan::{GanModel, trainable_params};
-use zoo_core::testing::{
+use zoo_train::testing::{
     assert_checkpoint_round_trip, assert_one_step_moves_both, rng_lock, toy_images,
 };
 

@@ -29,7 +29,7 @@ pub type Lsgan = ConvModel<LsganFlavor>;
 mod tests {
     use burn::prelude::*;
     use zoo_core::gan::GanModel;
-    use zoo_core::testing::{assert_one_step_moves_both, rng_lock, toy_images};
+    use zoo_train::testing::{assert_one_step_moves_both, rng_lock, toy_images};
 
     use super::*;
 

@@ -15,8 +15,8 @@ use burn::prelude::*;
 use burn::tensor::activation::tanh;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
-use zoo_core::fast::{FastDropout, leaky_relu};
 use zoo_core::gan::{GanModel, Losses, Prior};
+use zoo_core::kernels::{FastDropout, leaky_relu};
 use zoo_core::loss::Adversarial;
 
 /// `[model]` of `zoo train vanilla`.

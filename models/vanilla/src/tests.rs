@@ -4,8 +4,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use zoo_core::data::ImageSet;
 use zoo_core::gan::param_values;
-use zoo_core::run::RunDir;
-use zoo_core::testing::{
+use zoo_train::run::RunDir;
+use zoo_train::testing::{
     assert_checkpoint_round_trip, assert_one_step_moves_both, load_trained, rng_lock, toy_images,
 };
 
@@ -34,8 +34,8 @@ fn train(
     data: Arc<ImageSet>,
     run: &RunDir,
     resume: bool,
-) -> zoo_core::engine::Summary {
-    zoo_core::testing::train::<Vanilla>(cfg, data, run, resume)
+) -> zoo_train::engine::Summary {
+    zoo_train::testing::train::<Vanilla>(cfg, data, run, resume)
 }
 
 fn load(cfg: &RunConfig<VanillaConfig>, run: &RunDir) -> (Generator, Discriminator) {

@@ -1,8 +1,10 @@
 //! Datasets: MNIST-style IDX sets, image folders, where to find them, and seeded batching.
 
-pub mod get;
+pub mod classes;
+pub mod dataset;
 pub mod idx;
 pub mod pair;
+pub mod paired;
 pub mod toy;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::{DataConfig, DatasetKind};
+use crate::streams::mix;
 
 /// Images held as bytes (N × C × S × S, row-major), scaled to [-1, 1] when batched.
 #[derive(Debug, Clone)]
@@ -111,6 +114,16 @@ impl ImageSet {
             }
             image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(s, s, rgb).expect("sized"))
         }
+    }
+
+    /// The class labels of images `indices` as a `[B]` tensor, when the set is labelled.
+    pub fn label_tensor(&self, indices: &[usize], device: &Device) -> Option<Tensor<1, Int>> {
+        let labels = self.labels.as_ref()?;
+        let v: Vec<i64> = indices.iter().map(|&i| labels[i] as i64).collect();
+        Some(Tensor::from_data(
+            TensorData::new(v, [indices.len()]),
+            device,
+        ))
     }
 
     /// Images `indices` as a `[B, C, S, S]` tensor in [-1, 1] (raw values for a float set).
@@ -247,7 +260,7 @@ pub fn idx_file_names(split: Split) -> [String; 2] {
 }
 
 /// The file holding `name` in `dir`: `name.gz` or `name`, also in the dotted spelling.
-pub(crate) fn find_idx_file(dir: &Path, name: &str) -> Option<PathBuf> {
+pub fn find_idx_file(dir: &Path, name: &str) -> Option<PathBuf> {
     // Also accept the dotted spelling of LeCun's original archives (`train-images.idx3-ubyte`).
     let dotted = name.replacen("-idx", ".idx", 1);
     [name, dotted.as_str()]
@@ -553,14 +566,24 @@ impl Batches {
         let idx = self.indices(index);
         self.set.tensor(&idx, device)
     }
+
+    /// Batch number `index` with its class labels (when the set has them).
+    pub fn real(&mut self, index: u64, device: &Device) -> Real {
+        let idx = self.indices(index);
+        Real {
+            images: self.set.tensor(&idx, device),
+            labels: self.set.label_tensor(&idx, device),
+        }
+    }
 }
 
-/// Mixes a seed with a counter (SplitMix64 finaliser), for independent per-step streams.
-pub fn mix(seed: u64, n: u64) -> u64 {
-    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// A batch of real images and, for labelled data, their classes.
+#[derive(Debug, Clone)]
+pub struct Real {
+    /// `[B, C, H, W]` in [-1, 1].
+    pub images: Tensor<4>,
+    /// `[B]` class indices, when the data set is labelled (MNIST, Fashion-MNIST, class folders).
+    pub labels: Option<Tensor<1, Int>>,
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DataConfig, DatasetKind};
-use crate::data::{ImageSet, mix};
+use crate::data::ImageSet;
+use crate::streams::{TOY_POINTS, mix};
 
 /// The mixture's centres.
 pub fn modes(kind: DatasetKind, radius: f64) -> Vec<[f64; 2]> {
@@ -89,7 +90,7 @@ pub fn training_set(cfg: &DataConfig) -> Result<ImageSet> {
         len: points,
         channels: 2,
         size: 1,
-        floats: Some(sample(cfg, points, mix(0x0707, points as u64))),
+        floats: Some(sample(cfg, points, mix(TOY_POINTS, points as u64))),
     })
 }
 

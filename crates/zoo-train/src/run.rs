@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-use crate::io::{sync_dir, write_atomic};
+use zoo_core::io::{sync_dir, write_atomic};
 
 /// `run.toml`: what a run folder is.
 #[derive(Debug, Clone, Serialize, Deserialize)]

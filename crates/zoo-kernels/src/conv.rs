@@ -692,7 +692,7 @@ unsafe fn gemm_raw(
 mod tests {
     use super::super::close;
     use super::*;
-    use crate::testing::rng_lock;
+    use crate::rng_lock;
     use burn::module::Module;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
     use burn::tensor::{Device, Distribution};

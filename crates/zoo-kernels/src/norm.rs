@@ -310,7 +310,7 @@ impl Backward<Flex, 3> for ChannelNorm {
 mod tests {
     use super::super::close;
     use super::*;
-    use crate::testing::rng_lock;
+    use crate::rng_lock;
     use burn::module::Module;
     use burn::nn::InstanceNormConfig;
     use burn::tensor::{Device, Distribution};

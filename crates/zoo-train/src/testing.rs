@@ -1,23 +1,17 @@
 //! Helpers for model crates' tests: tiny data, one-call training, loading what a run saved.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use burn::prelude::*;
+use zoo_core::config::RunConfig;
+use zoo_core::data::{Batches, ImageSet};
+use zoo_core::game::Game;
+use zoo_core::gan::GanModel;
+pub use zoo_core::kernels::rng_lock;
 
-use crate::config::RunConfig;
-use crate::data::{Batches, ImageSet};
+use crate::checkpoint::{init_networks, load_generator};
 use crate::engine::{self, Summary, TrainOptions};
-use crate::game::Game;
-use crate::gan::GanModel;
 use crate::run::RunDir;
-
-/// burn's CPU RNG is process-global: tests that draw random numbers serialise on this lock.
-static RNG_LOCK: Mutex<()> = Mutex::new(());
-
-/// Takes the RNG lock (a poisoned lock is still a lock).
-pub fn rng_lock() -> MutexGuard<'static, ()> {
-    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// `n` deterministic patterned images of `channels`×`size`×`size`.
 pub fn toy_images(n: usize, channels: usize, size: usize) -> Arc<ImageSet> {
@@ -61,6 +55,7 @@ pub fn train_game<M: Game>(
         ck.as_ref(),
         &Device::flex(),
         TrainOptions::default(),
+        None,
     )
     .expect("training runs")
 }
@@ -73,7 +68,7 @@ pub fn load_trained<M: Game>(cfg: &RunConfig<M::Config>, run: &RunDir) -> (M::G,
         .expect("readable")
         .expect("a checkpoint");
     let dev = Device::flex();
-    let g = engine::load_generator(&model, &ck, &dev).expect("generator loads");
+    let g = load_generator(&model, &ck, &dev).expect("generator loads");
     let d = model
         .init_d(&dev)
         .try_load_file(ck.file("discriminator.bpk"))
@@ -95,7 +90,7 @@ pub fn assert_one_step_moves_all<M: Game>(cfg: &RunConfig<M::Config>, data: M::D
     let out = tempfile_dir();
     let run = RunDir::create(&out, M::NAME).expect("run folder");
     let model = M::new(&cfg).expect("valid config");
-    let (g0, d0) = engine::init_networks(&model, cfg.train.seed, &Device::flex());
+    let (g0, d0) = init_networks(&model, cfg.train.seed, &Device::flex());
     let summary = train_game::<M>(&cfg, data, &run, false);
     for (name, v) in &summary.last {
         assert!(v.is_finite(), "{name} = {v}");
@@ -104,7 +99,7 @@ pub fn assert_one_step_moves_all<M: Game>(cfg: &RunConfig<M::Config>, data: M::D
     let moved = |a: Vec<Vec<f32>>, b: Vec<Vec<f32>>| {
         a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x != y)
     };
-    use crate::gan::param_values;
+    use zoo_core::gan::param_values;
     // Batch norm's running statistics move too (they are updated in the forward pass).
     assert!(
         moved(param_values(&g0), param_values(&g1)),
@@ -135,7 +130,7 @@ pub fn assert_checkpoint_round_trip<M: GanModel>(cfg: &RunConfig<M::Config>) {
     let dev = Device::flex();
     let dir = tempfile_dir();
     let m = <M as GanModel>::new(cfg).expect("valid config");
-    let (g, d) = engine::init_networks(&m, 3, &dev);
+    let (g, d) = init_networks(&m, 3, &dev);
     g.clone().save_file(dir.join("g.bpk")).expect("save");
     d.clone().save_file(dir.join("d.bpk")).expect("save");
     let g2 = <M as GanModel>::init_g(&m, &dev)

@@ -2,7 +2,7 @@
 //! `ops_profile` for DCGAN 28² at batch 64, `ops_profile cyclegan` for CycleGAN 64² at batch 1.
 //! Convolutions: forward, forward + input gradient, forward + weight gradient; other layers:
 //! forward, forward + backward. Each convolution is timed twice: burn's op, and zoo's one-GEMM
-//! path (`zoo_core::conv`).
+//! path (`zoo_kernels::FastConv`).
 use std::time::Instant;
 
 use burn::module::{Param, ParamId};
@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
-use zoo_core::fast::FastConv;
+use zoo_kernels::FastConv;
 
 fn time<F: FnMut()>(mut f: F) -> f64 {
     f();

@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
-use super::idx::gunzip_if_needed;
-use super::{Split, find_idx_file, idx_file_names};
-use crate::config::DatasetKind;
-use crate::io::write_atomic;
+use zoo_core::config::DatasetKind;
+use zoo_core::data::idx::gunzip_if_needed;
+use zoo_core::data::{Split, find_idx_file, idx_file_names};
+use zoo_core::io::write_atomic;
 
 /// sha256 of the four *decompressed* IDX files (train images, train labels, test images,
 /// test labels), so a gzipped and a raw copy verify alike.

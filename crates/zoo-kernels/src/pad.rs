@@ -125,7 +125,7 @@ impl Backward<Flex, 1> for ReflectPad {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rng_lock;
+    use crate::rng_lock;
     use burn::tensor::{Device, Distribution};
 
     /// Values and gradients equal burn's reflection padding exactly (copies and sums of the

@@ -138,7 +138,7 @@ impl Optimizer for Adam {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rng_lock;
+    use crate::rng_lock;
     use burn::tensor::Distribution;
 
     /// Eight steps on a few shapes (one large enough to run in parallel), with gradients of all

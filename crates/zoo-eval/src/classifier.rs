@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fast::FastConv;
 use anyhow::{Context, Result, ensure};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -21,11 +20,13 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 use serde::{Deserialize, Serialize};
+use zoo_core::kernels::FastConv;
 
-use crate::config::DatasetKind;
-use crate::data::{Batches, ImageSet, Split, load_idx_split, locate_idx, mix};
-use crate::io::write_atomic;
 use crate::metrics::Features;
+use zoo_core::config::DatasetKind;
+use zoo_core::data::{Batches, ImageSet, Split, load_idx_split, locate_idx};
+use zoo_core::io::write_atomic;
+use zoo_core::streams::{CLASSIFIER_INIT, mix};
 
 /// Width of the feature layer.
 pub const FEATURES: usize = 128;
@@ -186,7 +187,7 @@ pub fn train(
         .and_then(|l| l.iter().max())
         .map_or(10, |&m| m as usize + 1);
     let ad = device.clone().autodiff();
-    ad.seed(mix(seed, 0xC1A55));
+    ad.seed(mix(seed, CLASSIFIER_INIT));
     let mut net = Classifier::new(classes, &ad);
     let mut opt = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);

@@ -8,22 +8,35 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use anyhow::{Context, Result, ensure};
-use base64::Engine as _;
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use zoo_core::config::DatasetKind;
+use zoo_core::game::Capability;
+use zoo_core::io::write_atomic;
+use zoo_train::bench::{peak_rss_mib, reset_peak_rss};
+use zoo_train::tasks::{TrainReport, TrainRequest};
 
-use crate::config::DatasetKind;
-use crate::entry::{EvalRequest, ModelEntry, TrainRequest};
-use crate::eval::{EvalReport, Evaluation, ImageMetrics};
-use crate::io::write_atomic;
-use crate::metrics::MeanStd;
-use crate::run::RunDir;
+use crate::eval::{Evaluation, ImageMetrics};
+use crate::evaluate::EvalRequest;
+pub use crate::report::{ModelSummary, RunResult, eval_every, table};
+use crate::report::{Setup, summarise};
+
+/// A model as `zoo compare` drives it: the CLI's registry entries are contenders.
+pub trait Contender: Sync {
+    /// The registry name.
+    fn name(&self) -> &'static str;
+    /// What its trained generator can do.
+    fn capabilities(&self) -> &'static [Capability];
+    /// `zoo train`.
+    fn train(&self, req: &TrainRequest) -> Result<TrainReport>;
+    /// `zoo eval`.
+    fn eval(&self, req: &EvalRequest) -> Result<Evaluation>;
+}
 
 /// What to compare.
 #[derive(Clone)]
 pub struct CompareRequest {
     /// The models, in report order.
-    pub models: Vec<&'static dyn ModelEntry>,
+    pub models: Vec<&'static dyn Contender>,
     /// The dataset every model trains on.
     pub dataset: DatasetKind,
     /// Where the dataset is.
@@ -42,79 +55,6 @@ pub struct CompareRequest {
     pub progress: bool,
     /// The signal flag of `zoo train`.
     pub stop: Option<Arc<AtomicUsize>>,
-}
-
-/// One finished run of the comparison.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunResult {
-    /// Model name.
-    pub model: String,
-    /// Seed.
-    pub seed: u64,
-    /// The run folder.
-    pub run: PathBuf,
-    /// Training wall time in seconds (summed over resumed sessions).
-    pub seconds: f64,
-    /// Training images per second.
-    pub images_per_s: f64,
-    /// Peak resident memory while training, MiB.
-    pub peak_mib: Option<f64>,
-    /// The evaluation.
-    pub eval: EvalReport,
-}
-
-/// A model's results over its seeds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelSummary {
-    /// Model name.
-    pub model: String,
-    /// Seeds.
-    pub seeds: usize,
-    /// FD.
-    pub fd: MeanStd,
-    /// KID.
-    pub kid: MeanStd,
-    /// Classifier score.
-    pub score: MeanStd,
-    /// Classes hit.
-    pub classes_hit: MeanStd,
-    /// KL of the class histogram from uniform.
-    pub class_kl: MeanStd,
-    /// Precision.
-    pub precision: MeanStd,
-    /// Recall.
-    pub recall: MeanStd,
-    /// Training images per second.
-    pub images_per_s: MeanStd,
-    /// Training wall time per run, seconds.
-    pub seconds: MeanStd,
-    /// The largest peak memory of its runs, MiB.
-    pub peak_mib: Option<f64>,
-}
-
-fn summarise(model: &str, runs: &[&RunResult]) -> ModelSummary {
-    let of = |f: &dyn Fn(&ImageMetrics) -> f64| {
-        MeanStd::of(&runs.iter().map(|r| f(&r.eval.samples)).collect::<Vec<_>>())
-    };
-    ModelSummary {
-        model: model.to_string(),
-        seeds: runs.len(),
-        fd: of(&|m| m.fd),
-        kid: of(&|m| m.kid.mean),
-        score: of(&|m| m.score.mean),
-        classes_hit: of(&|m| m.coverage.classes_hit as f64),
-        class_kl: of(&|m| m.coverage.kl_uniform),
-        precision: of(&|m| m.precision),
-        recall: of(&|m| m.recall),
-        images_per_s: MeanStd::of(&runs.iter().map(|r| r.images_per_s).collect::<Vec<_>>()),
-        seconds: MeanStd::of(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>()),
-        peak_mib: runs.iter().filter_map(|r| r.peak_mib).reduce(f64::max),
-    }
-}
-
-/// How often a comparison's runs evaluate themselves: ten times per run.
-pub fn eval_every(steps: u64) -> u64 {
-    (steps / 10).max(1)
 }
 
 /// The one run folder inside `dir`, if any.
@@ -136,7 +76,7 @@ fn existing_run(dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Trains (or resumes) and evaluates one model at one seed; reuses a finished result.
-fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<RunResult> {
+fn run_one(req: &CompareRequest, entry: &dyn Contender, seed: u64) -> Result<RunResult> {
     let dir = req
         .out
         .join("runs")
@@ -176,7 +116,7 @@ fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<Ru
         sets.clear();
     }
     tracing::info!("{} seed {seed}: training {} steps", entry.name(), req.steps);
-    crate::engine::reset_peak_rss();
+    reset_peak_rss();
     let report = entry.train(&TrainRequest {
         config_file: None,
         sets,
@@ -192,7 +132,7 @@ fn run_one(req: &CompareRequest, entry: &dyn ModelEntry, seed: u64) -> Result<Ru
         progress: req.progress,
         stop: req.stop.clone(),
     })?;
-    let peak_mib = crate::engine::peak_rss_mib();
+    let peak_mib = peak_rss_mib();
     seconds += report.summary.seconds;
     write_atomic(&timing_path, seconds.to_string().as_bytes())?;
     tracing::info!("{} seed {seed}: evaluating", entry.name());
@@ -237,7 +177,11 @@ pub struct Comparison {
 /// Runs the comparison and writes the report.
 pub fn compare(req: &CompareRequest) -> Result<Comparison> {
     ensure!(!req.models.is_empty(), "name at least one model to compare");
-    if let Some(m) = req.models.iter().find(|m| m.translates()) {
+    if let Some(m) = req
+        .models
+        .iter()
+        .find(|m| !m.capabilities().contains(&Capability::Sample))
+    {
         anyhow::bail!(
             "zoo compare ranks noise-to-image GANs by their samples; {} translates images \
              (evaluate its runs with `zoo eval`)",
@@ -274,77 +218,17 @@ pub fn compare(req: &CompareRequest) -> Result<Comparison> {
         .first()
         .map(|r| r.eval.floor.clone())
         .context("no results")?;
-    let report = crate::report::write(req, &summaries, &results, &floor)?;
+    let setup = Setup {
+        out: req.out.clone(),
+        dataset: req.dataset,
+        steps: req.steps,
+        seeds: req.seeds,
+        n: req.n,
+    };
+    let report = crate::report::write(&setup, &summaries, &results, &floor)?;
     Ok(Comparison {
         summaries,
         floor,
         report,
     })
-}
-
-/// The comparison table (markdown), also printed by `zoo compare`.
-pub fn table(summaries: &[ModelSummary], floor: &ImageMetrics) -> String {
-    let ms = |m: &MeanStd, digits: usize| format!("{:.*} ± {:.*}", digits, m.mean, digits, m.std);
-    let mut out = String::from(
-        "| model | FD ↓ | KID×1000 ↓ | classifier score ↑ | classes hit | class KL ↓ | precision ↑ | recall ↑ | images/s | wall time (s) | peak MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for s in summaries {
-        let kid = MeanStd {
-            mean: s.kid.mean * 1000.0,
-            std: s.kid.std * 1000.0,
-        };
-        out.push_str(&format!(
-            "| {} ({} seeds) | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {} |\n",
-            s.model,
-            s.seeds,
-            ms(&s.fd, 2),
-            ms(&kid, 2),
-            ms(&s.score, 2),
-            ms(&s.classes_hit, 1),
-            ms(&s.class_kl, 3),
-            ms(&s.precision, 3),
-            ms(&s.recall, 3),
-            s.images_per_s.mean,
-            s.seconds.mean,
-            s.peak_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
-        ));
-    }
-    out.push_str(&format!(
-        "| *real test split (floor)* | {:.2} | {:.2} ± {:.2} | {:.2} ± {:.2} | {} | {:.3} | {:.3} | {:.3} | | | |\n",
-        floor.fd,
-        floor.kid.mean * 1000.0,
-        floor.kid.std * 1000.0,
-        floor.score.mean,
-        floor.score.std,
-        floor.coverage.classes_hit,
-        floor.coverage.kl_uniform,
-        floor.precision,
-        floor.recall
-    ));
-    out
-}
-
-/// A PNG file as a `data:` URI.
-pub fn data_uri(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
-}
-
-/// The run folder's newest sample grid.
-pub fn last_grid(run: &Path) -> Option<PathBuf> {
-    let mut grids: Vec<PathBuf> = std::fs::read_dir(run.join("samples"))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "png"))
-        .collect();
-    grids.sort();
-    grids.pop()
-}
-
-/// Opens a comparison's run folder (for the report's figures).
-pub fn open_run(path: &Path) -> Result<RunDir> {
-    Ok(RunDir::open(path, None)?.0)
 }

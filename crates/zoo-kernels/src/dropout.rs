@@ -73,7 +73,7 @@ fn mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rng_lock;
+    use crate::rng_lock;
     use burn::module::Module;
     use burn::nn::DropoutConfig;
     use burn::tensor::Device;

@@ -11,13 +11,14 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::{self, Classifier};
-use crate::config::DataConfig;
-use crate::data::pair::TranslationError;
-use crate::data::{ImageSet, Split, mix};
 use crate::metrics::{
     Coverage, Features, MeanStd, classifier_score, coverage, frechet_distance, kid,
     precision_recall,
 };
+use zoo_core::config::DataConfig;
+use zoo_core::data::pair::TranslationError;
+use zoo_core::data::{ImageSet, Split};
+use zoo_core::streams::{REFERENCE_TEST, REFERENCE_TRAIN, mix};
 
 /// Rows used for precision and recall (their k-NN search is quadratic).
 pub const PR_MAX: usize = 5000;
@@ -124,7 +125,7 @@ impl Reference {
             let idx = pick(set, n, mix(seed, stream));
             classifier::embed(&net, &classifier::set_chunks(set, &idx, device))
         };
-        let (train_f, test_f) = (embed(&train, 1), embed(&test, 2));
+        let (train_f, test_f) = (embed(&train, REFERENCE_TRAIN), embed(&test, REFERENCE_TEST));
         // Features are rescaled so that the real training features have unit mean square per
         // dimension: KID's cubic kernel (x·y/d + 1)³ then sees values of order one.
         let scale = 1.0
@@ -320,9 +321,9 @@ pub struct ToyEval {
     /// σ of the mixture's Gaussians.
     pub std: f64,
     /// The generator's samples.
-    pub samples: crate::data::toy::ToyMetrics,
+    pub samples: zoo_core::data::toy::ToyMetrics,
     /// Real samples of the mixture, scored the same way.
-    pub floor: crate::data::toy::ToyMetrics,
+    pub floor: zoo_core::data::toy::ToyMetrics,
     /// The scatter plot of the samples over the modes.
     pub scatter: PathBuf,
 }

@@ -1,3 +1,6 @@
+//! zoo-kernels: zoo's own CPU kernels, the only `unsafe` code of the workspace. It may depend on
+//! burn, gemm, rayon and rand, and on nothing of zoo's: every other crate builds on it.
+//!
 //! Faster training steps on the `flex` CPU backend: ops whose burn default (or whose autodiff
 //! composition) is slow there, each with its own forward and backward on flex and a fallback to
 //! burn's op on every other device or layout, so models stay backend-agnostic.
@@ -31,11 +34,22 @@ pub use dropout::FastDropout;
 pub use norm::FastNorm;
 pub use pad::reflect_pad;
 
+use std::sync::{Mutex, MutexGuard};
+
 use burn::backend::flex::FlexTensor;
 #[cfg(test)]
 use burn::tensor::Tensor;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
+
+/// burn's CPU RNG is process-global: tests that draw random numbers serialise on this lock
+/// (one lock for every crate of the workspace; `zoo_train::testing` re-exports it).
+static RNG_LOCK: Mutex<()> = Mutex::new(());
+
+/// Takes the RNG lock (a poisoned lock is still a lock).
+pub fn rng_lock() -> MutexGuard<'static, ()> {
+    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Work below this many elements stays on the calling thread.
 const PAR_MIN: usize = 1 << 15;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 
-use crate::io::{write_atomic, write_atomic_with};
+use zoo_core::io::{write_atomic, write_atomic_with};
 
 /// Lays out `[N, C, H, W]` images in [-1, 1] as a grid with `nrow` images per row.
 pub fn grid_image(images: Tensor<4>, nrow: usize) -> Result<image::DynamicImage> {

@@ -8,10 +8,164 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use plotters::prelude::*;
 
-use crate::compare::{CompareRequest, ModelSummary, RunResult, data_uri, last_grid, table};
-use crate::eval::ImageMetrics;
-use crate::io::{write_atomic, write_atomic_with};
-use crate::output::{Panel, read_metrics, save_line_panels};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use zoo_core::config::DatasetKind;
+use zoo_core::io::{write_atomic, write_atomic_with};
+use zoo_train::output::{Panel, read_metrics, save_line_panels};
+
+use crate::eval::{EvalReport, ImageMetrics};
+use crate::metrics::MeanStd;
+
+/// What a comparison was asked for, as its report states it.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The comparison folder (the report is written here).
+    pub out: PathBuf,
+    /// The dataset every model trained on.
+    pub dataset: DatasetKind,
+    /// Generator steps per run.
+    pub steps: u64,
+    /// Seeds per model.
+    pub seeds: u64,
+    /// Samples per evaluation.
+    pub n: usize,
+}
+
+/// One finished run of the comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Model name.
+    pub model: String,
+    /// Seed.
+    pub seed: u64,
+    /// The run folder.
+    pub run: PathBuf,
+    /// Training wall time in seconds (summed over resumed sessions).
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_s: f64,
+    /// Peak resident memory while training, MiB.
+    pub peak_mib: Option<f64>,
+    /// The evaluation.
+    pub eval: EvalReport,
+}
+
+/// A model's results over its seeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// Model name.
+    pub model: String,
+    /// Seeds.
+    pub seeds: usize,
+    /// FD.
+    pub fd: MeanStd,
+    /// KID.
+    pub kid: MeanStd,
+    /// Classifier score.
+    pub score: MeanStd,
+    /// Classes hit.
+    pub classes_hit: MeanStd,
+    /// KL of the class histogram from uniform.
+    pub class_kl: MeanStd,
+    /// Precision.
+    pub precision: MeanStd,
+    /// Recall.
+    pub recall: MeanStd,
+    /// Training images per second.
+    pub images_per_s: MeanStd,
+    /// Training wall time per run, seconds.
+    pub seconds: MeanStd,
+    /// The largest peak memory of its runs, MiB.
+    pub peak_mib: Option<f64>,
+}
+
+pub fn summarise(model: &str, runs: &[&RunResult]) -> ModelSummary {
+    let of = |f: &dyn Fn(&ImageMetrics) -> f64| {
+        MeanStd::of(&runs.iter().map(|r| f(&r.eval.samples)).collect::<Vec<_>>())
+    };
+    ModelSummary {
+        model: model.to_string(),
+        seeds: runs.len(),
+        fd: of(&|m| m.fd),
+        kid: of(&|m| m.kid.mean),
+        score: of(&|m| m.score.mean),
+        classes_hit: of(&|m| m.coverage.classes_hit as f64),
+        class_kl: of(&|m| m.coverage.kl_uniform),
+        precision: of(&|m| m.precision),
+        recall: of(&|m| m.recall),
+        images_per_s: MeanStd::of(&runs.iter().map(|r| r.images_per_s).collect::<Vec<_>>()),
+        seconds: MeanStd::of(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>()),
+        peak_mib: runs.iter().filter_map(|r| r.peak_mib).reduce(f64::max),
+    }
+}
+
+/// How often a comparison's runs evaluate themselves: ten times per run.
+pub fn eval_every(steps: u64) -> u64 {
+    (steps / 10).max(1)
+}
+
+/// The comparison table (markdown), also printed by `zoo compare`.
+pub fn table(summaries: &[ModelSummary], floor: &ImageMetrics) -> String {
+    let ms = |m: &MeanStd, digits: usize| format!("{:.*} ± {:.*}", digits, m.mean, digits, m.std);
+    let mut out = String::from(
+        "| model | FD ↓ | KID×1000 ↓ | classifier score ↑ | classes hit | class KL ↓ | precision ↑ | recall ↑ | images/s | wall time (s) | peak MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for s in summaries {
+        let kid = MeanStd {
+            mean: s.kid.mean * 1000.0,
+            std: s.kid.std * 1000.0,
+        };
+        out.push_str(&format!(
+            "| {} ({} seeds) | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {} |\n",
+            s.model,
+            s.seeds,
+            ms(&s.fd, 2),
+            ms(&kid, 2),
+            ms(&s.score, 2),
+            ms(&s.classes_hit, 1),
+            ms(&s.class_kl, 3),
+            ms(&s.precision, 3),
+            ms(&s.recall, 3),
+            s.images_per_s.mean,
+            s.seconds.mean,
+            s.peak_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
+        ));
+    }
+    out.push_str(&format!(
+        "| *real test split (floor)* | {:.2} | {:.2} ± {:.2} | {:.2} ± {:.2} | {} | {:.3} | {:.3} | {:.3} | | | |\n",
+        floor.fd,
+        floor.kid.mean * 1000.0,
+        floor.kid.std * 1000.0,
+        floor.score.mean,
+        floor.score.std,
+        floor.coverage.classes_hit,
+        floor.coverage.kl_uniform,
+        floor.precision,
+        floor.recall
+    ));
+    out
+}
+
+/// A PNG file as a `data:` URI.
+pub fn data_uri(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+/// The run folder's newest sample grid.
+pub fn last_grid(run: &Path) -> Option<PathBuf> {
+    let mut grids: Vec<PathBuf> = std::fs::read_dir(run.join("samples"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    grids.sort();
+    grids.pop()
+}
 
 fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a figure: {e}")
@@ -160,7 +314,7 @@ fn metrics_figure(summaries: &[ModelSummary], floor: &ImageMetrics, path: &Path)
 /// Writes `report.md`, `report.html` and the figures into the comparison folder; returns the
 /// HTML report's path.
 pub fn write(
-    req: &CompareRequest,
+    req: &Setup,
     summaries: &[ModelSummary],
     results: &[RunResult],
     floor: &ImageMetrics,
@@ -190,7 +344,7 @@ pub fn write(
             ("classes_hit", "classes hit during training"),
         ],
         // The evaluations (metrics.csv repeats the last one on the rows between).
-        crate::compare::eval_every(req.steps),
+        eval_every(req.steps),
         &curves,
     )?;
     let metrics = req.out.join("metrics.png");

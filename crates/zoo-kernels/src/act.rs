@@ -93,7 +93,7 @@ impl Backward<Flex, 1> for LeakyRelu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rng_lock;
+    use crate::rng_lock;
     use burn::tensor::{Device, Distribution};
 
     #[test]

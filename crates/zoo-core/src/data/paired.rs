@@ -1,0 +1,221 @@
+//! Paired image sets (pix2pix): two folders matched by file name, or the reference
+//! pix2pix's side-by-side `AB` images, batched with the same indices on both sides.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, ensure};
+use burn::prelude::*;
+use image::imageops::FilterType;
+
+use super::{Batches, ImageSet, flatten_alpha, list_images, push_planar};
+
+/// Two image sets whose image `i` are counterparts.
+#[derive(Debug, Clone)]
+pub struct PairedSet {
+    /// The inputs (domain A).
+    pub a: ImageSet,
+    /// Their counterparts (domain B).
+    pub b: ImageSet,
+    /// Each pair's name (the path relative to the folder, without extension).
+    pub names: Vec<String>,
+}
+
+fn stem_of(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap_or(file)
+        .with_extension("")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn load_one(path: &Path, channels: usize, size: usize, out: &mut Vec<u8>) -> Result<()> {
+    let img = super::load_image(path, size)?;
+    push_planar(&flatten_alpha(img), channels, out);
+    Ok(())
+}
+
+/// Loads folders `dir_a` and `dir_b` as pairs matched by file name (extension aside), each
+/// side with its own channel count. Files without a counterpart are an error naming one.
+pub fn load_paired_folders(
+    dir_a: &Path,
+    dir_b: &Path,
+    (channels_a, channels_b): (usize, usize),
+    size: usize,
+) -> Result<PairedSet> {
+    let index = |dir: &Path| -> Result<BTreeMap<String, PathBuf>> {
+        Ok(list_images(dir)?
+            .into_iter()
+            .map(|f| (stem_of(dir, &f), f))
+            .collect())
+    };
+    let (a, b) = (index(dir_a)?, index(dir_b)?);
+    if let Some(name) = a.keys().find(|k| !b.contains_key(*k)) {
+        anyhow::bail!(
+            "{} has no counterpart of {name} (paired folders match images by file name); \
+             add it or remove the unmatched file",
+            dir_b.display()
+        );
+    }
+    if let Some(name) = b.keys().find(|k| !a.contains_key(*k)) {
+        anyhow::bail!(
+            "{} has no counterpart of {name} (paired folders match images by file name); \
+             add it or remove the unmatched file",
+            dir_a.display()
+        );
+    }
+    let (mut pa, mut pb) = (Vec::new(), Vec::new());
+    for (name, fa) in &a {
+        load_one(fa, channels_a, size, &mut pa)?;
+        load_one(&b[name], channels_b, size, &mut pb)?;
+    }
+    let set = |pixels, channels| ImageSet {
+        pixels,
+        labels: None,
+        len: a.len(),
+        channels,
+        size,
+        floats: None,
+    };
+    Ok(PairedSet {
+        a: set(pa, channels_a),
+        b: set(pb, channels_b),
+        names: a.into_keys().collect(),
+    })
+}
+
+/// Loads the reference pix2pix's aligned images: each file is A and B side by side (A left,
+/// B right, each half a square), as in its `facades/train/*.jpg`.
+pub fn load_aligned(dir: &Path, channels: usize, size: usize) -> Result<PairedSet> {
+    let files = list_images(dir)?;
+    let (mut pa, mut pb) = (Vec::new(), Vec::new());
+    for f in &files {
+        let img = image::open(f).with_context(|| format!("cannot decode {}", f.display()))?;
+        let (w, h) = (img.width(), img.height());
+        ensure!(
+            w >= 2 && h > 0 && w % 2 == 0,
+            "{} is {w}x{h}; an aligned pair image holds A and B side by side (width = 2 × \
+             the side of each half)",
+            f.display()
+        );
+        for (x, out) in [(0, &mut pa), (w / 2, &mut pb)] {
+            let half = img.crop_imm(x, 0, w / 2, h).resize_exact(
+                size as u32,
+                size as u32,
+                FilterType::Triangle,
+            );
+            push_planar(&flatten_alpha(half), channels, out);
+        }
+    }
+    let set = |pixels| ImageSet {
+        pixels,
+        labels: None,
+        len: files.len(),
+        channels,
+        size,
+        floats: None,
+    };
+    Ok(PairedSet {
+        a: set(pa),
+        b: set(pb),
+        names: files.iter().map(|f| stem_of(dir, f)).collect(),
+    })
+}
+
+/// Seeded batches of pairs: the same shuffled indices on both sides.
+pub struct PairedBatches {
+    order: Batches,
+    b: Arc<ImageSet>,
+}
+
+impl PairedBatches {
+    /// Batches of `batch_size` pairs (epoch-wise shuffled from `seed`, last partial batch
+    /// dropped).
+    pub fn new(set: PairedSet, batch_size: usize, seed: u64) -> Result<Self> {
+        Ok(Self {
+            order: Batches::new(Arc::new(set.a), batch_size, seed)?,
+            b: Arc::new(set.b),
+        })
+    }
+
+    /// Full batches per epoch.
+    pub fn per_epoch(&self) -> u64 {
+        self.order.per_epoch()
+    }
+
+    /// Batch number `index`: inputs and their counterparts.
+    pub fn pair(&mut self, index: u64, device: &Device) -> (Tensor<4>, Tensor<4>) {
+        let idx = self.order.indices(index);
+        (
+            self.order.set().tensor(&idx, device),
+            self.b.tensor(&idx, device),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gray(path: &Path, w: u32, h: u32, v: impl Fn(u32) -> u8) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        image::GrayImage::from_fn(w, h, |x, _| image::Luma([v(x)]))
+            .save(path)
+            .expect("png");
+    }
+
+    #[test]
+    fn folders_pair_by_name_and_batches_keep_pairs_together() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (a, b) = (dir.path().join("A"), dir.path().join("B"));
+        for i in 0..6u8 {
+            gray(&a.join(format!("{i}.png")), 4, 4, |_| i * 10);
+            gray(&b.join(format!("{i}.png")), 4, 4, |_| i * 10 + 5);
+        }
+        let set = load_paired_folders(&a, &b, (1, 3), 4).expect("pairs");
+        assert_eq!((set.a.len, set.b.channels), (6, 3));
+        let mut batches = PairedBatches::new(set, 3, 7).expect("batches");
+        let dev = Device::flex();
+        let (x, y) = batches.pair(1, &dev);
+        let x: Vec<f32> = x
+            .mean_dim(1)
+            .mean_dim(2)
+            .mean_dim(3)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let y: Vec<f32> = y
+            .mean_dim(1)
+            .mean_dim(2)
+            .mean_dim(3)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        for (p, q) in x.iter().zip(&y) {
+            // B is A's value + 5 in every pair, whatever the shuffle.
+            assert!(((q - p) * 127.5 - 5.0).abs() < 1e-3, "{p} vs {q}");
+        }
+        std::fs::remove_file(b.join("3.png")).expect("rm");
+        let err = load_paired_folders(&a, &b, (1, 1), 4)
+            .expect_err("unmatched")
+            .to_string();
+        assert!(err.contains("no counterpart of 3"), "{err}");
+    }
+
+    #[test]
+    fn aligned_images_split_in_halves() {
+        let dir = tempfile::tempdir().expect("tmp");
+        gray(
+            &dir.path().join("p.png"),
+            8,
+            4,
+            |x| if x < 4 { 0 } else { 255 },
+        );
+        let set = load_aligned(dir.path(), 1, 4).expect("aligned");
+        assert!(set.a.pixels.iter().all(|&p| p == 0));
+        assert!(set.b.pixels.iter().all(|&p| p == 255));
+        gray(&dir.path().join("odd.png"), 7, 4, |_| 0);
+        assert!(load_aligned(dir.path(), 1, 4).is_err());
+    }
+}

@@ -1,0 +1,119 @@
+//! `zoo eval` for any model: image metrics for a sampler (or the 2-D mixture metrics of a
+//! toy run), translation metrics for a translator; written to `<run>/eval.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, ensure};
+use burn::prelude::*;
+use zoo_core::config::DataConfig;
+use zoo_core::data::toy;
+use zoo_core::game::{Game, Role};
+use zoo_core::io::write_atomic;
+use zoo_core::streams::{EVAL, mix};
+use zoo_train::checkpoint::load_generator;
+use zoo_train::output::{points_of, save_scatter};
+use zoo_train::run::Checkpoint;
+use zoo_train::tasks::{generate, open_trained, sampler_of};
+
+use crate::eval::{Evaluation, Reference, ToyEval};
+
+/// `zoo eval`.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Samples to generate (and real images to compare with); default 10,000 for images,
+    /// `data.toy.eval_samples` (2,500) for the 2-D mixtures.
+    pub n: Option<usize>,
+    /// A checkpoint folder of the run (default: the latest).
+    pub checkpoint: Option<PathBuf>,
+    /// Compute device.
+    pub device: Device,
+}
+
+/// Evaluates a run's generator and writes `<run>/eval.json`.
+pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
+    if let Some(n) = req.n {
+        ensure!(
+            (100..=60_000).contains(&n),
+            "-n must be between 100 and 60000 (got {n})"
+        );
+    }
+    let (cfg, model, latest) = open_trained::<M>(&req.run_dir, "evaluate")?;
+    let ck = match &req.checkpoint {
+        Some(p) => {
+            let ck = Checkpoint { path: p.clone() };
+            ck.state().with_context(|| {
+                format!("--checkpoint {} is not a checkpoint folder", p.display())
+            })?;
+            ck
+        }
+        None => latest,
+    };
+    let step = ck.state()?.step;
+    let eval = if let Some(t) = M::Role::translator(&model) {
+        let g = load_generator(&model, &ck, &req.device)?.valid();
+        let mut t =
+            crate::translation::evaluate(t, &g, &cfg, req.n.unwrap_or(10_000), &req.device)?;
+        t.run = req.run_dir.clone();
+        t.step = step;
+        Evaluation::Translation(t)
+    } else {
+        // Fails early for models that neither sample nor translate.
+        sampler_of(&model)?;
+        let g = load_generator(&model, &ck, &req.device)?.valid();
+        if cfg.data.dataset.is_toy() {
+            let n = req.n.unwrap_or(cfg.data.toy.eval_samples);
+            let samples = generate(&model, &g, n, mix(cfg.train.seed, EVAL), &req.device)?;
+            Evaluation::Toy(toy_eval(
+                M::NAME,
+                &req.run_dir,
+                step,
+                &cfg.data,
+                samples,
+                n,
+            )?)
+        } else {
+            let n = req.n.unwrap_or(10_000);
+            let reference = Reference::new(&cfg.data, n, cfg.train.seed, &req.device)?;
+            let images = generate(&model, &g, n, mix(cfg.train.seed, EVAL), &req.device)?;
+            Evaluation::Images(reference.report(M::NAME, &req.run_dir, step, &images))
+        }
+    };
+    let json = serde_json::to_string_pretty(&eval).context("serialising eval.json")?;
+    write_atomic(&req.run_dir.join("eval.json"), json.as_bytes())?;
+    Ok(eval)
+}
+
+/// Scores 2-D samples against their mixture and draws them over its modes.
+fn toy_eval(
+    model: &str,
+    run: &Path,
+    step: u64,
+    data: &DataConfig,
+    samples: Vec<Tensor<4>>,
+    n: usize,
+) -> Result<ToyEval> {
+    let mut points = Vec::with_capacity(n);
+    for chunk in samples {
+        points.extend(points_of(chunk)?);
+    }
+    let modes = toy::modes(data.dataset, data.toy.radius);
+    let std = toy::std_of(data);
+    let real: Vec<[f64; 2]> = toy::sample(data, n, mix(step, EVAL))
+        .chunks(2)
+        .map(|c| [c[0] as f64, c[1] as f64])
+        .collect();
+    let scatter = run.join("eval_scatter.png");
+    save_scatter(&points, Some(&modes), &scatter)?;
+    Ok(ToyEval {
+        model: model.to_string(),
+        run: run.to_path_buf(),
+        step,
+        dataset: data.dataset.name().to_string(),
+        std,
+        samples: toy::metrics(&points, &modes, std),
+        floor: toy::metrics(&real, &modes, std),
+        scatter,
+    })
+}

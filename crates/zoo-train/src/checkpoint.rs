@@ -1,0 +1,195 @@
+//! What a checkpoint holds and how it is written and read: both networks, both optimizer
+//! states, the EMA generator when on, and the model's own state, in burnpack files rewritten
+//! canonically so that equal runs write equal bytes.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use zoo_core::game::Game;
+use zoo_core::streams::{INIT, mix};
+
+use crate::engine::Players;
+use crate::run::{Checkpoint, RunDir};
+
+/// The EMA generator's file in a checkpoint (present when `train.ema` is on).
+pub const EMA_FILE: &str = "generator_ema.bpk";
+
+/// Initialises the networks from the run's seed.
+pub fn init_networks<M: Game>(model: &M, seed: u64, device: &Device) -> (M::G, M::D) {
+    device.seed(mix(seed, INIT));
+    let g = number_params(model.init_g(device), 1 << 32);
+    let d = number_params(model.init_d(device), 2 << 32);
+    (g, d)
+}
+
+/// Gives a module's parameters the ids `base`, `base + 1`, … in visiting order. burn draws
+/// parameter ids at random and writes them into checkpoints (and keys optimizer state by
+/// them), so without this two identical runs would write files that differ in those bytes.
+pub fn number_params<T: Module>(module: T, base: u64) -> T {
+    use burn::module::{Param, ParamId};
+    struct Number(u64);
+    impl Number {
+        fn next(&mut self) -> ParamId {
+            self.0 += 1;
+            ParamId::from(self.0 - 1)
+        }
+    }
+    impl burn::module::ModuleMapper for Number {
+        fn map_float<const D: usize>(&mut self, mut p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            p.id = self.next();
+            p
+        }
+        fn map_int<const D: usize>(
+            &mut self,
+            mut p: Param<Tensor<D, Int>>,
+        ) -> Param<Tensor<D, Int>> {
+            p.id = self.next();
+            p
+        }
+        fn map_bool<const D: usize>(
+            &mut self,
+            mut p: Param<Tensor<D, Bool>>,
+        ) -> Param<Tensor<D, Bool>> {
+            p.id = self.next();
+            p
+        }
+    }
+    module.map(&mut Number(base))
+}
+
+/// Loads the generator a run samples with from a checkpoint: the EMA generator when the run
+/// keeps one, else the trained generator.
+pub fn load_generator<M: Game>(model: &M, ck: &Checkpoint, device: &Device) -> Result<M::G> {
+    let ema = ck.file(EMA_FILE);
+    let path = if ema.is_file() {
+        ema
+    } else {
+        ck.file("generator.bpk")
+    };
+    load_module(model.init_g(device), &path)
+}
+
+/// Loads a module's record into `m`.
+pub fn load_module<T: Module>(m: T, path: &Path) -> Result<T> {
+    m.try_load_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load {}: {e}; the checkpoint is damaged: delete its folder and zoo \
+             uses the one before",
+            path.display()
+        )
+    })
+}
+
+/// Whether every float parameter of a module is finite.
+pub fn params_finite<T: Module>(module: &T) -> bool {
+    struct Check(bool);
+    impl burn::module::ModuleVisitor for Check {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if self.0 {
+                let sum = param.val().detach().sum().into_scalar::<f32>().to_f64();
+                self.0 = sum.is_finite();
+            }
+        }
+    }
+    let mut c = Check(true);
+    module.visit(&mut c);
+    c.0
+}
+
+/// Stops the run if a network's parameters stopped being finite (a loss can stay finite while
+/// they blow up, e.g. behind a saturated tanh).
+pub fn check_params<M: Game>(run: &RunDir, p: &Players<M>, step: u64) -> Result<()> {
+    let bad = if !params_finite(&p.g) {
+        "generator"
+    } else if !params_finite(&p.d) {
+        "discriminator"
+    } else {
+        return Ok(());
+    };
+    bail!(
+        "training diverged by step {step}: the {bad}'s parameters are not finite (the losses \
+         were). The last good checkpoint is {}. Lower the learning rate (optim.g.lr / \
+         optim.d.lr) or try another loss (model.loss)",
+        last_good(run)?
+    )
+}
+
+/// The latest checkpoint's path, or "none yet", for messages.
+pub fn last_good(run: &RunDir) -> Result<String> {
+    Ok(run
+        .latest_checkpoint()?
+        .map_or_else(|| "none yet".into(), |c| c.path.display().to_string()))
+}
+
+/// Writes both networks, both optimizer states, the EMA generator and the model's own state
+/// into `dir`.
+pub fn fill_checkpoint<M: Game>(model: &M, p: &Players<M>, dir: &Path) -> Result<()> {
+    let rec = |e: burn::store::RecordError| anyhow::anyhow!("{e}");
+    let (g, d) = (dir.join("generator.bpk"), dir.join("discriminator.bpk"));
+    let (og, od) = (dir.join("optim_g.bpk"), dir.join("optim_d.bpk"));
+    // `valid()` first: it folds batch norm's pending running-statistics update into the
+    // shared state (a plain save would store them one update behind, and a resumed run would
+    // drift from an uninterrupted one).
+    p.g.valid()
+        .save_file(&g)
+        .map_err(rec)
+        .context("saving the generator")?;
+    p.d.valid()
+        .save_file(&d)
+        .map_err(rec)
+        .context("saving the discriminator")?;
+    p.opt_g
+        .save(&og)
+        .map_err(rec)
+        .context("saving the generator's optimizer")?;
+    p.opt_d
+        .save(&od)
+        .map_err(rec)
+        .context("saving the discriminator's optimizer")?;
+    let mut files = vec![g, d, og, od];
+    if let Some(ema) = &p.ema {
+        let path = dir.join(EMA_FILE);
+        ema.save(&path).context("saving the EMA generator")?;
+        files.push(path);
+    }
+    for f in &files {
+        canonical_burnpack(f)?;
+    }
+    model.save_state(dir).context("saving the model's state")?;
+    Ok(())
+}
+
+/// First id given to a stored tensor that has no number of ours (see [`number_params`]).
+const UNNUMBERED: u64 = 3 << 32;
+
+/// Rewrites a burnpack file so that equal states give equal bytes: burn writes an optimizer's
+/// tensors in hash-map order, and the ids of batch-norm running statistics are drawn at
+/// random (they do not go through [`number_params`]). The tensors are sorted by name and every
+/// id outside our numbering becomes `UNNUMBERED + index`. Loading matches tensors by name and
+/// optimizer state by the numbered parameter ids, so neither change matters to a resume.
+pub fn canonical_burnpack(path: &Path) -> Result<()> {
+    let pack = |e: burn_pack::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let reader = burn_pack::Reader::from_file(path).map_err(pack)?;
+    let metadata = reader.metadata().clone();
+    let scalars = reader.scalars().clone();
+    let mut tensors = reader.into_tensors().map_err(pack)?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    for (i, t) in tensors.iter_mut().enumerate() {
+        if let Some(id) = t.param_id
+            && !(1 << 32..UNNUMBERED).contains(&id)
+        {
+            t.param_id = Some(UNNUMBERED + i as u64);
+        }
+    }
+    let mut writer = burn_pack::Writer::new(tensors)
+        .auto_extension(false)
+        .overwrite(true);
+    for (k, v) in &metadata {
+        writer = writer.with_metadata(k, v);
+    }
+    for (k, v) in &scalars {
+        writer = writer.with_scalar(k, *v);
+    }
+    writer.write_to_file(path).map_err(pack)
+}

@@ -1,0 +1,228 @@
+//! What a training session tells the user: the progress bar, metrics.csv, losses.png, the
+//! periodic log line, and the messages of a diverged run.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use zoo_core::config::{MAX_SKIPPED_IN_A_ROW, OnNonFinite, RunConfig};
+use zoo_core::gan::Losses;
+
+use crate::checkpoint::last_good;
+use crate::engine::{NonFinite, Summary};
+use crate::output::{MetricsLog, plot_metrics};
+use crate::run::RunDir;
+
+fn scalar(t: &Tensor<1>) -> f64 {
+    t.clone().into_scalar::<f32>().to_f64()
+}
+
+/// The session's log: see the module docs.
+pub struct Logbook {
+    /// The progress bar (hidden unless asked for).
+    pub bar: ProgressBar,
+    log: Option<MetricsLog>,
+    session_start: Instant,
+    mark: (Instant, u64),
+    last: Vec<(String, f64)>,
+    warned_d_wins: bool,
+    start: u64,
+    total: u64,
+    per_epoch: u64,
+    images_per_step: u64,
+    d_steps: u64,
+    lr: (f64, f64),
+}
+
+impl Logbook {
+    /// A log for a session from step `start` of `total`.
+    pub fn new<C>(
+        cfg: &RunConfig<C>,
+        per_epoch: u64,
+        start: u64,
+        total: u64,
+        progress: bool,
+    ) -> Self {
+        let bar = if progress {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar.set_position(start);
+        let t = &cfg.train;
+        Self {
+            bar,
+            log: None,
+            session_start: Instant::now(),
+            mark: (Instant::now(), start),
+            last: Vec::new(),
+            warned_d_wins: false,
+            start,
+            total,
+            per_epoch,
+            images_per_step: (t.batch_size * t.d_steps) as u64,
+            d_steps: t.d_steps as u64,
+            lr: (cfg.optim.g.lr, cfg.optim.d.lr),
+        }
+    }
+
+    /// A step whose loss was not finite: stops the run (`on_nonfinite = "stop"`, or after
+    /// too many in a row) or warns that the update was skipped.
+    pub fn skipped(
+        &mut self,
+        run: &RunDir,
+        on_nonfinite: OnNonFinite,
+        e: &NonFinite,
+        in_a_row: u64,
+    ) -> Result<()> {
+        let kept = last_good(run)?;
+        if on_nonfinite == OnNonFinite::Stop {
+            self.bar.finish_and_clear();
+            bail!(
+                "training diverged at step {}: {} is {}. The last good checkpoint is \
+                 {kept}. Lower the learning rate (optim.g.lr / optim.d.lr), try another \
+                 loss (model.loss), or set train.on_nonfinite = \"skip\" to skip such \
+                 steps",
+                e.step,
+                e.term,
+                e.value
+            );
+        }
+        self.bar.suspend(|| {
+            tracing::warn!(
+                "step {}: {} is {}; update skipped ({in_a_row} in a row)",
+                e.step,
+                e.term,
+                e.value
+            )
+        });
+        if in_a_row >= MAX_SKIPPED_IN_A_ROW {
+            self.bar.finish_and_clear();
+            bail!(
+                "training diverged: {MAX_SKIPPED_IN_A_ROW} steps in a row had a \
+                 non-finite loss (the last at step {}: {} is {}). The last good \
+                 checkpoint is {kept}. Lower the learning rate (optim.g.lr / optim.d.lr) \
+                 or try another loss (model.loss)",
+                e.step,
+                e.term,
+                e.value
+            );
+        }
+        Ok(())
+    }
+
+    /// Appends the row of step `done` to metrics.csv (with the observer's `extra` columns and
+    /// the schedule's `factor`) and updates the bar.
+    pub fn log(
+        &mut self,
+        run: &RunDir,
+        done: u64,
+        (d_out, g_out): &(Losses, Losses),
+        extra: &[(&'static str, f64)],
+        factor: f64,
+    ) -> Result<()> {
+        let elapsed = self.mark.0.elapsed().as_secs_f64().max(1e-9);
+        let ips = ((done - self.mark.1) * self.images_per_step) as f64 / elapsed;
+        self.mark = (Instant::now(), done);
+        let mut cols: Vec<(String, f64)> = vec![
+            ("step".into(), done as f64),
+            (
+                "epoch".into(),
+                ((done * self.d_steps) / self.per_epoch) as f64,
+            ),
+            ("loss_d".into(), scalar(&d_out.total)),
+            ("loss_g".into(), scalar(&g_out.total)),
+        ];
+        for (name, v) in d_out.parts.iter().chain(g_out.parts.iter()) {
+            cols.push(((*name).to_string(), scalar(v)));
+        }
+        cols.extend(extra.iter().map(|(n, v)| ((*n).to_string(), *v)));
+        cols.push(("images_per_s".into(), ips));
+        cols.push(("lr_g".into(), self.lr.0 * factor));
+        cols.push(("lr_d".into(), self.lr.1 * factor));
+        if let Some((name, v)) = cols.iter().find(|(_, v)| !v.is_finite()) {
+            bail!(
+                "training diverged at step {done}: {name} is {v}. Last good checkpoint: {}. \
+                 Try a lower learning rate (optim.g.lr / optim.d.lr) or another loss",
+                last_good(run)?
+            );
+        }
+        if self.log.is_none() {
+            let names = cols.iter().map(|(n, _)| n.clone()).collect();
+            self.log = Some(MetricsLog::open(
+                &run.metrics_path(),
+                names,
+                Some(self.start),
+            )?);
+        }
+        let log = self.log.as_mut().expect("opened");
+        log.append(cols.iter().map(|(_, v)| *v).collect())?;
+        let get = |k: &str| cols.iter().find(|(n, _)| n == k).map_or(f64::NAN, |c| c.1);
+        let d_wins = get("d_real") > 0.99 && get("d_fake") < 0.01;
+        // Once per session: a discriminator that separates perfectly now and then is
+        // common; the warning is a hint, not a stream.
+        if d_wins && !self.warned_d_wins {
+            self.bar.suspend(|| {
+                tracing::warn!(
+                    "step {done}: the discriminator wins outright (D(x) {:.3}, D(G(z)) {:.3}); \
+                     if the samples stop improving, try a lower optim.d.lr or another loss \
+                     (warned once)",
+                    get("d_real"),
+                    get("d_fake")
+                )
+            });
+            self.warned_d_wins = true;
+        }
+        self.bar.set_message(format!(
+            "D {:.3} G {:.3} D(x) {:.3} D(G(z)) {:.3} {:.0} img/s",
+            get("loss_d"),
+            get("loss_g"),
+            get("d_real"),
+            get("d_fake"),
+            ips
+        ));
+        self.last = cols;
+        Ok(())
+    }
+
+    /// After a sample grid: redraws losses.png and logs the latest values.
+    pub fn sampled(&mut self, run: &RunDir, done: u64) -> Result<()> {
+        if let Some(log) = &self.log {
+            plot_metrics(log.columns(), &log.rows, &run.path.join("losses.png"))?;
+        }
+        let line = self
+            .last
+            .iter()
+            .filter(|(n, _)| n != "step" && n != "lr_g" && n != "lr_d")
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let total = self.total;
+        self.bar
+            .suspend(|| tracing::info!("step {done}/{total}: {line}"));
+        Ok(())
+    }
+
+    /// The session's summary.
+    pub fn finish(self) -> Summary {
+        self.bar.finish_and_clear();
+        let (total, start) = (self.total, self.start);
+        let seconds = self.session_start.elapsed().as_secs_f64();
+        let done_steps = total.saturating_sub(start);
+        Summary {
+            step: total.max(start),
+            total_steps: total,
+            images_per_s: (done_steps * self.images_per_step) as f64 / seconds.max(1e-9),
+            seconds,
+            last: self.last,
+        }
+    }
+}

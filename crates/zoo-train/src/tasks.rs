@@ -1,0 +1,513 @@
+//! What the commands that train or use one run do, generic over the model: `train`,
+//! `sample`, `translate`, `bench` and `info`. The CLI's registry adapts them to each model;
+//! `eval` and `compare` are zoo-eval's.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, ensure};
+use burn::prelude::*;
+use zoo_core::config::{self, Layers, RunConfig, int};
+use zoo_core::data::pair::{TranslationError, read_pair_info, translation_error};
+use zoo_core::data::{list_images, load_image_files};
+use zoo_core::game::{Capability, Direction, Game, Role, Sampler, Translator};
+use zoo_core::gan::{group_digits, param_summary};
+use zoo_core::io::write_atomic;
+use zoo_core::streams::{SAMPLE, mix};
+
+use crate::bench::BenchReport;
+use crate::checkpoint::{init_networks, load_generator};
+use crate::engine::{self, Observer, Summary, TrainOptions};
+use crate::output::{png_bytes, save_grid, to_images};
+use crate::run::{Checkpoint, RunDir};
+
+/// What `zoo train` asks for.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--set key=value`, in order.
+    pub sets: Vec<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--domains` (image-to-image models).
+    pub domains: Vec<PathBuf>,
+    /// `--steps`.
+    pub steps: Option<u64>,
+    /// `--epochs`.
+    pub epochs: Option<u64>,
+    /// `--batch-size`.
+    pub batch_size: Option<usize>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--out`: the folder that receives run folders.
+    pub out: PathBuf,
+    /// `--resume RUN_DIR`.
+    pub resume: Option<PathBuf>,
+    /// Where to compute.
+    pub device: Device,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Set by a signal handler to stop training gracefully (see [`engine::Interrupted`]).
+    pub stop: Option<Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+/// What `zoo train` did.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The engine's summary.
+    pub summary: Summary,
+}
+
+/// What `zoo sample` asks for.
+#[derive(Debug, Clone)]
+pub struct SampleRequest {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// How many images.
+    pub n: usize,
+    /// Noise seed (default: the run's seed).
+    pub seed: Option<u64>,
+    /// Grid PNG path (default `<run>/sample.png`).
+    pub out: Option<PathBuf>,
+    /// Write each image as its own PNG here instead of a grid.
+    pub out_dir: Option<PathBuf>,
+    /// Where to compute.
+    pub device: Device,
+}
+
+/// `zoo translate`.
+#[derive(Debug, Clone)]
+pub struct TranslateRequest {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Which generator.
+    pub direction: Direction,
+    /// Folder of images to translate (searched recursively).
+    pub input: PathBuf,
+    /// Folder that receives the translations and `index.html`.
+    pub out: PathBuf,
+    /// Compute device.
+    pub device: Device,
+}
+
+/// What `zoo translate` wrote.
+#[derive(Debug, Clone)]
+pub struct TranslateReport {
+    /// Images translated.
+    pub count: usize,
+    /// The side-by-side page.
+    pub index: PathBuf,
+    /// Error against the true mapping, when the input folder belongs to a pair made by
+    /// `zoo data pair` (its parent holds `zoo-pair.toml`).
+    pub error: Option<TranslationError>,
+}
+
+/// What `zoo bench` asks for.
+#[derive(Debug, Clone)]
+pub struct BenchRequest {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--set key=value`.
+    pub sets: Vec<String>,
+    /// `--batch-size`.
+    pub batch_size: Option<usize>,
+    /// Untimed steps first.
+    pub warmup: u64,
+    /// Timed steps.
+    pub steps: u64,
+    /// Windows the timed steps are split into (the median window is reported).
+    pub windows: u64,
+    /// Where to compute.
+    pub device: Device,
+}
+
+/// A fresh run's config: the model's defaults < file < `--set` < flags.
+pub fn fresh_config<M: Game>(
+    file: Option<&Path>,
+    sets: &[String],
+    flags: Vec<(&'static str, toml::Value)>,
+) -> Result<RunConfig<M::Config>> {
+    let layers = Layers { file, sets, flags };
+    RunConfig::resolve(config::to_table(&M::defaults())?, &layers)
+}
+
+impl TrainRequest {
+    fn flags(&self) -> Result<Vec<(&'static str, toml::Value)>> {
+        let mut f = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            // Stored absolute, so a resumed run finds the data from any working folder.
+            let abs = std::path::absolute(dir)
+                .with_context(|| format!("bad --data-dir {}", dir.display()))?;
+            f.push(("data.dir", toml::Value::String(abs.display().to_string())));
+        }
+        if !self.domains.is_empty() {
+            let mut dirs = Vec::new();
+            for d in &self.domains {
+                let abs = std::path::absolute(d)
+                    .with_context(|| format!("bad --domains folder {}", d.display()))?;
+                dirs.push(toml::Value::String(abs.display().to_string()));
+            }
+            f.push(("data.domains", toml::Value::Array(dirs)));
+        }
+        if let Some(s) = self.steps {
+            f.push(("train.steps", int(s)));
+        }
+        if let Some(e) = self.epochs {
+            f.push(("train.epochs", int(e)));
+        }
+        if let Some(b) = self.batch_size {
+            f.push(("train.batch_size", int(b as u64)));
+        }
+        if let Some(s) = self.seed {
+            f.push(("train.seed", int(s)));
+        }
+        Ok(f)
+    }
+
+    /// The run folder (opened when resuming), its resolved config and the checkpoint to
+    /// resume from.
+    fn resolve<M: Game>(
+        &self,
+    ) -> Result<(Option<RunDir>, RunConfig<M::Config>, Option<Checkpoint>)> {
+        let flags = self.flags()?;
+        let Some(path) = &self.resume else {
+            let cfg = fresh_config::<M>(self.config_file.as_deref(), &self.sets, flags)?;
+            // The run folder is created after the data loads, so bad data leaves nothing behind.
+            return Ok((None, cfg, None));
+        };
+        ensure!(
+            self.config_file.is_none() && self.sets.is_empty(),
+            "--config and --set cannot change a resumed run; only --steps, --epochs and \
+             --data-dir may be given with --resume"
+        );
+        ensure!(
+            self.batch_size.is_none() && self.seed.is_none(),
+            "--batch-size and --seed cannot change a resumed run (they fix its data order)"
+        );
+        let (run, _) = RunDir::open(path, Some(M::NAME))?;
+        ensure!(
+            run.config_path().is_file(),
+            "{} has no config.toml (it stopped before training began); start a new run \
+             instead",
+            run.path.display()
+        );
+        let ck = run.latest_checkpoint()?;
+        if ck.is_none() {
+            tracing::info!(
+                "{} has no complete checkpoint yet; training it again from step 0",
+                run.path.display()
+            );
+        }
+        let layers = Layers {
+            flags,
+            ..Layers::default()
+        };
+        let cfg = RunConfig::resolve(config::read_file(&run.config_path())?, &layers)?;
+        Ok((Some(run), cfg, ck))
+    }
+}
+
+/// Builds an observer for a run once its folder exists (`None`: train unobserved).
+pub type ObserverFactory<'a, M> = &'a dyn Fn(
+    &M,
+    &RunConfig<<M as Game>::Config>,
+    &RunDir,
+    &Device,
+) -> Result<Option<Box<dyn Observer<M>>>>;
+
+/// `zoo train`: trains (or resumes) a run.
+pub fn train<M: Game>(req: &TrainRequest, observer: ObserverFactory<'_, M>) -> Result<TrainReport> {
+    let (run, cfg, resume) = req.resolve::<M>()?;
+    let mut model = M::new(&cfg)?;
+    let data = model.load_data(&cfg)?;
+    tracing::info!("{}", model.describe(&data));
+    let run = match run {
+        Some(r) => r,
+        None => RunDir::create(&req.out, M::NAME)?,
+    };
+    write_atomic(&run.config_path(), config::to_toml(&cfg)?.as_bytes())?;
+    tracing::info!("run folder: {}", run.path.display());
+    let observer = observer(&model, &cfg, &run, &req.device)?;
+    let opts = TrainOptions {
+        progress: req.progress,
+        stop: req.stop.clone(),
+    };
+    let summary = engine::train(
+        &mut model,
+        &cfg,
+        data,
+        &run,
+        resume.as_ref(),
+        &req.device,
+        opts,
+        observer,
+    )?;
+    Ok(TrainReport {
+        run_dir: run.path.clone(),
+        summary,
+    })
+}
+
+/// The model as a sampler, or the error that says it translates instead.
+pub fn sampler_of<M: Game>(model: &M) -> Result<&dyn Sampler<M>> {
+    M::Role::sampler(model).with_context(|| {
+        format!(
+            "{} translates images rather than sampling noise; use `zoo translate`",
+            M::NAME
+        )
+    })
+}
+
+/// The model as a translator, or the error that says it samples instead.
+pub fn translator_of<M: Game>(model: &M) -> Result<&dyn Translator<M>> {
+    M::Role::translator(model).with_context(not_a_translator::<M>)
+}
+
+fn not_a_translator<M: Game>() -> String {
+    format!(
+        "{} generates images from noise; `zoo translate` needs an image-to-image run \
+         (e.g. cyclegan); use `zoo sample`",
+        M::NAME
+    )
+}
+
+/// A finished or running run's resolved config, model and latest checkpoint; `purpose` names
+/// what the checkpoint is for in the error when there is none yet.
+pub fn open_trained<M: Game>(
+    run_dir: &Path,
+    purpose: &str,
+) -> Result<(RunConfig<M::Config>, M, Checkpoint)> {
+    let (run, _) = RunDir::open(run_dir, Some(M::NAME))?;
+    let cfg: RunConfig<M::Config> = config::from_table(config::read_file(&run.config_path())?)?;
+    let model = M::new(&cfg)?;
+    let ck = run.latest_checkpoint()?.with_context(|| {
+        format!(
+            "{} has no checkpoint to {purpose} yet; train it first",
+            run.path.display()
+        )
+    })?;
+    Ok((cfg, model, ck))
+}
+
+/// `zoo sample`: a grid (or one PNG per image) from a run's latest checkpoint; returns the
+/// files written.
+pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
+    ensure!(
+        (1..=100_000).contains(&req.n),
+        "-n must be between 1 and 100000 (got {})",
+        req.n
+    );
+    if let Some(out) = &req.out {
+        ensure!(
+            out.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("png")),
+            "--out {} is not a .png file name; name the grid e.g. samples.png (or use \
+             --out-dir for one file per sample)",
+            out.display()
+        );
+    }
+    let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "sample from")?;
+    let sampler = sampler_of(&model)?;
+    let seed = req.seed.unwrap_or(cfg.train.seed);
+    req.device.seed(mix(seed, SAMPLE));
+    let noise = sampler.noise(req.n, &req.device);
+    let g = load_generator(&model, &ck, &req.device)?.valid();
+    let images = sampler.images(&g, noise);
+    if let Some(dir) = &req.out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut written = Vec::with_capacity(req.n);
+        for (i, img) in to_images(images)?.iter().enumerate() {
+            let p = dir.join(format!("sample_{i:05}.png"));
+            write_atomic(&p, &png_bytes(img)?)?;
+            written.push(p);
+        }
+        Ok(written)
+    } else {
+        let out = req
+            .out
+            .clone()
+            .unwrap_or_else(|| req.run_dir.join("sample.png"));
+        let nrow = ((req.n as f64).sqrt().ceil() as usize).max(1);
+        save_grid(images, nrow, &out)?;
+        Ok(vec![out])
+    }
+}
+
+/// Images generated per forward pass by [`generate`].
+const GENERATE_CHUNK: usize = 500;
+
+/// `n` samples of an inference-mode generator, in chunks, from noise seeded with `seed`.
+pub fn generate<M: Game>(
+    model: &M,
+    g: &M::G,
+    n: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<Tensor<4>>> {
+    let sampler = sampler_of(model)?;
+    device.seed(seed);
+    let mut out = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(GENERATE_CHUNK);
+        out.push(sampler.images(g, sampler.noise(k, device)));
+        left -= k;
+    }
+    Ok(out)
+}
+
+/// Images translated per forward pass.
+const TRANSLATE_CHUNK: usize = 16;
+
+/// `zoo translate`: one translated PNG per input image, and a side-by-side page.
+pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
+    // Told by the type, before any file is read.
+    ensure!(
+        M::Role::CAPABILITIES.contains(&Capability::Translate),
+        "{}",
+        not_a_translator::<M>()
+    );
+    let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "translate with")?;
+    let translator = translator_of(&model)?;
+    let g = load_generator(&model, &ck, &req.device)?.valid();
+    let files = list_images(&req.input)?;
+    let pages = req.out.join("index");
+    std::fs::create_dir_all(&pages)
+        .with_context(|| format!("cannot create {}", pages.display()))?;
+    let mapping = match req.input.parent() {
+        Some(root) => read_pair_info(root)?.map(|p| p.mapping),
+        None => None,
+    };
+    let mut sums = (0.0, 0.0, 0.0);
+    let mut rows = Vec::new();
+    for chunk in files.chunks(TRANSLATE_CHUNK) {
+        let (set, loaded) = match load_image_files(chunk, cfg.data.channels, cfg.data.image_size) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("{e:#}");
+                continue;
+            }
+        };
+        let idx: Vec<usize> = (0..set.len).collect();
+        let real = set.tensor(&idx, &req.device);
+        let (fake, rec) = translator.translate(&g, req.direction, real.clone());
+        if let Some(m) = mapping {
+            let e = translation_error(m, real.clone(), fake.clone());
+            let k = set.len as f64;
+            sums.0 += e.l1 * k;
+            sums.1 += 10f64.powf(-e.psnr / 10.0) * k;
+            sums.2 += e.identity_l1 * k;
+        }
+        let triples = to_images(real)?
+            .into_iter()
+            .zip(to_images(fake)?)
+            .zip(to_images(rec)?);
+        for (file, ((r, f), c)) in loaded.iter().zip(triples) {
+            let rel = file.strip_prefix(&req.input).unwrap_or(file);
+            let name = rel.with_extension("png");
+            let flat = name.to_string_lossy().replace(['/', '\\'], "__");
+            let out = req.out.join(&name);
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            write_atomic(&out, &png_bytes(&f)?)?;
+            write_atomic(&pages.join(format!("real__{flat}")), &png_bytes(&r)?)?;
+            write_atomic(&pages.join(format!("rec__{flat}")), &png_bytes(&c)?)?;
+            rows.push((name.to_string_lossy().into_owned(), flat));
+        }
+    }
+    ensure!(
+        !rows.is_empty(),
+        "none of the {} files in {} could be translated; check that they are valid png/jpg",
+        files.len(),
+        req.input.display()
+    );
+    let index = req.out.join("index.html");
+    write_atomic(
+        &index,
+        translate_page(M::NAME, req.direction, &rows).as_bytes(),
+    )?;
+    let k = rows.len() as f64;
+    Ok(TranslateReport {
+        count: rows.len(),
+        index,
+        error: mapping.map(|_| TranslationError {
+            l1: sums.0 / k,
+            psnr: -10.0 * (sums.1 / k).max(1e-12).log10(),
+            identity_l1: sums.2 / k,
+        }),
+    })
+}
+
+/// `zoo bench` of one model: training steps on synthetic data of the configured shape.
+pub fn bench<M: Game>(req: &BenchRequest) -> Result<BenchReport> {
+    ensure!(req.steps > 0, "--steps must be at least 1 (got 0)");
+    let mut flags = Vec::new();
+    if let Some(b) = req.batch_size {
+        flags.push(("train.batch_size", int(b as u64)));
+    }
+    let cfg = fresh_config::<M>(req.config_file.as_deref(), &req.sets, flags)?;
+    let mut model = M::new(&cfg)?;
+    let data = model.synthetic_data(&cfg)?;
+    crate::bench::bench(
+        &mut model,
+        &cfg,
+        data,
+        &req.device,
+        req.warmup,
+        req.steps,
+        req.windows,
+    )
+}
+
+/// `zoo info`: each network's layers and parameter counts.
+pub fn info<M: Game>(config_file: Option<&Path>, sets: &[String]) -> Result<String> {
+    let cfg = fresh_config::<M>(config_file, sets, Vec::new())?;
+    let model = M::new(&cfg)?;
+    // On an autodiff device, so that trainable parameters can be told from buffers.
+    let device = Device::flex().autodiff();
+    let (g, d) = init_networks(&model, cfg.train.seed, &device);
+    let mut out = format!(
+        "{name}: {about}\n\nGenerator\n{g}\nGenerator parameters: {gp}\n\n\
+         Discriminator\n{d}\nDiscriminator parameters: {dp}\n",
+        name = M::NAME,
+        about = M::ABOUT,
+        gp = param_summary(&g),
+        dp = param_summary(&d),
+    );
+    for (net, n) in model.networks(&g, &d) {
+        out.push_str(&format!("{net} parameters: {}\n", group_digits(n)));
+    }
+    Ok(out)
+}
+
+/// The side-by-side page of `zoo translate`: real, translated, reconstructed.
+fn translate_page(model: &str, direction: Direction, rows: &[(String, String)]) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>zoo translate {model} \
+         {dir}</title>\n<style>body{{font-family:sans-serif}}td{{padding:4px;text-align:center}}\
+         img{{width:128px;image-rendering:pixelated}}</style></head><body>\n\
+         <h1>{model}: {dir}</h1>\n<table>\n<tr><th>file</th><th>real</th><th>translated</th>\
+         <th>reconstructed</th></tr>\n",
+        dir = direction.name()
+    );
+    for (name, flat) in rows {
+        let (name, flat) = (esc(name), esc(flat));
+        html.push_str(&format!(
+            "<tr><td>{name}</td><td><img src=\"index/real__{flat}\"></td>\
+             <td><img src=\"{name}\"></td><td><img src=\"index/rec__{flat}\"></td></tr>\n"
+        ));
+    }
+    html.push_str("</table>\n</body></html>\n");
+    html
+}

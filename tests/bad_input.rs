@@ -414,6 +414,11 @@ const CATALOGUE: &[Case] = &[
         "bench --set model.g_hidden=[8]",
         &["apply to named models"],
     ),
+    case(
+        "EMA decay out of range",
+        "train vanilla --data-dir {MNIST} --set train.ema.decay=1",
+        &["train.ema.decay", "[0, 1)"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.

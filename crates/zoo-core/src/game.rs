@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::RunConfig;
 use crate::data::ImageSet;
-use crate::gan::Losses;
+use crate::loss::Losses;
 
 /// Which way an image-to-image model translates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,40 +32,8 @@ use crate::config::RunConfig;
 use crate::data::classes::load_labelled_set;
 use crate::data::{Batches, ImageSet, Real, load_training_set};
 use crate::game::{ClassToImage, Game, NoiseToImage, Sample, SampleClass};
+pub use crate::loss::Losses;
 use crate::streams::{FIXED_NOISE, mix};
-
-/// A loss to minimise and the named terms to log.
-pub struct Losses {
-    /// The scalar that backward runs through.
-    pub total: Tensor<1>,
-    /// Named scalars to log (detached by the model or not; the engine only reads them).
-    pub parts: Vec<(&'static str, Tensor<1>)>,
-}
-
-impl Losses {
-    /// A loss with no extra parts.
-    pub fn new(total: Tensor<1>) -> Self {
-        Self {
-            total,
-            parts: Vec::new(),
-        }
-    }
-
-    /// Adds a named part.
-    pub fn with(mut self, name: &'static str, value: Tensor<1>) -> Self {
-        self.parts.push((name, value.detach()));
-        self
-    }
-
-    /// Adds regularisation terms to the total, each logged as a part (no-op when empty).
-    pub fn regularized(mut self, terms: Vec<(&'static str, Tensor<1>)>) -> Self {
-        for (name, term) in terms {
-            self.total = self.total + term.clone();
-            self.parts.push((name, term.detach()));
-        }
-        self
-    }
-}
 
 /// A GAN family member, driven by the generic engine.
 pub trait GanModel: Sized + 'static {

@@ -19,7 +19,8 @@ pub const WATCH: u64 = 0x3A7C4;
 pub const REFERENCE_TRAIN: u64 = 1;
 /// The test images of the real-data floor.
 pub const REFERENCE_TEST: u64 = 2;
-/// Image-to-image augmentation (random crops and flips), xor-ed into the seed.
+/// Image-to-image data: B's draws and the augmentations (random crops and flips), xor-ed
+/// into the seed.
 pub const AUGMENT: u64 = 0xC1C1E;
 /// The classifier's weight initialisation.
 pub const CLASSIFIER_INIT: u64 = 0xC1A55;

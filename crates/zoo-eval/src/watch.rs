@@ -66,7 +66,7 @@ impl<M: Game> Observer<M> for Watch {
     /// Scores the generator at the start and every `eval_every` steps (and at the end); keeps
     /// a new best checkpoint when FD improved after a step.
     fn observe(&mut self, at: &Moment<'_, M>, first: bool) -> Result<()> {
-        if !first && !(at.step.is_multiple_of(self.every) || at.step == at.total) {
+        if !(first || at.step.is_multiple_of(self.every) || at.step == at.total) {
             return Ok(());
         }
         let (cfg, step) = (at.cfg, at.step);

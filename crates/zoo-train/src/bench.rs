@@ -9,53 +9,8 @@ use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
 use zoo_core::game::Game;
 
-use crate::engine::Players;
-
-/// Wall time of each phase of a training step, in seconds (summed over steps until divided).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct Split {
-    /// Fetching the real batch (and, for image pools, nothing else).
-    pub data: f64,
-    /// D's forward: the fakes (a G forward) and D's loss.
-    pub d_forward: f64,
-    /// D's backward.
-    pub d_backward: f64,
-    /// D's optimizer step (and any post-step hook such as weight clipping).
-    pub d_optim: f64,
-    /// G's forward through D.
-    pub g_forward: f64,
-    /// G's backward.
-    pub g_backward: f64,
-    /// G's optimizer step.
-    pub g_optim: f64,
-}
-
-impl Split {
-    /// Every phase divided by `n`.
-    pub fn per(self, n: f64) -> Self {
-        Self {
-            data: self.data / n,
-            d_forward: self.d_forward / n,
-            d_backward: self.d_backward / n,
-            d_optim: self.d_optim / n,
-            g_forward: self.g_forward / n,
-            g_backward: self.g_backward / n,
-            g_optim: self.g_optim / n,
-        }
-    }
-    /// The phases with their names.
-    pub fn phases(&self) -> [(&'static str, f64); 7] {
-        [
-            ("data", self.data),
-            ("D fwd", self.d_forward),
-            ("D bwd", self.d_backward),
-            ("D opt", self.d_optim),
-            ("G fwd", self.g_forward),
-            ("G bwd", self.g_backward),
-            ("G opt", self.g_optim),
-        ]
-    }
-}
+use crate::step::Players;
+pub use crate::step::Split;
 
 /// Throughput of a model's training step: `windows` timed windows after the warm-up.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,61 +2,19 @@
 //! states, the EMA generator when on, and the model's own state, in burnpack files rewritten
 //! canonically so that equal runs write equal bytes.
 
+pub use crate::params::{init_networks, number_params};
+
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use zoo_core::game::Game;
-use zoo_core::streams::{INIT, mix};
 
-use crate::engine::Players;
+use crate::params::load_module;
 use crate::run::{Checkpoint, RunDir};
+use crate::step::Players;
 
-/// The EMA generator's file in a checkpoint (present when `train.ema` is on).
-pub const EMA_FILE: &str = "generator_ema.bpk";
-
-/// Initialises the networks from the run's seed.
-pub fn init_networks<M: Game>(model: &M, seed: u64, device: &Device) -> (M::G, M::D) {
-    device.seed(mix(seed, INIT));
-    let g = number_params(model.init_g(device), 1 << 32);
-    let d = number_params(model.init_d(device), 2 << 32);
-    (g, d)
-}
-
-/// Gives a module's parameters the ids `base`, `base + 1`, … in visiting order. burn draws
-/// parameter ids at random and writes them into checkpoints (and keys optimizer state by
-/// them), so without this two identical runs would write files that differ in those bytes.
-pub fn number_params<T: Module>(module: T, base: u64) -> T {
-    use burn::module::{Param, ParamId};
-    struct Number(u64);
-    impl Number {
-        fn next(&mut self) -> ParamId {
-            self.0 += 1;
-            ParamId::from(self.0 - 1)
-        }
-    }
-    impl burn::module::ModuleMapper for Number {
-        fn map_float<const D: usize>(&mut self, mut p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            p.id = self.next();
-            p
-        }
-        fn map_int<const D: usize>(
-            &mut self,
-            mut p: Param<Tensor<D, Int>>,
-        ) -> Param<Tensor<D, Int>> {
-            p.id = self.next();
-            p
-        }
-        fn map_bool<const D: usize>(
-            &mut self,
-            mut p: Param<Tensor<D, Bool>>,
-        ) -> Param<Tensor<D, Bool>> {
-            p.id = self.next();
-            p
-        }
-    }
-    module.map(&mut Number(base))
-}
+pub use crate::ema::EMA_FILE;
 
 /// Loads the generator a run samples with from a checkpoint: the EMA generator when the run
 /// keeps one, else the trained generator.
@@ -68,17 +26,6 @@ pub fn load_generator<M: Game>(model: &M, ck: &Checkpoint, device: &Device) -> R
         ck.file("generator.bpk")
     };
     load_module(model.init_g(device), &path)
-}
-
-/// Loads a module's record into `m`.
-pub fn load_module<T: Module>(m: T, path: &Path) -> Result<T> {
-    m.try_load_file(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot load {}: {e}; the checkpoint is damaged: delete its folder and zoo \
-             uses the one before",
-            path.display()
-        )
-    })
 }
 
 /// Whether every float parameter of a module is finite.

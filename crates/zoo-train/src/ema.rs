@@ -13,6 +13,9 @@ use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use zoo_core::config::EmaConfig;
 
+/// The EMA generator's file in a checkpoint (present when `train.ema` is on).
+pub const EMA_FILE: &str = "generator_ema.bpk";
+
 /// The averaged generator.
 #[derive(Clone)]
 pub struct Ema<G: Module> {
@@ -84,7 +87,7 @@ impl<G: Module + Clone> Ema<G> {
 
     /// Reads an average written by [`Ema::save`].
     pub fn load(mut self, path: &Path) -> Result<Self> {
-        self.g = crate::checkpoint::load_module(self.g, path)?;
+        self.g = crate::params::load_module(self.g, path)?;
         Ok(self)
     }
 }

@@ -1,7 +1,8 @@
 //! zoo-train: the trainer. It depends on zoo-core (and burn) only; evaluation (zoo-eval) plugs
 //! into it through [`engine::Observer`], and the CLI calls its [`tasks`].
 //!
-//! - [`engine`]: the loop and the step ([`engine::Players`]), the observer hook;
+//! - [`engine`]: the loop and the observer hook; [`step`]: one step ([`step::Players`]);
+//! - [`params`]: seeded initialisation, stable parameter ids, loading records;
 //! - [`checkpoint`]: what a checkpoint holds, written canonically (equal runs, equal bytes);
 //! - [`ema`]: the moving average of the generator (`train.ema`);
 //! - [`log`]: progress bar, metrics.csv, losses.png, divergence messages;
@@ -16,7 +17,9 @@ pub mod ema;
 pub mod engine;
 pub mod log;
 pub mod output;
+pub mod params;
 pub mod run;
+pub mod step;
 pub mod tasks;
 pub mod testing;
 

@@ -10,12 +10,27 @@ use zoo_core::config::{MAX_SKIPPED_IN_A_ROW, OnNonFinite, RunConfig};
 use zoo_core::gan::Losses;
 
 use crate::checkpoint::last_good;
-use crate::engine::{NonFinite, Summary};
 use crate::output::{MetricsLog, plot_metrics};
 use crate::run::RunDir;
+use crate::step::NonFinite;
 
 fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().into_scalar::<f32>().to_f64()
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Steps completed in total.
+    pub step: u64,
+    /// Steps the run was configured for.
+    pub total_steps: u64,
+    /// Mean training throughput of this session (real images consumed per second).
+    pub images_per_s: f64,
+    /// Wall time of this session.
+    pub seconds: f64,
+    /// The last logged values, by column.
+    pub last: Vec<(String, f64)>,
 }
 
 /// The session's log: see the module docs.

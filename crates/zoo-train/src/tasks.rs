@@ -169,9 +169,7 @@ impl TrainRequest {
 
     /// The run folder (opened when resuming), its resolved config and the checkpoint to
     /// resume from.
-    fn resolve<M: Game>(
-        &self,
-    ) -> Result<(Option<RunDir>, RunConfig<M::Config>, Option<Checkpoint>)> {
+    fn resolve<M: Game>(&self) -> Result<Resolved<M>> {
         let flags = self.flags()?;
         let Some(path) = &self.resume else {
             let cfg = fresh_config::<M>(self.config_file.as_deref(), &self.sets, flags)?;
@@ -209,6 +207,13 @@ impl TrainRequest {
         Ok((Some(run), cfg, ck))
     }
 }
+
+/// A train request resolved: the run folder when resuming, the config, the checkpoint.
+type Resolved<M> = (
+    Option<RunDir>,
+    RunConfig<<M as Game>::Config>,
+    Option<Checkpoint>,
+);
 
 /// Builds an observer for a run once its folder exists (`None`: train unobserved).
 pub type ObserverFactory<'a, M> = &'a dyn Fn(

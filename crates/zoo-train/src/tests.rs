@@ -157,11 +157,11 @@ fn ema_is_checkpointed_resumed_exactly_and_sampled_from() {
     let m = Tiny { reg: false };
     let dev = Device::flex();
     let ema = load_generator(&m, &a, &dev).expect("loads");
-    let g = crate::checkpoint::load_module(GanModel::init_g(&m, &dev), &a.file("generator.bpk"))
+    let g = crate::params::load_module(GanModel::init_g(&m, &dev), &a.file("generator.bpk"))
         .expect("g");
     assert_ne!(param_values(&ema), param_values(&g));
     let saved =
-        crate::checkpoint::load_module(GanModel::init_g(&m, &dev), &a.file(EMA_FILE)).expect("ema");
+        crate::params::load_module(GanModel::init_g(&m, &dev), &a.file(EMA_FILE)).expect("ema");
     assert_eq!(param_values(&ema), param_values(&saved));
     // Off by default: no EMA file.
     let plain = RunDir::create(&out.join("c"), "tiny").expect("run");

@@ -1,4 +1,7 @@
-//! The `zoo` command.
+//! The `zoo` command: the CLI crate, and the only one with network code (dataset downloads,
+//! [`get`]). It may depend on every crate of the workspace: the command line (`cli`, clap
+//! derive), one function per command below, the registry of models (`registry`, the one list)
+//! and the registry's object-safe face of a model (`entry`).
 
 mod bench;
 mod cli;

@@ -11,8 +11,6 @@ use rand::{RngExt, SeedableRng};
 use zoo_core::data::{Batches, ImageSet, View, load_folder};
 use zoo_core::streams::{AUGMENT, mix};
 
-/// Stream id of B's draws and the augmentations.
-
 /// The folders of the two domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainDirs {

@@ -178,20 +178,12 @@ mod tests {
         let mut batches = PairedBatches::new(set, 3, 7).expect("batches");
         let dev = Device::flex();
         let (x, y) = batches.pair(1, &dev);
-        let x: Vec<f32> = x
-            .mean_dim(1)
-            .mean_dim(2)
-            .mean_dim(3)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32");
-        let y: Vec<f32> = y
-            .mean_dim(1)
-            .mean_dim(2)
-            .mean_dim(3)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32");
+        // Each image's mean value.
+        let means = |t: Tensor<4>| -> Vec<f32> {
+            let m = t.mean_dim(1).mean_dim(2).mean_dim(3);
+            m.into_data().try_to_vec::<f32>().expect("f32")
+        };
+        let (x, y) = (means(x), means(y));
         for (p, q) in x.iter().zip(&y) {
             // B is A's value + 5 in every pair, whatever the shuffle.
             assert!(((q - p) * 127.5 - 5.0).abs() < 1e-3, "{p} vs {q}");

@@ -70,8 +70,15 @@ impl<G: Module + Clone> Ema<G> {
 
     /// Folds in the generator after update `step` (0-based).
     pub fn update(&mut self, g: &G, step: u64) {
+        // Which tensors are trained, from the autodiff generator; their values from its
+        // inference view, where batch norm's pending running-statistics update is folded in.
+        let mut trained = Collect(VecDeque::new());
+        g.visit(&mut trained);
         let mut c = Collect(VecDeque::new());
-        g.visit(&mut c);
+        g.valid().visit(&mut c);
+        for ((_, t), (_, v)) in trained.0.iter().zip(c.0.iter_mut()) {
+            *v = *t;
+        }
         let keep = if step < self.start { 0.0 } else { self.decay };
         let mut blend = Blend { from: c.0, keep };
         self.g = self.g.clone().map(&mut blend);
@@ -126,5 +133,37 @@ mod tests {
             assert!((e - (0.9 * a + 0.1 * b)).abs() < 1e-6, "{e} vs {a}, {b}");
         }
         assert!(!ema.g.weight.val().is_require_grad());
+    }
+
+    #[test]
+    fn ema_copies_batch_norm_statistics_with_their_latest_update() {
+        use burn::nn::{BatchNorm, BatchNormConfig};
+        let _l = zoo_core::kernels::rng_lock();
+        let ad = Device::flex().autodiff();
+        ad.seed(2);
+        let bn: BatchNorm = BatchNormConfig::new(3).init(&ad);
+        let cfg = EmaConfig {
+            decay: 0.5,
+            start: 0,
+        };
+        let mut ema = Ema::new(&cfg, &bn).expect("on");
+        // A training forward leaves a pending running-statistics update.
+        let x = Tensor::<4>::random(
+            [4, 3, 2, 2],
+            burn::tensor::Distribution::Normal(5.0, 1.0),
+            &ad,
+        );
+        let _ = bn.forward(x);
+        ema.update(&bn, 0);
+        let mean = |m: &BatchNorm| -> Vec<f32> {
+            m.running_mean
+                .value()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32")
+        };
+        // Buffers are copied, not averaged, and include the last update (mean moved off 0).
+        assert_eq!(mean(&ema.g), mean(&bn.valid()));
+        assert!(mean(&ema.g).iter().all(|m| *m > 0.1), "{:?}", mean(&ema.g));
     }
 }

@@ -139,7 +139,25 @@ pub trait Observer<M: Game> {
     fn columns(&self) -> Vec<(&'static str, f64)>;
 }
 
-/// Trains `model` into `run`, from scratch or from `resume`; `observer` (if any) watches.
+/// Builds the observer of a run (`None`: train unobserved), once the run is locked.
+pub type ObserverFactory<'a, M> = &'a dyn Fn(
+    &M,
+    &RunConfig<<M as Game>::Config>,
+    &RunDir,
+    &Device,
+) -> Result<Option<Box<dyn Observer<M>>>>;
+
+/// No observer.
+pub fn unobserved<M: Game>(
+    _: &M,
+    _: &RunConfig<M::Config>,
+    _: &RunDir,
+    _: &Device,
+) -> Result<Option<Box<dyn Observer<M>>>> {
+    Ok(None)
+}
+
+/// Trains `model` into `run`, from scratch or from `resume`; `observer` builds what watches.
 #[allow(clippy::too_many_arguments)]
 pub fn train<M: Game>(
     model: &mut M,
@@ -149,13 +167,14 @@ pub fn train<M: Game>(
     resume: Option<&Checkpoint>,
     device: &Device,
     opts: TrainOptions,
-    mut observer: Option<Box<dyn Observer<M> + '_>>,
+    observer: ObserverFactory<'_, M>,
 ) -> Result<Summary> {
     let (t, ad) = (&cfg.train, device.clone().autodiff());
     let total = total_steps(cfg, model.per_epoch(&data));
     let _lock = run.lock()?;
     run.remove_partial_files();
     let (mut players, start) = start(model, cfg, (run, total), resume, &ad)?;
+    let mut observer = observer(model, cfg, run, device)?;
     if let Some(o) = observer.as_mut() {
         o.observe(
             &Moment::new(model, cfg, run, (start, total), &players),

@@ -17,7 +17,7 @@ use zoo_core::streams::{SAMPLE, mix};
 
 use crate::bench::BenchReport;
 use crate::checkpoint::{init_networks, load_generator};
-use crate::engine::{self, Observer, Summary, TrainOptions};
+use crate::engine::{self, ObserverFactory, Summary, TrainOptions};
 use crate::output::{png_bytes, save_grid, to_images};
 use crate::run::{Checkpoint, RunDir};
 
@@ -215,14 +215,6 @@ type Resolved<M> = (
     Option<Checkpoint>,
 );
 
-/// Builds an observer for a run once its folder exists (`None`: train unobserved).
-pub type ObserverFactory<'a, M> = &'a dyn Fn(
-    &M,
-    &RunConfig<<M as Game>::Config>,
-    &RunDir,
-    &Device,
-) -> Result<Option<Box<dyn Observer<M>>>>;
-
 /// `zoo train`: trains (or resumes) a run.
 pub fn train<M: Game>(req: &TrainRequest, observer: ObserverFactory<'_, M>) -> Result<TrainReport> {
     let (run, cfg, resume) = req.resolve::<M>()?;
@@ -235,7 +227,6 @@ pub fn train<M: Game>(req: &TrainRequest, observer: ObserverFactory<'_, M>) -> R
     };
     write_atomic(&run.config_path(), config::to_toml(&cfg)?.as_bytes())?;
     tracing::info!("run folder: {}", run.path.display());
-    let observer = observer(&model, &cfg, &run, &req.device)?;
     let opts = TrainOptions {
         progress: req.progress,
         stop: req.stop.clone(),

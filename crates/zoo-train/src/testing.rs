@@ -55,7 +55,7 @@ pub fn train_game<M: Game>(
         ck.as_ref(),
         &Device::flex(),
         TrainOptions::default(),
-        None,
+        &engine::unobserved::<M>,
     )
     .expect("training runs")
 }

@@ -12,6 +12,6 @@ rm -rf "$OUT"; mkdir -p "$OUT"; cd "$OUT"
 for m in $("$Z" list | awk '{print $1}'); do
   "$Z" config "$m" > "$m.toml"
   extra=(); [ "$m" = cyclegan ] && extra=(--domains pair)
-  "$Z" --quiet train "$m" --config "$m.toml" --steps 20 --out "runs-$m" "${extra[@]}" > "$m.log" 2>&1
+  "$Z" train "$m" --config "$m.toml" --steps 20 --out "runs-$m" "${extra[@]}" > "$m.log" 2>&1
   (cd runs-"$m"/*/checkpoints/step_000020 && sha256sum -- * | sed "s|^|$m |")
 done

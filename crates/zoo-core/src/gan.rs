@@ -1,4 +1,4 @@
-//! The plugin trait a model crate implements.
+//! The plugin traits a noise-to-image model crate implements.
 //!
 //! The split follows mimicry's `Trainer` and CycleGAN's `BaseModel` hooks: the **model** owns
 //! its networks' construction, its noise, and its loss recipe (plus per-model tricks such as an
@@ -19,6 +19,8 @@
 //!   after D's update (weight clipping) in [`GanModel::after_d_step`].
 //!
 //! Every `GanModel` is a [`Game`] with the [`NoiseToImage`] role (it implements [`Sample`]).
+//! Class-conditional GANs implement [`ConditionalGan`], whose labels reach both players;
+//! [`Conditional<M>`] makes one a `Game` with the [`ClassToImage`] role.
 
 use std::fmt::{Debug, Display};
 use std::sync::Arc;

@@ -8,12 +8,27 @@ use burn::prelude::*;
 use zoo_core::game::Game;
 use zoo_core::streams::{INIT, mix};
 
-/// Initialises the networks from the run's seed.
+/// Initialises the networks from the run's seed. burn draws a parameter's initial value
+/// lazily, at its first use; both networks are materialised here (G, then D, in visiting
+/// order), so that nothing drawn later from the device RNG changes them.
 pub fn init_networks<M: Game>(model: &M, seed: u64, device: &Device) -> (M::G, M::D) {
     device.seed(mix(seed, INIT));
     let g = number_params(model.init_g(device), 1 << 32);
     let d = number_params(model.init_d(device), 2 << 32);
+    materialize(&g);
+    materialize(&d);
     (g, d)
+}
+
+/// Draws every lazily initialised float parameter of a module, in visiting order.
+fn materialize<T: Module>(module: &T) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
 }
 
 /// Gives a module's parameters the ids `base`, `base + 1`, … in visiting order. burn draws

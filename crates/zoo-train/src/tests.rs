@@ -270,3 +270,19 @@ fn labels_reach_a_conditional_model_and_sampling_takes_classes() {
     // Unconditional models have no class sampler.
     assert!(<<Tiny as Game>::Role as Role<Tiny>>::class_sampler(&Tiny { reg: false }).is_none());
 }
+
+#[test]
+fn initial_weights_do_not_depend_on_later_random_draws() {
+    // burn initialises parameters lazily, at their first use; zoo's are drawn when the networks
+    // are built, so nothing drawn afterwards (a log line that is or is not printed, a grid's
+    // noise, an EMA copy) changes them. This once made `--quiet` change the trained weights.
+    let _l = rng_lock();
+    let ad = Device::flex().autodiff();
+    let m = Tiny { reg: false };
+    let (g0, d0) = crate::params::init_networks(&m, 7, &ad);
+    let (g0, d0) = (param_values(&g0), param_values(&d0));
+    let (g1, d1) = crate::params::init_networks(&m, 7, &ad);
+    let _ = Tensor::<2>::random([64, 64], burn::tensor::Distribution::Default, &ad);
+    assert_eq!(param_values(&g1), g0);
+    assert_eq!(param_values(&d1), d0);
+}

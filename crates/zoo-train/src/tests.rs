@@ -163,10 +163,21 @@ fn ema_is_checkpointed_resumed_exactly_and_sampled_from() {
     let saved =
         crate::params::load_module(GanModel::init_g(&m, &dev), &a.file(EMA_FILE)).expect("ema");
     assert_eq!(param_values(&ema), param_values(&saved));
-    // Off by default: no EMA file.
+    // Off by default: no EMA file; and the average does not touch training.
     let plain = RunDir::create(&out.join("c"), "tiny").expect("run");
-    train::<Tiny>(&cfg(2), data(), &plain, false);
+    let mut off = c.clone();
+    off.train.ema = Default::default();
+    train::<Tiny>(&off, data(), &plain, false);
     assert!(!ck(&plain).file(EMA_FILE).exists());
+    for f in [
+        "generator.bpk",
+        "discriminator.bpk",
+        "optim_g.bpk",
+        "optim_d.bpk",
+    ] {
+        let read = |ck: &crate::run::Checkpoint| std::fs::read(ck.file(f)).expect("file");
+        assert_eq!(read(&ck(&plain)), read(&a), "{f}: the EMA changed training");
+    }
     let _ = std::fs::remove_dir_all(out);
 }
 

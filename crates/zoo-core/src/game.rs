@@ -52,6 +52,11 @@ impl Direction {
     }
 }
 
+/// Images per row of a square-ish grid of `n` (⌈√n⌉, at least 1).
+pub fn grid_columns(n: usize) -> usize {
+    ((n as f64).sqrt().ceil() as usize).max(1)
+}
+
 /// A model the engine can train: see the module docs for the order of calls.
 pub trait Game: Sized + 'static {
     /// The `[model]` section of the config.

@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use crate::config::RunConfig;
 use crate::data::classes::load_labelled_set;
 use crate::data::{Batches, ImageSet, Real, load_training_set};
-use crate::game::{ClassToImage, Game, NoiseToImage, Sample, SampleClass};
+use crate::game::{ClassToImage, Game, NoiseToImage, Sample, SampleClass, grid_columns};
 pub use crate::loss::Losses;
 use crate::streams::{FIXED_NOISE, mix};
 
@@ -145,8 +145,12 @@ impl<M: GanModel> Game for M {
     fn per_epoch(&self, data: &Batches) -> u64 {
         data.per_epoch()
     }
+    /// Without labels: an unconditional model has no use for them.
     fn batch(&self, data: &mut Batches, index: u64, device: &Device) -> Real {
-        data.real(index, device)
+        Real {
+            images: data.batch(index, device),
+            labels: None,
+        }
     }
 
     fn fakes(&mut self, g: &M::G, real: &Real) -> Tensor<4> {
@@ -172,7 +176,7 @@ impl<M: GanModel> Game for M {
     }
     fn grid(&self, g: &M::G, probe: &Tensor<2>) -> (Tensor<4>, usize) {
         let n = probe.dims()[0];
-        let per_row = ((n as f64).sqrt().ceil() as usize).max(1);
+        let per_row = grid_columns(n);
         (self.generate(g, probe.clone()), per_row)
     }
 }
@@ -337,7 +341,7 @@ impl<M: ConditionalGan> Game for Conditional<M> {
     }
     fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Self::Probe {
         device.seed(mix(seed, FIXED_NOISE));
-        let per_row = ((n as f64).sqrt().ceil() as usize).max(1);
+        let per_row = grid_columns(n);
         let k = self.0.class_names().len().max(1);
         let labels: Vec<i64> = (0..n).map(|i| ((i / per_row) % k) as i64).collect();
         let labels = Tensor::from_data(burn::tensor::TensorData::new(labels, [n]), device);
@@ -345,7 +349,7 @@ impl<M: ConditionalGan> Game for Conditional<M> {
     }
     fn grid(&self, g: &M::G, (z, labels): &Self::Probe) -> (Tensor<4>, usize) {
         let n = z.dims()[0];
-        let per_row = ((n as f64).sqrt().ceil() as usize).max(1);
+        let per_row = grid_columns(n);
         (self.0.generate(g, z.clone(), labels.clone()), per_row)
     }
 }

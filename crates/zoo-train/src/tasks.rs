@@ -10,7 +10,7 @@ use burn::prelude::*;
 use zoo_core::config::{self, Layers, RunConfig, int};
 use zoo_core::data::pair::{TranslationError, read_pair_info, translation_error};
 use zoo_core::data::{list_images, load_image_files};
-use zoo_core::game::{Capability, Direction, Game, Role, Sampler, Translator};
+use zoo_core::game::{Capability, Direction, Game, Role, Sampler, Translator, grid_columns};
 use zoo_core::gan::{group_digits, param_summary};
 use zoo_core::io::write_atomic;
 use zoo_core::streams::{SAMPLE, mix};
@@ -326,7 +326,7 @@ pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
             .out
             .clone()
             .unwrap_or_else(|| req.run_dir.join("sample.png"));
-        let nrow = ((req.n as f64).sqrt().ceil() as usize).max(1);
+        let nrow = grid_columns(req.n);
         save_grid(images, nrow, &out)?;
         Ok(vec![out])
     }

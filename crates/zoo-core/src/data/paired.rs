@@ -51,19 +51,14 @@ pub fn load_paired_folders(
             .collect())
     };
     let (a, b) = (index(dir_a)?, index(dir_b)?);
-    if let Some(name) = a.keys().find(|k| !b.contains_key(*k)) {
-        anyhow::bail!(
-            "{} has no counterpart of {name} (paired folders match images by file name); \
-             add it or remove the unmatched file",
-            dir_b.display()
-        );
-    }
-    if let Some(name) = b.keys().find(|k| !a.contains_key(*k)) {
-        anyhow::bail!(
-            "{} has no counterpart of {name} (paired folders match images by file name); \
-             add it or remove the unmatched file",
-            dir_a.display()
-        );
+    for (have, other, other_dir) in [(&a, &b, dir_b), (&b, &a, dir_a)] {
+        if let Some(name) = have.keys().find(|k| !other.contains_key(*k)) {
+            anyhow::bail!(
+                "{} has no counterpart of {name} (paired folders match images by file name); \
+                 add it or remove the unmatched file",
+                other_dir.display()
+            );
+        }
     }
     let (mut pa, mut pb) = (Vec::new(), Vec::new());
     for (name, fa) in &a {

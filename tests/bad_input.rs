@@ -419,6 +419,41 @@ const CATALOGUE: &[Case] = &[
         "train vanilla --data-dir {MNIST} --set train.ema.decay=1",
         &["train.ema.decay", "[0, 1)"],
     ),
+    // Class-conditional models.
+    case(
+        "--class on an unconditional run",
+        "sample {T}/run --class 3",
+        &["vanilla is unconditional", "--class"],
+    ),
+    case(
+        "--class index out of range",
+        "sample {T}/cgan-run --class 12",
+        &["--class 12 is out of range", "10 classes"],
+    ),
+    case(
+        "--class with an unknown name",
+        "sample {T}/cgan-run --class sneaker",
+        &["`sneaker` is not a class of this run", "0 to 9"],
+    ),
+    case(
+        "conditional model on a folder without class sub-folders",
+        "train cgan --data-dir {T}/two --set data.dataset=\"folder\" --set data.image_size=8",
+        &["no class sub-folders", "ROOT/<class>/"],
+    ),
+    case(
+        "conditional model on a class folder with an empty class",
+        "train acgan --data-dir {T}/classes --set data.dataset=\"folder\" --set data.image_size=8",
+        &[
+            "class `b`",
+            "holds no .png/.jpg/.jpeg images",
+            "remove the folder",
+        ],
+    ),
+    case(
+        "conditional model on 2-D points",
+        "train cgan --set data.dataset=\"ring8\"",
+        &["2-D points without classes"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -466,12 +501,37 @@ fn fixtures(t: &Path) {
     std::fs::write(t.join("syntax.toml"), "[train\n").expect("write");
     std::fs::write(t.join("a-file"), "x").expect("write");
     fake_run(&t.join("dcgan-run"), "dcgan");
+    let classes = t.join("classes");
+    image::DynamicImage::new_rgb8(8, 8)
+        .save(mkdir(classes.join("a")).join("0.png"))
+        .expect("save");
+    std::fs::write(mkdir(classes.join("b")).join("notes.txt"), "no images").expect("write");
     fake_run(&t.join("unstarted"), "vanilla");
 
     // A finished two-step run, and damaged copies of it.
     let runs = t.join("runs");
     let run = run_dir(&ok(train_tiny(&mnist(), &runs, &["--steps", "2"])));
     std::fs::rename(&run, t.join("run")).expect("move the run");
+    let cgan = run_dir(&ok(zoo(&[
+        "train",
+        "cgan",
+        "--quiet",
+        "--data-dir",
+        mnist().to_str().expect("utf-8"),
+        "--out",
+        runs.to_str().expect("utf-8"),
+        "--set",
+        "model.g_filters=4",
+        "--set",
+        "model.d_filters=4",
+        "--set",
+        "data.limit=64",
+        "--batch-size",
+        "8",
+        "--steps",
+        "2",
+    ])));
+    std::fs::rename(&cgan, t.join("cgan-run")).expect("move the run");
     let corrupt = t.join("corrupt-run");
     copy_dir(&t.join("run"), &corrupt);
     let f = corrupt.join("checkpoints/step_000002/generator.bpk");

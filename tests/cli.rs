@@ -9,7 +9,10 @@ fn list_config_and_info() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, ["vanilla", "dcgan", "lsgan", "cyclegan"]);
+    assert_eq!(
+        names,
+        ["vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan"]
+    );
     let cfg = ok(zoo(&["config", "vanilla"]));
     let table: toml::Table = cfg.parse().expect("valid TOML");
     for section in ["model", "data", "train", "optim"] {

@@ -77,6 +77,97 @@ fn classifier_eval_and_compare() {
         &["-n must be between 100 and 60000"],
     );
 
+    // A conditional run: per-class label agreement and intra-class FD beside their floor.
+    let cgan = run_dir(&ok(zoo_cached(
+        &cache,
+        &[
+            "train",
+            "cgan",
+            "--quiet",
+            "--data-dir",
+            data,
+            "--out",
+            runs.to_str().expect("utf-8"),
+            "--set",
+            "model.g_filters=8",
+            "--set",
+            "model.d_filters=8",
+            "--set",
+            "data.limit=640",
+            "--batch-size",
+            "16",
+            "--steps",
+            "3",
+        ],
+    )));
+    let table = ok(zoo_cached(
+        &cache,
+        &["eval", cgan.to_str().expect("utf-8"), "-n", "400"],
+    ));
+    for row in [
+        "FD",
+        "label agreement (mean)",
+        "lowest class",
+        "intra-class FD (mean)",
+        "per class",
+    ] {
+        assert!(table.contains(row), "{row} in {table}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cgan.join("eval.json")).expect("json"))
+            .expect("valid json");
+    let agreement = json["classes"]["label_agreement"]
+        .as_array()
+        .expect("per class");
+    assert_eq!(agreement.len(), 10);
+    assert!(
+        agreement
+            .iter()
+            .all(|a| (0.0..=1.0).contains(&a.as_f64().expect("number")))
+    );
+    let intra = json["classes"]["intra_fd_mean"].as_f64().expect("intra FD");
+    let intra_floor = json["class_floor"]["intra_fd_mean"]
+        .as_f64()
+        .expect("floor");
+    assert!(
+        intra > intra_floor && intra_floor >= 0.0,
+        "{intra} vs {intra_floor}"
+    );
+    // The real test digits with their own labels: the quick classifier's per-class accuracy.
+    let floor_agreement = json["class_floor"]["label_agreement_mean"]
+        .as_f64()
+        .expect("floor agreement");
+    assert!((0.7..=1.0).contains(&floor_agreement), "{floor_agreement}");
+    // zoo sample --class: one row per class, or one class by index or name.
+    let grid = tmp.path().join("classes.png");
+    let cgan_str = cgan.to_str().expect("utf-8");
+    let grid_str = grid.to_str().expect("utf-8");
+    ok(zoo(&[
+        "sample", cgan_str, "--class", "all", "-n", "20", "--out", grid_str,
+    ]));
+    let g = image::open(&grid).expect("png");
+    // 10 rows of 2 images of 28 px with 2-px padding: 62 × 302 before upscaling.
+    assert_eq!(
+        g.height() * 62,
+        g.width() * 302,
+        "{}x{}",
+        g.width(),
+        g.height()
+    );
+    let sevens = tmp.path().join("sevens");
+    let sevens_str = sevens.to_str().expect("utf-8");
+    ok(zoo(&[
+        "sample",
+        cgan_str,
+        "--class",
+        "7",
+        "-n",
+        "4",
+        "--out-dir",
+        sevens_str,
+    ]));
+    assert_eq!(ls(&sevens).len(), 4);
+
     // Evaluations during training: FD and coverage columns, and the best checkpoint by FD.
     let mut args = vec![
         "train",
@@ -167,7 +258,7 @@ fn classifier_eval_and_compare() {
         "--quiet",
         "compare",
         "vanilla",
-        "lsgan",
+        "acgan",
         "--dataset",
         "mnist",
         "--data-dir",
@@ -184,7 +275,9 @@ fn classifier_eval_and_compare() {
     let first = ok(zoo_cached(&cache, &args));
     for needle in [
         "| vanilla (2 seeds) |",
-        "| lsgan (2 seeds) |",
+        "| acgan (2 seeds) |",
+        "label agreement ↑",
+        "intra-class FD ↓",
         "floor",
         "report:",
     ] {
@@ -201,7 +294,7 @@ fn classifier_eval_and_compare() {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let csv = std::fs::read_to_string(
-        out.join("runs/lsgan/seed-1")
+        out.join("runs/acgan/seed-1")
             .read_dir()
             .expect("run")
             .flatten()

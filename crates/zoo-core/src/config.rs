@@ -75,6 +75,11 @@ pub struct DataConfig {
     /// the reference layout `trainA/ trainB/ (testA/ testB/)`. `zoo train … --domains A B`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<PathBuf>,
+    /// The class names of a conditional run, index order. Unset: read from the data (the
+    /// built-in sets' classes, or the class sub-folders of a folder); a conditional run
+    /// records them here, so that it samples by name without its data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
     /// The 2-D toy mixtures (`dataset = "ring8"` or `"grid25"`).
     pub toy: ToyConfig,
 }
@@ -113,6 +118,7 @@ impl Default for DataConfig {
             channels: 1,
             limit: None,
             domains: Vec::new(),
+            classes: Vec::new(),
             toy: ToyConfig::default(),
         }
     }

@@ -57,6 +57,13 @@ pub fn grid_columns(n: usize) -> usize {
     ((n as f64).sqrt().ceil() as usize).max(1)
 }
 
+/// A grid with one row per class: `(rows, per_row)` for at most `n` images of `k` classes
+/// (every class a row while `n ≥ k`; rows of `n / rows` images, at least one).
+pub fn class_rows(n: usize, k: usize) -> (usize, usize) {
+    let rows = k.clamp(1, n.max(1));
+    (rows, (n / rows).max(1))
+}
+
 /// A model the engine can train: see the module docs for the order of calls.
 pub trait Game: Sized + 'static {
     /// The `[model]` section of the config.
@@ -91,6 +98,12 @@ pub trait Game: Sized + 'static {
     fn init_g(&self, device: &Device) -> Self::G;
     /// A freshly initialised discriminator (bundle).
     fn init_d(&self, device: &Device) -> Self::D;
+
+    /// The config as the run records it in `config.toml`: with what the model took from the
+    /// data and needs without it (a conditional model's class names). Unchanged by default.
+    fn recorded(&self, cfg: RunConfig<Self::Config>) -> RunConfig<Self::Config> {
+        cfg
+    }
 
     /// Loads the training data the config names.
     fn load_data(&self, cfg: &RunConfig<Self::Config>) -> Result<Self::Data>;

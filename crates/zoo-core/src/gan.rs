@@ -33,7 +33,9 @@ use serde::de::DeserializeOwned;
 use crate::config::RunConfig;
 use crate::data::classes::load_labelled_set;
 use crate::data::{Batches, ImageSet, Real, load_training_set};
-use crate::game::{ClassToImage, Game, NoiseToImage, Sample, SampleClass, grid_columns};
+use crate::game::{
+    ClassToImage, Game, NoiseToImage, Sample, SampleClass, class_rows, grid_columns,
+};
 pub use crate::loss::Losses;
 use crate::streams::{FIXED_NOISE, mix};
 
@@ -212,7 +214,7 @@ pub trait ConditionalGan: Sized + 'static {
         RunConfig::default()
     }
     /// Builds the model from a resolved config (the class names come from
-    /// [`crate::data::classes::classes_of`]).
+    /// [`crate::data::classes::run_classes`]).
     fn new(cfg: &RunConfig<Self::Config>) -> Result<Self>;
     /// The class names, index order.
     fn class_names(&self) -> Vec<String>;
@@ -250,6 +252,15 @@ fn labels_of(real: &Real) -> Tensor<1, Int> {
         .expect("conditional models load labelled data only")
 }
 
+/// Labels `0, 0, …, 1, 1, …`: class `r` for each of the `per_row` images of row `r`.
+pub fn class_labels(rows: usize, per_row: usize, device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = (0..rows * per_row).map(|i| (i / per_row) as i64).collect();
+    Tensor::from_data(
+        burn::tensor::TensorData::new(labels, [rows * per_row]),
+        device,
+    )
+}
+
 /// `n` labels drawn uniformly from `k` classes (from the device RNG).
 fn random_labels(n: usize, k: usize, device: &Device) -> Tensor<1, Int> {
     let u = Tensor::<1>::random(
@@ -285,11 +296,17 @@ impl<M: ConditionalGan> Game for Conditional<M> {
     fn init_d(&self, device: &Device) -> M::D {
         self.0.init_d(device)
     }
+    /// With the class names, so that the run samples by name without its data.
+    fn recorded(&self, mut cfg: RunConfig<M::Config>) -> RunConfig<M::Config> {
+        cfg.data.classes = self.0.class_names();
+        cfg
+    }
     fn load_data(&self, cfg: &RunConfig<M::Config>) -> Result<Batches> {
         let (set, names) = load_labelled_set(&cfg.data)?;
         ensure!(
             names == self.0.class_names(),
-            "the data's classes ({}) are not the model's ({})",
+            "the data's classes ({}) are not the run's ({}); train on data with the same class \
+             folders, or start a new run",
             names.join(", "),
             self.0.class_names().join(", ")
         );
@@ -339,17 +356,16 @@ impl<M: ConditionalGan> Game for Conditional<M> {
         let labels = labels_of(&real);
         self.0.g_loss(d, fake, labels)
     }
+    /// One row per class (at most `n` images; see [`class_rows`]).
     fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Self::Probe {
         device.seed(mix(seed, FIXED_NOISE));
-        let per_row = grid_columns(n);
-        let k = self.0.class_names().len().max(1);
-        let labels: Vec<i64> = (0..n).map(|i| ((i / per_row) % k) as i64).collect();
-        let labels = Tensor::from_data(burn::tensor::TensorData::new(labels, [n]), device);
-        (self.0.noise(n, device), labels)
+        let (rows, per_row) = class_rows(n, self.0.class_names().len());
+        let labels = class_labels(rows, per_row, device);
+        (self.0.noise(rows * per_row, device), labels)
     }
     fn grid(&self, g: &M::G, (z, labels): &Self::Probe) -> (Tensor<4>, usize) {
-        let n = z.dims()[0];
-        let per_row = grid_columns(n);
+        let (rows, n) = (self.0.class_names().len(), z.dims()[0]);
+        let per_row = class_rows(n, rows).1;
         (self.0.generate(g, z.clone(), labels.clone()), per_row)
     }
 }

@@ -15,7 +15,7 @@ use zoo_core::io::write_atomic;
 use zoo_train::bench::{peak_rss_mib, reset_peak_rss};
 use zoo_train::tasks::{TrainReport, TrainRequest};
 
-use crate::eval::{Evaluation, ImageMetrics};
+use crate::eval::{ClassMetrics, Evaluation, ImageMetrics};
 use crate::evaluate::EvalRequest;
 pub use crate::report::{ModelSummary, RunResult, eval_every, table};
 use crate::report::{Setup, summarise};
@@ -170,6 +170,8 @@ pub struct Comparison {
     pub summaries: Vec<ModelSummary>,
     /// The real test split against the training split.
     pub floor: ImageMetrics,
+    /// The real test split's per-class metrics, when a model is class-conditional.
+    pub class_floor: Option<ClassMetrics>,
     /// `report.html`.
     pub report: PathBuf,
 }
@@ -226,9 +228,13 @@ pub fn compare(req: &CompareRequest) -> Result<Comparison> {
         n: req.n,
     };
     let report = crate::report::write(&setup, &summaries, &results, &floor)?;
+    let class_floor = results
+        .iter()
+        .find_map(|r| r.eval.class_floor.as_deref().cloned());
     Ok(Comparison {
         summaries,
         floor,
+        class_floor,
         report,
     })
 }

@@ -16,6 +16,7 @@ use crate::metrics::{
     precision_recall,
 };
 use zoo_core::config::DataConfig;
+use zoo_core::data::classes::builtin_classes;
 use zoo_core::data::pair::TranslationError;
 use zoo_core::data::{ImageSet, Split};
 use zoo_core::streams::{REFERENCE_TEST, REFERENCE_TRAIN, mix};
@@ -47,6 +48,36 @@ pub struct ImageMetrics {
     pub recall: f64,
 }
 
+/// The per-class metrics of a class-conditional generator (or, as the floor, of the real
+/// test split read with its true labels).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    /// Class names, index order.
+    pub classes: Vec<String>,
+    /// Per class: the share of its images that the classifier reads as that class.
+    pub label_agreement: Vec<f64>,
+    /// The mean of `label_agreement`.
+    pub label_agreement_mean: f64,
+    /// Per class: the Fréchet distance between its images and the real training images of
+    /// that class.
+    pub intra_fd: Vec<f64>,
+    /// The mean of `intra_fd`.
+    pub intra_fd_mean: f64,
+}
+
+impl ClassMetrics {
+    /// The class with the lowest label agreement and its value.
+    pub fn worst(&self) -> (&str, f64) {
+        let i = (0..self.label_agreement.len())
+            .min_by(|&a, &b| self.label_agreement[a].total_cmp(&self.label_agreement[b]))
+            .unwrap_or(0);
+        (
+            self.classes.get(i).map_or("", String::as_str),
+            self.label_agreement.get(i).copied().unwrap_or(f64::NAN),
+        )
+    }
+}
+
 /// What `zoo eval` reports and writes to `eval.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -64,6 +95,12 @@ pub struct EvalReport {
     pub samples: ImageMetrics,
     /// The floor: the real test split against the training split.
     pub floor: ImageMetrics,
+    /// A class-conditional run's per-class metrics (its samples drawn class-balanced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Box<ClassMetrics>>,
+    /// The same for the real test split with its true labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_floor: Option<Box<ClassMetrics>>,
 }
 
 /// The real images and the classifier the metrics of one dataset use.
@@ -72,6 +109,10 @@ pub struct Reference {
     accuracy: f64,
     dataset: String,
     train: (Features, Features),
+    train_labels: Vec<usize>,
+    test: (Features, Features),
+    test_labels: Vec<usize>,
+    names: Vec<String>,
     floor: ImageMetrics,
     seed: u64,
     scale: f64,
@@ -123,9 +164,16 @@ impl Reference {
         let test = classifier::load_split(data.dataset, data.dir.as_deref(), Split::Test)?;
         let embed = |set: &ImageSet, stream: u64| {
             let idx = pick(set, n, mix(seed, stream));
-            classifier::embed(&net, &classifier::set_chunks(set, &idx, device))
+            let labels = set.labels.as_deref().unwrap_or(&[]);
+            let labels: Vec<usize> = idx
+                .iter()
+                .map(|&i| labels.get(i).map_or(usize::MAX, |&l| l as usize))
+                .collect();
+            let f = classifier::embed(&net, &classifier::set_chunks(set, &idx, device));
+            (f, labels)
         };
-        let (train_f, test_f) = (embed(&train, REFERENCE_TRAIN), embed(&test, REFERENCE_TEST));
+        let ((train_f, train_labels), (test_f, test_labels)) =
+            (embed(&train, REFERENCE_TRAIN), embed(&test, REFERENCE_TEST));
         // Features are rescaled so that the real training features have unit mean square per
         // dimension: KID's cubic kernel (x·y/d + 1)³ then sees values of order one.
         let scale = 1.0
@@ -140,6 +188,10 @@ impl Reference {
             accuracy: info.test_accuracy,
             dataset: data.dataset.name().to_string(),
             train: train_f,
+            train_labels,
+            test: test_f,
+            test_labels,
+            names: builtin_classes(data.dataset).unwrap_or_default(),
             floor,
             seed,
             scale,
@@ -165,15 +217,99 @@ impl Reference {
 
     /// A full report for a run's generator samples.
     pub fn report(&self, model: &str, run: &Path, step: u64, images: &[Tensor<4>]) -> EvalReport {
+        self.assemble(model, run, step, self.score(images))
+    }
+
+    fn assemble(&self, model: &str, run: &Path, step: u64, samples: ImageMetrics) -> EvalReport {
         EvalReport {
             model: model.to_string(),
             run: run.to_path_buf(),
             step,
             dataset: self.dataset.clone(),
             classifier_accuracy: self.accuracy,
-            samples: self.score(images),
+            samples,
             floor: self.floor.clone(),
+            classes: None,
+            class_floor: None,
         }
+    }
+
+    /// A full report for a class-conditional run's samples, `labels[i]` the class image `i`
+    /// was drawn for: the unconditional metrics of all samples, and per class the label
+    /// agreement and the FD against the real images of that class, each with its floor.
+    pub fn class_report(
+        &self,
+        model: &str,
+        run: &Path,
+        step: u64,
+        images: &[Tensor<4>],
+        labels: &[usize],
+        classes: &[String],
+    ) -> Result<EvalReport> {
+        ensure!(
+            classes == self.names.as_slice(),
+            "the run's classes ({}) are not those of {} ({}), which the classifier reads",
+            classes.join(", "),
+            self.dataset,
+            self.names.join(", ")
+        );
+        let fake = classifier::embed(&self.net, images);
+        let fake = (fake.0 * self.scale, fake.1);
+        let samples = compare_sets(&self.train, &fake, self.seed);
+        let mut report = self.assemble(model, run, step, samples);
+        report.classes = Some(Box::new(self.class_metrics(&fake, labels)?));
+        report.class_floor = Some(Box::new(
+            self.class_metrics(&self.test, &self.test_labels)?,
+        ));
+        Ok(report)
+    }
+
+    /// Per-class label agreement and intra-class FD of `set` (features, probabilities) whose
+    /// row `i` is of class `labels[i]`.
+    fn class_metrics(&self, set: &(Features, Features), labels: &[usize]) -> Result<ClassMetrics> {
+        let k = self.names.len();
+        ensure!(
+            k > 0 && set.1.ncols() == k,
+            "per-class metrics need the classifier's {} classes",
+            set.1.ncols()
+        );
+        ensure!(labels.len() == set.0.nrows(), "one label per image");
+        let rows_of = |labels: &[usize], c: usize| -> Vec<usize> {
+            (0..labels.len()).filter(|&i| labels[i] == c).collect()
+        };
+        let mut agreement = Vec::with_capacity(k);
+        let mut intra = Vec::with_capacity(k);
+        for c in 0..k {
+            let mine = rows_of(labels, c);
+            let real = rows_of(&self.train_labels, c);
+            ensure!(
+                mine.len() >= 2 && real.len() >= 2,
+                "class `{}` has {} images to score and {} real ones; evaluate more samples \
+                 (-n)",
+                self.names[c],
+                mine.len(),
+                real.len()
+            );
+            let hits = mine
+                .iter()
+                .filter(|&&i| {
+                    let row = set.1.row(i);
+                    (0..k).max_by(|&a, &b| row[a].total_cmp(&row[b])) == Some(c)
+                })
+                .count();
+            agreement.push(hits as f64 / mine.len() as f64);
+            intra.push(frechet_distance(
+                &self.train.0.select_rows(real.iter()),
+                &set.0.select_rows(mine.iter()),
+            ));
+        }
+        Ok(ClassMetrics {
+            classes: self.names.clone(),
+            label_agreement_mean: agreement.iter().sum::<f64>() / k as f64,
+            intra_fd_mean: intra.iter().sum::<f64>() / k as f64,
+            label_agreement: agreement,
+            intra_fd: intra,
+        })
     }
 }
 
@@ -220,12 +356,51 @@ impl EvalReport {
             self.dataset,
             100.0 * self.classifier_accuracy
         );
+        let mut rows = rows.to_vec();
+        if let (Some(c), Some(f)) = (&self.classes, &self.class_floor) {
+            let (name, worst) = c.worst();
+            let (fname, fworst) = f.worst();
+            rows.extend([
+                (
+                    "label agreement (mean)",
+                    format!("{:.3}", c.label_agreement_mean),
+                    format!("{:.3}", f.label_agreement_mean),
+                ),
+                (
+                    "  lowest class",
+                    format!("{worst:.3} ({name})"),
+                    format!("{fworst:.3} ({fname})"),
+                ),
+                (
+                    "intra-class FD (mean)",
+                    format!("{:.2}", c.intra_fd_mean),
+                    format!("{:.2}", f.intra_fd_mean),
+                ),
+            ]);
+        }
         out.push_str(&columns(
             ["metric", "samples", "floor (test vs train)"],
             &rows,
             24,
             22,
         ));
+        if let (Some(c), Some(f)) = (&self.classes, &self.class_floor) {
+            out.push_str("\nper class (floor: the real test images of the class)\n");
+            out.push_str(&format!(
+                "{:<14}{:>12}{:>12}{:>12}{:>12}\n",
+                "class", "agreement", "floor", "intra FD", "floor"
+            ));
+            for i in 0..c.classes.len() {
+                out.push_str(&format!(
+                    "{:<14}{:>12.3}{:>12.3}{:>12.2}{:>12.2}\n",
+                    c.classes[i],
+                    c.label_agreement[i],
+                    f.label_agreement.get(i).copied().unwrap_or(f64::NAN),
+                    c.intra_fd[i],
+                    f.intra_fd.get(i).copied().unwrap_or(f64::NAN),
+                ));
+            }
+        }
         out
     }
 }

@@ -13,7 +13,7 @@ use zoo_core::streams::{EVAL, mix};
 use zoo_train::checkpoint::load_generator;
 use zoo_train::output::{points_of, save_scatter};
 use zoo_train::run::Checkpoint;
-use zoo_train::tasks::{generate, open_trained, sampler_of};
+use zoo_train::tasks::{generate, generate_balanced, open_trained, sampler_of};
 
 use crate::eval::{Evaluation, Reference, ToyEval};
 
@@ -76,8 +76,24 @@ pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
         } else {
             let n = req.n.unwrap_or(10_000);
             let reference = Reference::new(&cfg.data, n, cfg.train.seed, &req.device)?;
-            let images = generate(&model, &g, n, mix(cfg.train.seed, EVAL), &req.device)?;
-            Evaluation::Images(reference.report(M::NAME, &req.run_dir, step, &images))
+            let seed = mix(cfg.train.seed, EVAL);
+            Evaluation::Images(match M::Role::class_sampler(&model) {
+                Some(cs) => {
+                    let (images, labels) = generate_balanced(cs, &g, n, seed, &req.device);
+                    reference.class_report(
+                        M::NAME,
+                        &req.run_dir,
+                        step,
+                        &images,
+                        &labels,
+                        &cs.classes(),
+                    )?
+                }
+                None => {
+                    let images = generate(&model, &g, n, seed, &req.device)?;
+                    reference.report(M::NAME, &req.run_dir, step, &images)
+                }
+            })
         }
     };
     let json = serde_json::to_string_pretty(&eval).context("serialising eval.json")?;

@@ -14,7 +14,7 @@ use zoo_core::config::DatasetKind;
 use zoo_core::io::{write_atomic, write_atomic_with};
 use zoo_train::output::{Panel, read_metrics, save_line_panels};
 
-use crate::eval::{EvalReport, ImageMetrics};
+use crate::eval::{ClassMetrics, EvalReport, ImageMetrics};
 use crate::metrics::MeanStd;
 
 /// What a comparison was asked for, as its report states it.
@@ -78,6 +78,15 @@ pub struct ModelSummary {
     pub seconds: MeanStd,
     /// The largest peak memory of its runs, MiB.
     pub peak_mib: Option<f64>,
+    /// Mean label agreement (class-conditional models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_agreement: Option<MeanStd>,
+    /// The lowest class's label agreement (class-conditional models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowest_agreement: Option<MeanStd>,
+    /// Mean intra-class FD (class-conditional models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intra_fd: Option<MeanStd>,
 }
 
 pub fn summarise(model: &str, runs: &[&RunResult]) -> ModelSummary {
@@ -97,7 +106,19 @@ pub fn summarise(model: &str, runs: &[&RunResult]) -> ModelSummary {
         images_per_s: MeanStd::of(&runs.iter().map(|r| r.images_per_s).collect::<Vec<_>>()),
         seconds: MeanStd::of(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>()),
         peak_mib: runs.iter().filter_map(|r| r.peak_mib).reduce(f64::max),
+        label_agreement: of_classes(runs, |c| c.label_agreement_mean),
+        lowest_agreement: of_classes(runs, |c| c.worst().1),
+        intra_fd: of_classes(runs, |c| c.intra_fd_mean),
     }
+}
+
+/// A per-class metric over the runs, when every run has per-class metrics.
+fn of_classes(runs: &[&RunResult], f: fn(&ClassMetrics) -> f64) -> Option<MeanStd> {
+    let v: Option<Vec<f64>> = runs
+        .iter()
+        .map(|r| r.eval.classes.as_deref().map(f))
+        .collect();
+    v.filter(|v| !v.is_empty()).map(|v| MeanStd::of(&v))
 }
 
 /// How often a comparison's runs evaluate themselves: ten times per run.
@@ -105,19 +126,37 @@ pub fn eval_every(steps: u64) -> u64 {
     (steps / 10).max(1)
 }
 
-/// The comparison table (markdown), also printed by `zoo compare`.
-pub fn table(summaries: &[ModelSummary], floor: &ImageMetrics) -> String {
+/// The comparison table (markdown), also printed by `zoo compare`. When a model is
+/// class-conditional, three columns more: mean and lowest-class label agreement and the mean
+/// intra-class FD (blank for the unconditional models), with the real test split's beside
+/// them (`class_floor`).
+pub fn table(
+    summaries: &[ModelSummary],
+    floor: &ImageMetrics,
+    class_floor: Option<&ClassMetrics>,
+) -> String {
     let ms = |m: &MeanStd, digits: usize| format!("{:.*} ± {:.*}", digits, m.mean, digits, m.std);
+    let conditional = summaries.iter().any(|s| s.label_agreement.is_some());
     let mut out = String::from(
-        "| model | FD ↓ | KID×1000 ↓ | classifier score ↑ | classes hit | class KL ↓ | precision ↑ | recall ↑ | images/s | wall time (s) | peak MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| model | FD ↓ | KID×1000 ↓ | classifier score ↑ | classes hit | class KL ↓ | precision ↑ | recall ↑ |",
     );
+    if conditional {
+        out.push_str(" label agreement ↑ | lowest class ↑ | intra-class FD ↓ |");
+    }
+    out.push_str(" images/s | wall time (s) | peak MiB |\n|---|---|---|---|---|---|---|---|");
+    if conditional {
+        out.push_str("---|---|---|");
+    }
+    out.push_str("---|---|---|\n");
+    let opt =
+        |m: &Option<MeanStd>, digits: usize| m.as_ref().map_or(String::new(), |m| ms(m, digits));
     for s in summaries {
         let kid = MeanStd {
             mean: s.kid.mean * 1000.0,
             std: s.kid.std * 1000.0,
         };
         out.push_str(&format!(
-            "| {} ({} seeds) | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {} |\n",
+            "| {} ({} seeds) | {} | {} | {} | {} | {} | {} | {} |",
             s.model,
             s.seeds,
             ms(&s.fd, 2),
@@ -127,13 +166,34 @@ pub fn table(summaries: &[ModelSummary], floor: &ImageMetrics) -> String {
             ms(&s.class_kl, 3),
             ms(&s.precision, 3),
             ms(&s.recall, 3),
+        ));
+        if conditional {
+            out.push_str(&format!(
+                " {} | {} | {} |",
+                opt(&s.label_agreement, 3),
+                opt(&s.lowest_agreement, 3),
+                opt(&s.intra_fd, 2)
+            ));
+        }
+        out.push_str(&format!(
+            " {:.0} | {:.0} | {} |\n",
             s.images_per_s.mean,
             s.seconds.mean,
             s.peak_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
         ));
     }
+    let class_cells = match (conditional, class_floor) {
+        (false, _) => String::new(),
+        (true, Some(c)) => format!(
+            " {:.3} | {:.3} | {:.2} |",
+            c.label_agreement_mean,
+            c.worst().1,
+            c.intra_fd_mean
+        ),
+        (true, None) => " | | |".to_string(),
+    };
     out.push_str(&format!(
-        "| *real test split (floor)* | {:.2} | {:.2} ± {:.2} | {:.2} ± {:.2} | {} | {:.3} | {:.3} | {:.3} | | | |\n",
+        "| *real test split (floor)* | {:.2} | {:.2} ± {:.2} | {:.2} ± {:.2} | {} | {:.3} | {:.3} | {:.3} |{class_cells} | | |\n",
         floor.fd,
         floor.kid.mean * 1000.0,
         floor.kid.std * 1000.0,
@@ -372,7 +432,8 @@ pub fn write(
         req.n,
         100.0 * accuracy
     );
-    let tab = table(summaries, floor);
+    let class_floor = results.iter().find_map(|r| r.eval.class_floor.as_deref());
+    let tab = table(summaries, floor, class_floor);
     let mut md = format!(
         "# zoo compare\n\n{intro}\n\n{tab}\n## Figures\n\n![metrics](metrics.png)\n\n![curves](curves.png)\n\n![losses](losses.png)\n\n## Samples (seed 1, last grid)\n\n"
     );

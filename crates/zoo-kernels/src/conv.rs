@@ -49,58 +49,75 @@ impl FastConv for Conv2d {
         self.try_fast(x.clone()).unwrap_or_else(|| self.forward(x))
     }
     fn try_fast(&self, x: Tensor<4>) -> Option<Tensor<4>> {
-        let [kh, kw] = self.kernel_size;
-        let pad = match self.padding {
-            PaddingConfig2d::Valid => Some([0, 0, 0, 0]),
-            PaddingConfig2d::Explicit(top, left, bottom, right) => Some([top, left, bottom, right]),
-            PaddingConfig2d::Same => None,
-        };
-        let [b, c, h, w] = x.dims();
-        let w_in = w;
-        let geom = pad
-            .filter(|_| self.groups == 1 && self.dilation == [1, 1])
-            .and_then(|p| {
-                let oh = (h + p[0] + p[2]).checked_sub(kh)? / self.stride[0] + 1;
-                let ow = (w + p[1] + p[3]).checked_sub(kw)? / self.stride[1] + 1;
-                Some(Geom {
-                    b,
-                    c,
-                    h,
-                    w,
-                    kh,
-                    kw,
-                    sh: self.stride[0],
-                    sw: self.stride[1],
-                    ph: p[0],
-                    pw: p[1],
-                    oh,
-                    ow,
-                })
-            });
-        let g = geom?;
-        let k = self.weight.dims()[0];
-        // A stride-1 convolution is the transposed convolution of its spatially flipped,
-        // channel-swapped kernel with padding `kernel − 1 − padding`; that form works on
-        // `[out channels · kh · kw, pixels]` instead of `[in channels · kh · kw, pixels]`, far
-        // less when the output has fewer channels (CycleGAN's last layer: 64 → 3, 7×7).
-        let y = if g.sh == 1 && g.sw == 1 && k < c && g.ph < kh && g.pw < kw {
-            let w = self.weight.val().swap_dims(0, 1).flip([2, 3]);
-            let t = Geom {
-                c: k,
-                h: g.oh,
-                w: g.ow,
-                ph: kh - 1 - g.ph,
-                pw: kw - 1 - g.pw,
-                oh: h,
-                ow: w_in,
-                ..g
-            };
-            conv_op::<ConvT>(x, w, ConvArgs { g: t, k: c })?
-        } else {
-            conv_op::<Conv>(x, self.weight.val(), ConvArgs { g, k })?
-        };
-        Some(add_bias(y, self.bias.as_ref().map(|b| b.val())))
+        if self.groups != 1 || self.dilation != [1, 1] {
+            return None;
+        }
+        let bias = self.bias.as_ref().map(|b| b.val());
+        try_conv2d(x, self.weight.val(), bias, self.stride, &self.padding)
     }
+}
+
+/// The one-GEMM convolution of `x` by an explicit `weight` `[out, in, kh, kw]` (groups 1,
+/// dilation 1; for layers that transform their weight first, such as spectral norm), or
+/// `None` where it does not apply (not flex, not f32, `Same` padding).
+pub fn try_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: [usize; 2],
+    padding: &PaddingConfig2d,
+) -> Option<Tensor<4>> {
+    let [k, wc, kh, kw] = weight.dims();
+    let pad = match *padding {
+        PaddingConfig2d::Valid => Some([0, 0, 0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => Some([top, left, bottom, right]),
+        PaddingConfig2d::Same => None,
+    };
+    let [b, c, h, w] = x.dims();
+    if wc != c {
+        return None;
+    }
+    let w_in = w;
+    let geom = pad.and_then(|p| {
+        let oh = (h + p[0] + p[2]).checked_sub(kh)? / stride[0] + 1;
+        let ow = (w + p[1] + p[3]).checked_sub(kw)? / stride[1] + 1;
+        Some(Geom {
+            b,
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            sh: stride[0],
+            sw: stride[1],
+            ph: p[0],
+            pw: p[1],
+            oh,
+            ow,
+        })
+    });
+    let g = geom?;
+    // A stride-1 convolution is the transposed convolution of its spatially flipped,
+    // channel-swapped kernel with padding `kernel − 1 − padding`; that form works on
+    // `[out channels · kh · kw, pixels]` instead of `[in channels · kh · kw, pixels]`, far
+    // less when the output has fewer channels (CycleGAN's last layer: 64 → 3, 7×7).
+    let y = if g.sh == 1 && g.sw == 1 && k < c && g.ph < kh && g.pw < kw {
+        let w = weight.swap_dims(0, 1).flip([2, 3]);
+        let t = Geom {
+            c: k,
+            h: g.oh,
+            w: g.ow,
+            ph: kh - 1 - g.ph,
+            pw: kw - 1 - g.pw,
+            oh: h,
+            ow: w_in,
+            ..g
+        };
+        conv_op::<ConvT>(x, w, ConvArgs { g: t, k: c })?
+    } else {
+        conv_op::<Conv>(x, weight, ConvArgs { g, k })?
+    };
+    Some(add_bias(y, bias))
 }
 
 impl FastConv for ConvTranspose2d {

@@ -29,7 +29,7 @@ mod pad;
 
 pub use act::leaky_relu;
 pub use adam::Adam;
-pub use conv::FastConv;
+pub use conv::{FastConv, try_conv2d};
 pub use dropout::FastDropout;
 pub use norm::FastNorm;
 pub use pad::reflect_pad;

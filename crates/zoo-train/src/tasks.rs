@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use zoo_core::config::{self, Layers, RunConfig, int};
 use zoo_core::data::pair::{TranslationError, read_pair_info, translation_error};
 use zoo_core::data::{list_images, load_image_files};
-use zoo_core::game::{Capability, Direction, Game, Role, Sampler, Translator, grid_columns};
+use zoo_core::game::{
+    Capability, ClassSampler, Direction, Game, Role, Sampler, Translator, class_rows, grid_columns,
+};
 use zoo_core::gan::{group_digits, param_summary};
 use zoo_core::io::write_atomic;
 use zoo_core::streams::{SAMPLE, mix};
@@ -74,11 +77,55 @@ pub struct SampleRequest {
     pub out: Option<PathBuf>,
     /// Write each image as its own PNG here instead of a grid.
     pub out_dir: Option<PathBuf>,
+    /// `--class`: a class name or index of a conditional run, or `all` (one row per class).
+    pub class: Option<String>,
     /// Where to compute.
     pub device: Device,
 }
 
-/// `zoo translate`.
+/// The labels `zoo sample --class PICK` asks for among `names`, and the grid's row length:
+/// `all` is one row per class (at most `n` images), a name (or else an index) is `n` images
+/// of that class.
+pub fn class_pick(names: &[String], pick: &str, n: usize) -> Result<(Vec<i64>, usize)> {
+    let k = names.len();
+    if pick == "all" {
+        let (rows, per_row) = class_rows(n, k);
+        return Ok((
+            (0..rows * per_row).map(|i| (i / per_row) as i64).collect(),
+            per_row,
+        ));
+    }
+    let listed = || {
+        if names.iter().enumerate().all(|(i, c)| *c == i.to_string()) {
+            return format!("0 to {}", k.saturating_sub(1));
+        }
+        let shown: Vec<String> = names
+            .iter()
+            .take(12)
+            .enumerate()
+            .map(|(i, c)| format!("{i} = {c}"))
+            .collect();
+        format!("{}{}", shown.join(", "), if k > 12 { ", …" } else { "" })
+    };
+    let index = match names.iter().position(|c| c == pick) {
+        Some(i) => i,
+        None => match pick.parse::<usize>() {
+            Ok(i) if i < k => i,
+            Ok(i) => anyhow::bail!(
+                "--class {i} is out of range: this run has {k} classes ({}); pass an index \
+                 below {k}, a class name or `all`",
+                listed()
+            ),
+            Err(_) => anyhow::bail!(
+                "--class `{pick}` is not a class of this run; its classes are {}; pass a name, \
+                 an index or `all`",
+                listed()
+            ),
+        },
+    };
+    Ok((vec![index as i64; n], grid_columns(n)))
+}
+
 #[derive(Debug, Clone)]
 pub struct TranslateRequest {
     /// The run folder.
@@ -219,6 +266,7 @@ type Resolved<M> = (
 pub fn train<M: Game>(req: &TrainRequest, observer: ObserverFactory<'_, M>) -> Result<TrainReport> {
     let (run, cfg, resume) = req.resolve::<M>()?;
     let mut model = M::new(&cfg)?;
+    let cfg = model.recorded(cfg);
     let data = model.load_data(&cfg)?;
     tracing::info!("{}", model.describe(&data));
     let run = match run {
@@ -307,11 +355,33 @@ pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
     }
     let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "sample from")?;
     let sampler = sampler_of(&model)?;
+    let classes = match &req.class {
+        None => None,
+        Some(pick) => {
+            let cs = M::Role::class_sampler(&model).with_context(|| {
+                format!(
+                    "{} is unconditional: --class needs a run of a class-conditional model \
+                     (`zoo list` shows them with the `class` capability)",
+                    M::NAME
+                )
+            })?;
+            Some((cs, class_pick(&cs.classes(), pick, req.n)?))
+        }
+    };
     let seed = req.seed.unwrap_or(cfg.train.seed);
     req.device.seed(mix(seed, SAMPLE));
-    let noise = sampler.noise(req.n, &req.device);
     let g = load_generator(&model, &ck, &req.device)?.valid();
-    let images = sampler.images(&g, noise);
+    let (images, nrow) = match classes {
+        None => (
+            sampler.images(&g, sampler.noise(req.n, &req.device)),
+            grid_columns(req.n),
+        ),
+        Some((cs, (labels, per_row))) => {
+            let n = labels.len();
+            let labels = Tensor::from_data(TensorData::new(labels, [n]), &req.device);
+            (cs.images_of(&g, cs.noise(n, &req.device), labels), per_row)
+        }
+    };
     if let Some(dir) = &req.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut written = Vec::with_capacity(req.n);
@@ -326,7 +396,6 @@ pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
             .out
             .clone()
             .unwrap_or_else(|| req.run_dir.join("sample.png"));
-        let nrow = grid_columns(req.n);
         save_grid(images, nrow, &out)?;
         Ok(vec![out])
     }
@@ -353,6 +422,28 @@ pub fn generate<M: Game>(
         left -= k;
     }
     Ok(out)
+}
+
+/// `n` samples of a class-conditional generator, in chunks, from noise seeded with `seed`:
+/// image `i` of class `i mod classes`, so that every prefix is balanced. Returns the chunks and
+/// each image's class.
+pub fn generate_balanced<M: Game>(
+    sampler: &dyn ClassSampler<M>,
+    g: &M::G,
+    n: usize,
+    seed: u64,
+    device: &Device,
+) -> (Vec<Tensor<4>>, Vec<usize>) {
+    let k = sampler.classes().len().max(1);
+    let labels: Vec<usize> = (0..n).map(|i| i % k).collect();
+    device.seed(seed);
+    let mut out = Vec::new();
+    for chunk in labels.chunks(GENERATE_CHUNK) {
+        let y: Vec<i64> = chunk.iter().map(|&c| c as i64).collect();
+        let y = Tensor::from_data(TensorData::new(y, [chunk.len()]), device);
+        out.push(sampler.images_of(g, sampler.noise(chunk.len(), device), y));
+    }
+    (out, labels)
 }
 
 /// Images translated per forward pass.

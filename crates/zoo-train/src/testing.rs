@@ -18,6 +18,55 @@ pub fn toy_images(n: usize, channels: usize, size: usize) -> Arc<ImageSet> {
     Arc::new(ImageSet::synthetic(n, channels, size))
 }
 
+/// [`toy_images`] labelled `i mod classes`.
+pub fn labelled_toy_images(
+    n: usize,
+    channels: usize,
+    size: usize,
+    classes: usize,
+) -> Arc<ImageSet> {
+    let mut set = ImageSet::synthetic(n, channels, size);
+    set.labels = Some((0..n).map(|i| (i % classes) as u8).collect());
+    Arc::new(set)
+}
+
+/// Writes a labelled image folder `root/<class>/*.png` of `per_class` gray `size`×`size`
+/// images per class: class `k` of `K` is a bright horizontal band `k` of `K` (rows
+/// `k·size/K ..`) on a dark ground, with seeded jitter. [`band_of`] reads the class back.
+pub fn write_band_folder(root: &std::path::Path, classes: &[&str], per_class: usize, size: usize) {
+    let k = classes.len();
+    let mut state = 0x9e37_79b9_u32;
+    let mut jitter = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state % 40) as u8
+    };
+    for (c, name) in classes.iter().enumerate() {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).expect("class folder");
+        for i in 0..per_class {
+            let img = image::GrayImage::from_fn(size as u32, size as u32, |_, y| {
+                let band = (y as usize * k) / size;
+                image::Luma([if band == c { 215 + jitter() } else { jitter() }])
+            });
+            img.save(dir.join(format!("{i:03}.png"))).expect("png");
+        }
+    }
+}
+
+/// The band (class) of a gray image of [`write_band_folder`]'s kind: the brightest of `k`.
+pub fn band_of(img: &image::GrayImage, k: usize) -> usize {
+    let size = img.height() as usize;
+    let mut sums = vec![0.0; k];
+    for (_, y, p) in img.enumerate_pixels() {
+        sums[(y as usize * k) / size] += p.0[0] as f64;
+    }
+    (0..k)
+        .max_by(|&a, &b| sums[a].total_cmp(&sums[b]))
+        .unwrap_or(0)
+}
+
 /// Seeded batches of `data` for a noise GAN's config.
 pub fn batches<C>(cfg: &RunConfig<C>, data: Arc<ImageSet>) -> Batches {
     Batches::new(data, cfg.train.batch_size, cfg.train.seed).expect("enough images")
@@ -100,16 +149,41 @@ pub fn assert_one_step_moves_all<M: Game>(cfg: &RunConfig<M::Config>, data: M::D
         a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x != y)
     };
     use zoo_core::gan::param_values;
-    // Batch norm's running statistics move too (they are updated in the forward pass).
-    assert!(
-        moved(param_values(&g0), param_values(&g1)),
-        "every G tensor moved"
-    );
-    assert!(
-        moved(param_values(&d0), param_values(&d1)),
-        "every D tensor moved"
-    );
+    // Every trained tensor (buffers such as running statistics move in the forward pass, and
+    // frozen parameters not at all, so neither is checked).
+    let ad = Device::flex().autodiff();
+    let (ga, da) = init_networks(&model, cfg.train.seed, &ad);
+    let trainable = |m: Vec<Vec<f32>>, flags: Vec<bool>, a: Vec<Vec<f32>>| {
+        m.into_iter()
+            .zip(flags)
+            .zip(a)
+            .filter(|((_, trained), _)| *trained)
+            .map(|((x, _), y)| (x, y))
+            .unzip::<_, _, Vec<_>, Vec<_>>()
+    };
+    let (g0, g1) = trainable(param_values(&g0), trained(&ga), param_values(&g1));
+    let (d0, d1) = trainable(param_values(&d0), trained(&da), param_values(&d1));
+    assert!(moved(g0, g1), "every G tensor moved");
+    let still: Vec<usize> = (0..d0.len()).filter(|&i| d0[i] == d1[i]).collect();
+    assert!(moved(d0, d1), "every D tensor moved (unmoved: {still:?})");
     let _ = std::fs::remove_dir_all(out);
+}
+
+/// For each float tensor of a module built on an autodiff device, in [`param_values`]'s order:
+/// whether it is trained (requires a gradient). Buffers (batch norm's running statistics)
+/// and frozen parameters (conditional batch norm's unit affine part) are not.
+///
+/// [`param_values`]: zoo_core::gan::param_values
+pub fn trained<M: Module>(module: &M) -> Vec<bool> {
+    struct Flags(Vec<bool>);
+    impl burn::module::ModuleVisitor for Flags {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0.push(param.val().is_require_grad());
+        }
+    }
+    let mut f = Flags(Vec::new());
+    module.visit(&mut f);
+    f.0
 }
 
 /// A fresh folder under the system temp dir (removed by the caller).
@@ -149,4 +223,89 @@ pub fn assert_checkpoint_round_trip<M: GanModel>(cfg: &RunConfig<M::Config>) {
     let b = <M as GanModel>::g_loss(&mut m, &d2.valid(), x).total;
     a.into_data().assert_eq(&b.into_data(), true);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Save → load of both networks of any [`Game`] reproduces them bit for bit: the same grid
+/// from the same probe, the same D loss on the same batch and fakes.
+pub fn assert_game_round_trip<M: Game>(cfg: &RunConfig<M::Config>, mut data: M::Data) {
+    let dev = Device::flex();
+    let dir = tempfile_dir();
+    let mut m = M::new(cfg).expect("valid config");
+    let (g, d) = init_networks(&m, 3, &dev);
+    g.clone().save_file(dir.join("g.bpk")).expect("save");
+    d.clone().save_file(dir.join("d.bpk")).expect("save");
+    let g2 = m
+        .init_g(&dev)
+        .try_load_file(dir.join("g.bpk"))
+        .expect("load");
+    let d2 = m
+        .init_d(&dev)
+        .try_load_file(dir.join("d.bpk"))
+        .expect("load");
+    let probe = m.probe(&data, 1, 6, &dev);
+    let (a, _) = m.grid(&g.valid(), &probe);
+    let (b, _) = m.grid(&g2.valid(), &probe);
+    a.into_data().assert_eq(&b.into_data(), true);
+    let batch = m.batch(&mut data, 0, &dev);
+    let fakes = m.fakes(&g.valid(), &batch);
+    let a = m.d_loss(&d.valid(), &batch, &fakes).total;
+    let b = m.d_loss(&d2.valid(), &batch, &fakes).total;
+    a.into_data().assert_eq(&b.into_data(), true);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Trains the conditional model `M` through `zoo train`'s own path on a [`write_band_folder`]
+/// of three 8×8 classes (`top`, `middle`, `bottom`) for `steps` steps with the extra `--set`s,
+/// deletes the data, and samples each class by name through `zoo sample --class`: returns
+/// the share of each class's samples whose band is that class, and the run's config text.
+pub fn class_sampling_agreement<M: Game>(sets: &[&str], steps: u64) -> (Vec<f64>, String) {
+    let root = tempfile_dir();
+    let data = root.join("bands");
+    let names = ["top", "middle", "bottom"];
+    write_band_folder(&data, &names, 24, 8);
+    let mut all = vec![
+        "data.dataset=\"folder\"".to_string(),
+        "data.image_size=8".to_string(),
+        "train.sample_every=100000".to_string(),
+    ];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    let req = crate::tasks::TrainRequest {
+        config_file: None,
+        sets: all,
+        data_dir: Some(data.clone()),
+        domains: Vec::new(),
+        steps: Some(steps),
+        epochs: None,
+        batch_size: Some(12),
+        seed: Some(5),
+        out: root.join("runs"),
+        resume: None,
+        device: Device::flex(),
+        progress: false,
+        stop: None,
+    };
+    let report = crate::tasks::train::<M>(&req, &engine::unobserved::<M>).expect("trains");
+    std::fs::remove_dir_all(&data).expect("data removed");
+    let config = std::fs::read_to_string(report.run_dir.join("config.toml")).expect("config");
+    let mut agreement = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let out = root.join(format!("samples-{name}"));
+        let files = crate::tasks::sample::<M>(&crate::tasks::SampleRequest {
+            run_dir: report.run_dir.clone(),
+            n: 30,
+            seed: None,
+            out: None,
+            out_dir: Some(out),
+            class: Some(name.to_string()),
+            device: Device::flex(),
+        })
+        .expect("samples");
+        let hits = files
+            .iter()
+            .filter(|f| band_of(&image::open(f).expect("png").to_luma8(), 3) == k)
+            .count();
+        agreement.push(hits as f64 / files.len() as f64);
+    }
+    let _ = std::fs::remove_dir_all(root);
+    (agreement, config)
 }

@@ -297,3 +297,44 @@ fn initial_weights_do_not_depend_on_later_random_draws() {
     assert_eq!(param_values(&g1), g0);
     assert_eq!(param_values(&d1), d0);
 }
+
+#[test]
+fn class_picks_by_name_then_index_or_all() {
+    use crate::tasks::class_pick;
+    let fashion: Vec<String> = zoo_core::data::classes::FASHION_CLASSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        class_pick(&fashion, "sneaker", 3).expect("name"),
+        (vec![7; 3], 2)
+    );
+    assert_eq!(
+        class_pick(&fashion, "7", 4).expect("index"),
+        (vec![7; 4], 2)
+    );
+    let (labels, per_row) = class_pick(&fashion, "all", 64).expect("all");
+    assert_eq!((labels.len(), per_row), (60, 6));
+    assert_eq!(&labels[..7], [0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(labels[59], 9);
+    // Fewer images than classes: one image of each of the first n classes.
+    assert_eq!(
+        class_pick(&fashion, "all", 3).expect("all"),
+        (vec![0, 1, 2], 1)
+    );
+    // A name wins over an index: folder classes sort as strings.
+    let odd = vec!["10".to_string(), "2".to_string()];
+    assert_eq!(class_pick(&odd, "2", 1).expect("name").0, [1]);
+    assert_eq!(class_pick(&odd, "1", 1).expect("index").0, [1]);
+    let e = class_pick(&fashion, "10", 1)
+        .expect_err("range")
+        .to_string();
+    assert!(
+        e.contains("out of range") && e.contains("0 = t-shirt"),
+        "{e}"
+    );
+    let e = class_pick(&fashion, "cat", 1)
+        .expect_err("name")
+        .to_string();
+    assert!(e.contains("`cat` is not a class"), "{e}");
+}

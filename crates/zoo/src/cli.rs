@@ -141,6 +141,10 @@ pub struct SampleArgs {
     /// Noise seed (default: the run's seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Conditional runs: draw this class, by name or index (`7`, `sneaker`), or `all` for a
+    /// grid with one row per class (at most N images, N / classes per row).
+    #[arg(long)]
+    pub class: Option<String>,
 }
 
 #[derive(Debug, Args)]

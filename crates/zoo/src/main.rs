@@ -222,6 +222,7 @@ fn sample(args: SampleArgs, g: &GlobalArgs) -> Result<()> {
         seed: args.seed,
         out: args.out,
         out_dir: args.out_dir,
+        class: args.class,
         device: device(g.device)?,
     })?;
     if written.len() == 1 {
@@ -256,7 +257,10 @@ fn compare(args: CompareArgs, g: &GlobalArgs) -> Result<()> {
         stop: Some(stop_flag()?),
     };
     let c = zoo_eval::compare::compare(&req)?;
-    print!("{}", zoo_eval::compare::table(&c.summaries, &c.floor));
+    print!(
+        "{}",
+        zoo_eval::compare::table(&c.summaries, &c.floor, c.class_floor.as_ref())
+    );
     println!("report: {}", c.report.display());
     Ok(())
 }

@@ -163,20 +163,35 @@ impl Discriminator {
         }
     }
 
-    /// Logits `[N, 1]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let n = images.dims()[0];
+    /// The trunk: every layer before the last convolution, `[N, C, base, base]` (shared with
+    /// heads such as AC-GAN's class logits).
+    pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
         let mut x = images;
         let last = self.convs.len() - 1;
-        for (i, conv) in self.convs.iter().enumerate() {
+        for (i, conv) in self.convs[..last].iter().enumerate() {
             x = conv.fast_forward(x);
-            if i < last {
-                if i > 0 {
-                    x = self.norms[i - 1].fast_forward(x);
-                }
-                x = leaky_relu(x, self.slope);
+            if i > 0 {
+                x = self.norms[i - 1].fast_forward(x);
             }
+            x = leaky_relu(x, self.slope);
         }
-        x.reshape([n, 1])
+        x
+    }
+
+    /// The last convolution: logits `[N, 1]` from [`Discriminator::features`].
+    pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        let n = features.dims()[0];
+        let last = self.convs.len() - 1;
+        self.convs[last].fast_forward(features).reshape([n, 1])
+    }
+
+    /// Logits `[N, 1]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head(self.features(images))
+    }
+
+    /// Channels of [`Discriminator::features`].
+    pub fn feature_channels(&self) -> usize {
+        self.convs[self.convs.len() - 1].weight.dims()[1]
     }
 }

@@ -50,6 +50,28 @@ pub fn classes_of(cfg: &DataConfig) -> Result<Vec<String>> {
     Ok(class_dirs(dir)?.into_iter().map(|(n, _)| n).collect())
 }
 
+/// The class names of a conditional run: `data.classes` when the run recorded them, else
+/// those of its data ([`classes_of`]).
+pub fn run_classes(cfg: &DataConfig) -> Result<Vec<String>> {
+    if cfg.classes.is_empty() {
+        return classes_of(cfg);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in &cfg.classes {
+        ensure!(
+            !name.is_empty() && seen.insert(name.as_str()),
+            "data.classes must list distinct, non-empty class names (`{name}` is {})",
+            if name.is_empty() { "empty" } else { "repeated" }
+        );
+    }
+    ensure!(
+        cfg.classes.len() <= 256,
+        "data.classes lists {} classes; zoo supports at most 256",
+        cfg.classes.len()
+    );
+    Ok(cfg.classes.clone())
+}
+
 /// The labelled training set a config names (a folder is read one sub-folder per class),
 /// conformed to its channels and size, with its class names.
 pub fn load_labelled_set(cfg: &DataConfig) -> Result<(ImageSet, Vec<String>)> {
@@ -102,7 +124,16 @@ pub fn load_class_folder(
     let mut files = Vec::new();
     let mut of_file = Vec::new();
     for (k, (name, dir)) in classes.iter().enumerate() {
-        let found = list_images(dir).with_context(|| format!("class `{name}`"))?;
+        let found = match list_images(dir) {
+            Ok(found) => found,
+            // An empty class is the user's layout, not a wrong --data-dir.
+            Err(_) if dir.is_dir() => anyhow::bail!(
+                "class `{name}` ({}) holds no .png/.jpg/.jpeg images; add images to it or \
+                 remove the folder",
+                dir.display()
+            ),
+            Err(e) => return Err(e.context(format!("class `{name}`"))),
+        };
         of_file.extend(std::iter::repeat_n(k, found.len()));
         files.extend(found);
     }

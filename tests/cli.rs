@@ -47,7 +47,7 @@ fn the_shipped_configs_are_complete_and_valid() {
             }
         }
     }
-    for model in ["vanilla", "dcgan", "lsgan", "cyclegan"] {
+    for model in ["vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan"] {
         let path = config_path(&format!("{model}.toml"));
         let info = ok(zoo(&["info", model, "--config", &path]));
         assert!(info.contains("Generator parameters"), "{info}");

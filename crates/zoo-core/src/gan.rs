@@ -450,19 +450,51 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
     c.0
 }
 
-/// "1,234 (+ 56 running statistics)".
+/// "1,234 (+ 56 batch-norm running statistics)", and ", 12 frozen" when some parameters are
+/// not trained (conditional batch norm's unit affine part): counted on an autodiff device.
 pub fn param_summary<T: Module>(m: &T) -> String {
-    let trainable = trainable_params(m);
-    let buffers = m.num_params() - trainable;
-    if buffers == 0 {
-        group_digits(trainable)
-    } else {
-        format!(
-            "{} (+ {} batch-norm running statistics)",
-            group_digits(trainable),
-            group_digits(buffers)
-        )
+    #[derive(Default)]
+    struct Count {
+        path: Vec<String>,
+        trainable: usize,
+        running: usize,
+        frozen: usize,
     }
+    impl burn::module::ModuleVisitor for Count {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let n = param.lazy_shape().num_elements();
+            if param.val().is_require_grad() {
+                self.trainable += n;
+            } else if self.path.iter().any(|p| p.starts_with("running_")) {
+                self.running += n;
+            } else {
+                self.frozen += n;
+            }
+        }
+    }
+    let mut c = Count::default();
+    m.visit(&mut c);
+    let mut out = group_digits(c.trainable);
+    let mut extra = Vec::new();
+    if c.running > 0 {
+        extra.push(format!(
+            "{} batch-norm running statistics",
+            group_digits(c.running)
+        ));
+    }
+    if c.frozen > 0 {
+        extra.push(format!("{} frozen", group_digits(c.frozen)));
+    }
+    if !extra.is_empty() {
+        out.push_str(&format!(" (+ {})", extra.join(", ")));
+    }
+    out
 }
 
 /// `1234567` → `1,234,567`.

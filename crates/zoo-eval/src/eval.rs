@@ -258,9 +258,7 @@ impl Reference {
         let samples = compare_sets(&self.train, &fake, self.seed);
         let mut report = self.assemble(model, run, step, samples);
         report.classes = Some(Box::new(self.class_metrics(&fake, labels)?));
-        report.class_floor = Some(Box::new(
-            self.class_metrics(&self.test, &self.test_labels)?,
-        ));
+        report.class_floor = Some(Box::new(self.class_metrics(&self.test, &self.test_labels)?));
         Ok(report)
     }
 

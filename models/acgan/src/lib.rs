@@ -18,7 +18,9 @@ use zoo_core::data::classes::run_classes;
 use zoo_core::gan::{ConditionalGan, Losses, Prior};
 use zoo_core::kernels::FastConv;
 use zoo_core::loss::Adversarial;
-use zoo_dcgan::{DcganConfig, Discriminator, Generator, Layout};
+use zoo_dcgan::{
+    DcganConfig, Discriminator, Generator, Layout, check_nets, conditional_layout, conv_defaults,
+};
 
 /// `[model]` of `zoo train acgan`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,45 +146,25 @@ impl ConditionalGan for Acgan {
 
     /// MNIST at 28×28, batch 64, Adam 2e-4 / β (0.5, 0.999), 2,000 steps.
     fn defaults() -> RunConfig<AcganConfig> {
-        let mut cfg = RunConfig::<AcganConfig>::default();
-        cfg.train.steps = 2000;
-        cfg.train.sample_every = 200;
-        cfg
+        conv_defaults()
     }
 
     fn new(cfg: &RunConfig<AcganConfig>) -> Result<Self> {
         let m = &cfg.model;
-        ensure!(
-            m.latent_dim > 0,
-            "model.latent_dim must be at least 1 (got 0)"
-        );
-        ensure!(
-            m.g_filters > 0 && m.d_filters > 0,
-            "model.g_filters and model.d_filters must be at least 1"
-        );
-        ensure!(
-            m.init_std.is_finite() && m.init_std > 0.0,
-            "model.init_std must be a positive number (got {})",
-            m.init_std
-        );
-        ensure!(
-            m.leaky_slope.is_finite() && m.leaky_slope >= 0.0,
-            "model.leaky_slope must be a non-negative number (got {})",
-            m.leaky_slope
-        );
+        check_nets(
+            m.latent_dim,
+            m.g_filters,
+            m.d_filters,
+            m.init_std,
+            m.leaky_slope,
+        )?;
         ensure!(
             m.class_weight.is_finite() && m.class_weight >= 0.0,
             "model.class_weight must be a non-negative number (got {})",
             m.class_weight
         );
         m.loss.validate()?;
-        ensure!(
-            !cfg.data.dataset.is_toy(),
-            "data.dataset = \"{}\" is 2-D points without classes; acgan trains on mnist, \
-             fashion-mnist or a folder with one sub-folder per class",
-            cfg.data.dataset.name()
-        );
-        let layout = Layout::new(cfg.data.image_size, cfg.data.channels)?;
+        let layout = conditional_layout(Self::NAME, &cfg.data)?;
         let classes = run_classes(&cfg.data)?;
         Ok(Self {
             cfg: m.clone(),

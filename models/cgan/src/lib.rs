@@ -18,14 +18,14 @@
 
 pub mod nets;
 
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
 use zoo_core::data::classes::run_classes;
 use zoo_core::gan::{ConditionalGan, Losses, Prior};
 use zoo_core::loss::Adversarial;
-use zoo_dcgan::Layout;
+use zoo_dcgan::{Layout, check_nets, conditional_layout, conv_defaults};
 
 pub use nets::{DNorm, Generator, ProjectionDiscriminator};
 
@@ -91,45 +91,25 @@ impl ConditionalGan for Cgan {
     type G = Generator;
     type D = ProjectionDiscriminator;
     const NAME: &'static str = "cgan";
-    const ABOUT: &'static str = "Miyato & Koyama 2018: projection discriminator (SN), \
-                                 conditional batch norm in G, hinge loss";
+    const ABOUT: &'static str = "Miyato & Koyama 2018: projection discriminator, G with \
+                                 conditional batch norm and a class embedding, hinge loss";
 
     /// MNIST at 28×28, batch 64, Adam 2e-4 / β (0.5, 0.999), 2,000 steps.
     fn defaults() -> RunConfig<CganConfig> {
-        let mut cfg = RunConfig::<CganConfig>::default();
-        cfg.train.steps = 2000;
-        cfg.train.sample_every = 200;
-        cfg
+        conv_defaults()
     }
 
     fn new(cfg: &RunConfig<CganConfig>) -> Result<Self> {
         let m = &cfg.model;
-        ensure!(
-            m.latent_dim > 0,
-            "model.latent_dim must be at least 1 (got 0)"
-        );
-        ensure!(
-            m.g_filters > 0 && m.d_filters > 0,
-            "model.g_filters and model.d_filters must be at least 1"
-        );
-        ensure!(
-            m.init_std.is_finite() && m.init_std > 0.0,
-            "model.init_std must be a positive number (got {})",
-            m.init_std
-        );
-        ensure!(
-            m.leaky_slope.is_finite() && m.leaky_slope >= 0.0,
-            "model.leaky_slope must be a non-negative number (got {})",
-            m.leaky_slope
-        );
+        check_nets(
+            m.latent_dim,
+            m.g_filters,
+            m.d_filters,
+            m.init_std,
+            m.leaky_slope,
+        )?;
         m.loss.validate()?;
-        ensure!(
-            !cfg.data.dataset.is_toy(),
-            "data.dataset = \"{}\" is 2-D points without classes; cgan trains on mnist, \
-             fashion-mnist or a folder with one sub-folder per class",
-            cfg.data.dataset.name()
-        );
-        let layout = Layout::new(cfg.data.image_size, cfg.data.channels)?;
+        let layout = conditional_layout(Self::NAME, &cfg.data)?;
         let classes = run_classes(&cfg.data)?;
         Ok(Self {
             cfg: m.clone(),

@@ -69,24 +69,13 @@ impl ConvGan {
     /// Checks the model section against the data shape and derives the layout.
     pub fn new(cfg: &RunConfig<DcganConfig>) -> Result<Self> {
         let m = &cfg.model;
-        anyhow::ensure!(
-            m.latent_dim > 0,
-            "model.latent_dim must be at least 1 (got 0)"
-        );
-        anyhow::ensure!(
-            m.g_filters > 0 && m.d_filters > 0,
-            "model.g_filters and model.d_filters must be at least 1"
-        );
-        anyhow::ensure!(
-            m.init_std.is_finite() && m.init_std > 0.0,
-            "model.init_std must be a positive number (got {})",
-            m.init_std
-        );
-        anyhow::ensure!(
-            m.leaky_slope.is_finite() && m.leaky_slope >= 0.0,
-            "model.leaky_slope must be a non-negative number (got {})",
-            m.leaky_slope
-        );
+        check_nets(
+            m.latent_dim,
+            m.g_filters,
+            m.d_filters,
+            m.init_std,
+            m.leaky_slope,
+        )?;
         m.loss.validate()?;
         anyhow::ensure!(
             !cfg.data.dataset.is_toy(),
@@ -137,12 +126,58 @@ impl ConvGan {
 
     /// Defaults shared by the convolutional models: MNIST at 28×28, batch 64, Adam 2e-4 / 0.5.
     pub fn defaults(loss: Adversarial) -> RunConfig<DcganConfig> {
-        let mut cfg = RunConfig::<DcganConfig>::default();
+        let mut cfg = conv_defaults::<DcganConfig>();
         cfg.model.loss = loss;
-        cfg.train.steps = 2000;
-        cfg.train.sample_every = 200;
         cfg
     }
+}
+
+/// The run defaults of every model on DCGAN's layout (dcgan, lsgan, cgan, acgan): MNIST at
+/// 28×28, batch 64, Adam 2e-4 / β (0.5, 0.999), 2,000 steps, a grid every 200.
+pub fn conv_defaults<C: Default>() -> RunConfig<C> {
+    let mut cfg = RunConfig::<C>::default();
+    cfg.train.steps = 2000;
+    cfg.train.sample_every = 200;
+    cfg
+}
+
+/// The checks of the `[model]` keys every model on DCGAN's layout has, each message naming
+/// its key.
+pub fn check_nets(
+    latent_dim: usize,
+    g_filters: usize,
+    d_filters: usize,
+    init_std: f64,
+    leaky_slope: f64,
+) -> Result<()> {
+    anyhow::ensure!(
+        latent_dim > 0,
+        "model.latent_dim must be at least 1 (got 0)"
+    );
+    anyhow::ensure!(
+        g_filters > 0 && d_filters > 0,
+        "model.g_filters and model.d_filters must be at least 1"
+    );
+    anyhow::ensure!(
+        init_std.is_finite() && init_std > 0.0,
+        "model.init_std must be a positive number (got {init_std})"
+    );
+    anyhow::ensure!(
+        leaky_slope.is_finite() && leaky_slope >= 0.0,
+        "model.leaky_slope must be a non-negative number (got {leaky_slope})"
+    );
+    Ok(())
+}
+
+/// The layout of a conditional model's images, refusing the unlabelled 2-D mixtures.
+pub fn conditional_layout(name: &str, data: &zoo_core::config::DataConfig) -> Result<Layout> {
+    anyhow::ensure!(
+        !data.dataset.is_toy(),
+        "data.dataset = \"{}\" is 2-D points without classes; {name} trains on mnist, \
+         fashion-mnist or a folder with one sub-folder per class",
+        data.dataset.name()
+    );
+    Layout::new(data.image_size, data.channels)
 }
 
 /// What distinguishes one named convolutional model from another: its name, description

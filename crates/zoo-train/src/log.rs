@@ -181,7 +181,11 @@ impl Logbook {
         let log = self.log.as_mut().expect("opened");
         log.append(cols.iter().map(|(_, v)| *v).collect())?;
         let get = |k: &str| cols.iter().find(|(n, _)| n == k).map_or(f64::NAN, |c| c.1);
-        let d_wins = get("d_real") > 0.99 && get("d_fake") < 0.01;
+        // Probabilities only: the hinge, least-squares and Wasserstein losses log raw D outputs
+        // (outside [0, 1] as soon as D learns), for which these thresholds say nothing.
+        let (real, fake) = (get("d_real"), get("d_fake"));
+        let probabilities = (0.0..=1.0).contains(&real) && (0.0..=1.0).contains(&fake);
+        let d_wins = probabilities && real > 0.99 && fake < 0.01;
         // Once per session: a discriminator that separates perfectly now and then is
         // common; the warning is a hint, not a stream.
         if d_wins && !self.warned_d_wins {

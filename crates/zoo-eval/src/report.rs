@@ -156,9 +156,10 @@ pub fn table(
             std: s.kid.std * 1000.0,
         };
         out.push_str(&format!(
-            "| {} ({} seeds) | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} ({} {}) | {} | {} | {} | {} | {} | {} | {} |",
             s.model,
             s.seeds,
+            if s.seeds == 1 { "seed" } else { "seeds" },
             ms(&s.fd, 2),
             ms(&kid, 2),
             ms(&s.score, 2),

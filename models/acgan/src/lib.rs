@@ -1,9 +1,11 @@
 //! The auxiliary-classifier GAN (Odena, Olah & Shlens, ICML 2017).
 //!
 //! D has two heads on one DCGAN trunk: the real/fake logit and class logits. Both players add
-//! the class cross-entropy to their adversarial loss: D learns to classify real images (and,
-//! as in the paper, the fakes by the class they were drawn for), G to make fakes that D
-//! reads as their class. G is DCGAN's generator fed z concatenated with the class one-hot (the
+//! the class cross-entropy to their adversarial loss: D learns to classify real images, G to
+//! make fakes that D reads as their class. The paper also trains D's class head on the fakes
+//! by the class they were drawn for (`model.fake_class_loss = true`); at 1,500 MNIST steps
+//! that gave 82% label agreement (worst class 64%) against 97% (94%) without it, since D then
+//! learns to read G's own class-specific artefacts rather than the real classes. G is DCGAN's generator fed z concatenated with the class one-hot (the
 //! paper's input). Nets are sized from the image like `dcgan`; the non-saturating loss by
 //! default.
 
@@ -42,8 +44,8 @@ pub struct AcganConfig {
     pub loss: Adversarial,
     /// Weight of the class cross-entropy in both players' losses.
     pub class_weight: f64,
-    /// D also learns to classify fakes by their drawn class (the paper's L_C); `false` trains
-    /// D's class head on real images only.
+    /// D also learns to classify fakes by their drawn class (the paper's L_C); `false` (the
+    /// default) trains D's class head on real images only, which measured far better here.
     pub fake_class_loss: bool,
 }
 
@@ -58,7 +60,7 @@ impl Default for AcganConfig {
             leaky_slope: 0.2,
             loss: Adversarial::NonSaturating,
             class_weight: 1.0,
-            fake_class_loss: true,
+            fake_class_loss: false,
         }
     }
 }

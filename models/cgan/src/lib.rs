@@ -27,7 +27,7 @@ use zoo_core::gan::{ConditionalGan, Losses, Prior};
 use zoo_core::loss::Adversarial;
 use zoo_dcgan::{Layout, check_nets, conditional_layout, conv_defaults};
 
-pub use nets::{DNorm, Generator, ProjectionDiscriminator};
+pub use nets::{DNorm, GNorm, Generator, ProjectionDiscriminator};
 
 /// `[model]` of `zoo train cgan`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +42,8 @@ pub struct CganConfig {
     /// Width of a learned class embedding concatenated to z at G's input, besides the
     /// conditional batch norms (0: the class enters through the norms only).
     pub g_embed: usize,
+    /// G's norms: `conditional` (per-class γ and β, the paper's) or `batch` (shared).
+    pub g_norm: GNorm,
     /// Filters of D's first layer; each later stage doubles it.
     pub d_filters: usize,
     /// Standard deviation of the N(0, σ) weight init (conditional γ: N(1, σ)).
@@ -62,6 +64,7 @@ impl Default for CganConfig {
             prior: Prior::Normal,
             g_filters: 64,
             g_embed: 32,
+            g_norm: GNorm::Conditional,
             d_filters: 64,
             init_std: 0.02,
             leaky_slope: 0.2,
@@ -108,6 +111,11 @@ impl ConditionalGan for Cgan {
             m.init_std,
             m.leaky_slope,
         )?;
+        anyhow::ensure!(
+            m.g_embed > 0 || m.g_norm == GNorm::Conditional,
+            "model.g_norm = \"batch\" with model.g_embed = 0 would never show G the class; set \
+             model.g_embed (e.g. 32) or model.g_norm = \"conditional\""
+        );
         m.loss.validate()?;
         let layout = conditional_layout(Self::NAME, &cfg.data)?;
         let classes = run_classes(&cfg.data)?;

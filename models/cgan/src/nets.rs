@@ -25,6 +25,20 @@ pub struct Generator {
     norms: Vec<ConditionalBatchNorm>,
     /// The class embedding concatenated to z, `[classes, g_embed]` (absent when 0).
     embed: Option<burn::module::Param<Tensor<2>>>,
+    /// `model.g_norm = "batch"`: the norms have one affine row, shared by every class.
+    #[module(skip)]
+    shared_norms: bool,
+}
+
+/// How the generator's batch norms take the class (`model.g_norm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GNorm {
+    /// Conditional batch norm: γ and β of each image's class (the paper's).
+    #[default]
+    Conditional,
+    /// Plain batch norm (the class enters through `g_embed` only).
+    Batch,
 }
 
 impl Generator {
@@ -46,8 +60,12 @@ impl Generator {
                 device,
             ))
         });
+        let rows = match cfg.g_norm {
+            GNorm::Conditional => classes,
+            GNorm::Batch => 1,
+        };
         let mut norms = vec![ConditionalBatchNorm::new(
-            classes,
+            rows,
             widths[0],
             cfg.init_std,
             device,
@@ -75,6 +93,7 @@ impl Generator {
             convs,
             norms,
             embed,
+            shared_norms: cfg.g_norm == GNorm::Batch,
         }
     }
 
@@ -85,12 +104,17 @@ impl Generator {
             None => z,
         };
         let [n, l] = z.dims();
+        let rows = if self.shared_norms {
+            labels.zeros_like()
+        } else {
+            labels
+        };
         let mut x: Tensor<4> = z.reshape([n, l, 1, 1]);
         let last = self.convs.len() - 1;
         for (i, conv) in self.convs.iter().enumerate() {
             x = conv.fast_forward(x);
             if i < last {
-                x = relu(self.norms[i].forward(x, labels.clone()));
+                x = relu(self.norms[i].forward(x, rows.clone()));
             }
         }
         tanh(x)

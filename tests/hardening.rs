@@ -417,9 +417,11 @@ fn the_same_seed_writes_the_same_bytes_for_every_model() {
         "--batch-size",
         "8",
     ];
-    let models: [(&str, Vec<&str>); 3] = [
+    let models: [(&str, Vec<&str>); 5] = [
         ("dcgan", conv.to_vec()),
         ("lsgan", conv.to_vec()),
+        ("cgan", conv.to_vec()),
+        ("acgan", conv.to_vec()),
         ("cyclegan", {
             let mut v = vec!["--domains", pair.to_str().expect("utf-8")];
             v.extend_from_slice(crate::cyclegan::SMALL);

@@ -68,6 +68,7 @@ fn both_players_add_the_class_cross_entropy() {
     };
     let total = |l: &Losses| l.total.clone().into_scalar::<f32>();
     m.cfg.fake_class_loss = true;
+    m.cfg.class_weight = 1.0;
     let dl = m.d_loss(&d, real.clone(), fake.clone(), y.clone());
     let adv =
         Adversarial::NonSaturating.d_loss(d.forward(real.clone()).0, d.forward(fake.clone()).0);

@@ -27,7 +27,7 @@ use zoo_core::gan::{ConditionalGan, Losses, Prior};
 use zoo_core::loss::Adversarial;
 use zoo_dcgan::{Layout, check_nets, conditional_layout, conv_defaults};
 
-pub use nets::{DNorm, GNorm, Generator, ProjectionDiscriminator};
+pub use nets::{DNorm, GNorm, Generator, Projection, ProjectionDiscriminator};
 
 /// `[model]` of `zoo train cgan`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +53,9 @@ pub struct CganConfig {
     /// D's normalisation: `batch` (DCGAN's, the default) or `spectral` (every layer, the
     /// paper's).
     pub d_norm: DNorm,
+    /// What the class embedding is dotted with: `flat` features or `pooled` (summed over space,
+    /// the paper's).
+    pub projection: Projection,
     /// Adversarial objective (see `zoo config vanilla` for the kinds).
     pub loss: Adversarial,
 }
@@ -69,6 +72,7 @@ impl Default for CganConfig {
             init_std: 0.02,
             leaky_slope: 0.2,
             d_norm: DNorm::Batch,
+            projection: Projection::Flat,
             loss: Adversarial::Hinge,
         }
     }

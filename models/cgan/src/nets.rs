@@ -198,6 +198,22 @@ pub struct ProjectionDiscriminator {
     pub(crate) embed: DLinear,
     #[module(skip)]
     slope: f64,
+    #[module(skip)]
+    projection: Projection,
+    #[module(skip)]
+    channels: usize,
+}
+
+/// What the class embedding of the projection discriminator is dotted with
+/// (`model.projection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Projection {
+    /// The flattened features, as ψ sees them (a per-class spatial template).
+    #[default]
+    Flat,
+    /// The features summed over space (the paper's global sum pooling).
+    Pooled,
 }
 
 impl ProjectionDiscriminator {
@@ -229,7 +245,11 @@ impl ProjectionDiscriminator {
         let head = LinearConfig::new(features, 1)
             .with_initializer(init.clone())
             .init(device);
-        let embed = LinearConfig::new(classes, features)
+        let projected = match cfg.projection {
+            Projection::Flat => features,
+            Projection::Pooled => widths[n - 1],
+        };
+        let embed = LinearConfig::new(classes, projected)
             .with_bias(false)
             .with_initializer(init)
             .init(device);
@@ -239,6 +259,8 @@ impl ProjectionDiscriminator {
             head: DLinear::new(head, cfg.d_norm, device),
             embed: DLinear::new(embed, cfg.d_norm, device),
             slope: cfg.leaky_slope,
+            projection: cfg.projection,
+            channels: widths[n - 1],
         }
     }
 
@@ -260,9 +282,17 @@ impl ProjectionDiscriminator {
 
     /// The unconditional term ψ(φ(x)) and the projection ⟨embed(y), φ(x)⟩, each `[N, 1]`.
     pub fn terms(&self, images: Tensor<4>, labels: Tensor<1, Int>) -> (Tensor<2>, Tensor<2>) {
+        let n = images.dims()[0];
         let phi = self.features(images);
         let psi = self.head.forward(phi.clone());
-        let proj = (self.embed.rows(labels) * phi).sum_dim(1);
+        let projected = match self.projection {
+            Projection::Flat => phi,
+            Projection::Pooled => {
+                let (c, f) = (self.channels, phi.dims()[1]);
+                phi.reshape([n, c, f / c]).sum_dim(2).reshape([n, c])
+            }
+        };
+        let proj = (self.embed.rows(labels) * projected).sum_dim(1);
         (psi, proj)
     }
 

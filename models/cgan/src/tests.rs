@@ -2,7 +2,7 @@ use burn::tensor::Distribution;
 use zoo_core::gan::trainable_params;
 use zoo_core::nn::Weighted;
 
-use crate::nets::DNorm;
+use crate::nets::{DNorm, Projection};
 use zoo_train::testing::{
     assert_class_sampling, assert_game_round_trip, assert_one_step_moves_all, batches,
     labelled_toy_images, labels, rng_lock,
@@ -53,12 +53,18 @@ fn mnist_classes_shapes_and_sizes() {
 fn the_projection_term_is_the_inner_product_of_the_class_embedding_and_the_features() {
     let _l = rng_lock();
     let dev = Device::flex();
-    for norm in [DNorm::Batch, DNorm::Spectral] {
-        let mut c = config(8, 1, 4);
+    let cases = [
+        (DNorm::Batch, Projection::Flat),
+        (DNorm::Spectral, Projection::Flat),
+        (DNorm::Batch, Projection::Pooled),
+    ];
+    for (norm, projection) in cases {
+        let mut c = config(16, 1, 4);
         c.model.d_norm = norm;
+        c.model.projection = projection;
         let m = Cgan::new(&c).expect("valid");
         let d = m.init_d(&dev).valid();
-        let x = Tensor::<4>::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let x = Tensor::<4>::random([4, 1, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
         let y = labels(vec![0, 1, 2, 9], &dev);
         let (psi, proj) = d.terms(x.clone(), y.clone());
         // ψ does not see the label; the projection does, and D is their sum.
@@ -79,7 +85,13 @@ fn the_projection_term_is_the_inner_product_of_the_class_embedding_and_the_featu
             }
             nets::DLinear::Plain(e) => e.weight.val().select(0, y),
         };
-        let by_hand = (rows * d.features(x)).sum_dim(1);
+        let phi = d.features(x);
+        let phi = match projection {
+            Projection::Flat => phi,
+            // [N, C·4·4] in channel-major order: each channel's 16 values summed.
+            Projection::Pooled => phi.reshape([4, 8, 16]).sum_dim(2).reshape([4, 8]),
+        };
+        let by_hand = (rows * phi).sum_dim(1);
         proj.into_data().assert_approx_eq::<f32>(
             &by_hand.into_data(),
             burn::tensor::Tolerance::absolute(1e-5),

@@ -450,6 +450,11 @@ const CATALOGUE: &[Case] = &[
         ],
     ),
     case(
+        "conditional model with data.limit below its number of classes",
+        "train cgan --data-dir {T}/classes --set data.dataset=\"folder\" --set data.limit=1",
+        &["data.limit = 1 is below the 2 classes"],
+    ),
+    case(
         "conditional model on 2-D points",
         "train cgan --set data.dataset=\"ring8\"",
         &["2-D points without classes"],

@@ -80,11 +80,7 @@ pub fn load_labelled_set(cfg: &DataConfig) -> Result<(ImageSet, Vec<String>)> {
         return Ok((super::load_training_set(cfg)?, names));
     }
     let dir = cfg.dir.as_deref().context("data.dir")?;
-    let (mut set, names) = load_class_folder(dir, cfg.channels, cfg.image_size)?;
-    if let Some(n) = cfg.limit {
-        set.truncate(n);
-    }
-    Ok((set, names))
+    load_class_folder(dir, cfg.channels, cfg.image_size, cfg.limit)
 }
 
 /// The class sub-folders of `root`, sorted by name (hidden folders skipped).
@@ -114,16 +110,26 @@ pub fn class_dirs(root: &Path) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// Loads a labelled image folder: every image of `ROOT/<class>/` (searched recursively) with
-/// the class's index. Returns the set and the class names, index order.
+/// the class's index, or with a `limit` that many taken from the classes in turn (so that
+/// every class keeps images). Returns the set and the class names, index order.
 pub fn load_class_folder(
     root: &Path,
     channels: usize,
     size: usize,
+    limit: Option<usize>,
 ) -> Result<(ImageSet, Vec<String>)> {
     let classes = class_dirs(root)?;
-    let mut files = Vec::new();
-    let mut of_file = Vec::new();
-    for (k, (name, dir)) in classes.iter().enumerate() {
+    if let Some(n) = limit {
+        ensure!(
+            n >= classes.len(),
+            "data.limit = {n} is below the {} classes of {}; a conditional run needs an image \
+             of every class",
+            classes.len(),
+            root.display()
+        );
+    }
+    let mut per_class = Vec::with_capacity(classes.len());
+    for (name, dir) in &classes {
         let found = match list_images(dir) {
             Ok(found) => found,
             // An empty class is the user's layout, not a wrong --data-dir.
@@ -134,8 +140,31 @@ pub fn load_class_folder(
             ),
             Err(e) => return Err(e.context(format!("class `{name}`"))),
         };
-        of_file.extend(std::iter::repeat_n(k, found.len()));
-        files.extend(found);
+        per_class.push(found);
+    }
+    let mut files = Vec::new();
+    let mut of_file = Vec::new();
+    match limit {
+        None => {
+            for (k, found) in per_class.into_iter().enumerate() {
+                of_file.extend(std::iter::repeat_n(k, found.len()));
+                files.extend(found);
+            }
+        }
+        Some(n) => {
+            let longest = per_class.iter().map(Vec::len).max().unwrap_or(0);
+            'rounds: for r in 0..longest {
+                for (k, found) in per_class.iter().enumerate() {
+                    if files.len() == n {
+                        break 'rounds;
+                    }
+                    if let Some(f) = found.get(r) {
+                        files.push(f.clone());
+                        of_file.push(k);
+                    }
+                }
+            }
+        }
     }
     ensure!(
         classes.len() <= 256,
@@ -181,7 +210,7 @@ mod tests {
         png(&dir.path().join("cat/a.png"), 10);
         png(&dir.path().join("cat/b.png"), 20);
         png(&dir.path().join("ant/x/c.png"), 30);
-        let (set, names) = load_class_folder(dir.path(), 1, 4).expect("loads");
+        let (set, names) = load_class_folder(dir.path(), 1, 4, None).expect("loads");
         assert_eq!(names, ["ant", "cat"]);
         assert_eq!(set.len, 3);
         assert_eq!(set.labels.as_deref(), Some(&[0u8, 1, 1][..]));
@@ -193,13 +222,21 @@ mod tests {
             Some(10)
         );
         assert_eq!(builtin_classes(DatasetKind::Folder), None);
+        // A limit takes the classes in turn, so that each keeps images.
+        let (set, _) = load_class_folder(dir.path(), 1, 4, Some(2)).expect("loads");
+        assert_eq!(set.labels.as_deref(), Some(&[0u8, 1][..]));
+        assert_eq!((set.pixels[0], set.pixels[16]), (30, 10));
+        let err = load_class_folder(dir.path(), 1, 4, Some(1))
+            .expect_err("fewer images than classes")
+            .to_string();
+        assert!(err.contains("below the 2 classes"), "{err}");
     }
 
     #[test]
     fn flat_folders_and_empty_classes_are_rejected() {
         let dir = tempfile::tempdir().expect("tmp");
         png(&dir.path().join("a.png"), 1);
-        let err = load_class_folder(dir.path(), 1, 4)
+        let err = load_class_folder(dir.path(), 1, 4, None)
             .expect_err("flat")
             .to_string();
         assert!(err.contains("no class sub-folders"), "{err}");
@@ -207,7 +244,7 @@ mod tests {
         png(&dir.path().join("full/a.png"), 1);
         let err = format!(
             "{:#}",
-            load_class_folder(dir.path(), 1, 4).expect_err("empty class")
+            load_class_folder(dir.path(), 1, 4, None).expect_err("empty class")
         );
         assert!(err.contains("class `empty`"), "{err}");
     }

@@ -455,6 +455,14 @@ const CATALOGUE: &[Case] = &[
         &["data.limit = 1 is below the 2 classes"],
     ),
     case(
+        "cgan whose generator would never see the class",
+        "train cgan --data-dir {MNIST} --set model.g_norm=\"batch\" --set model.g_embed=0",
+        &[
+            "model.g_norm = \"batch\" with model.g_embed = 0",
+            "never show G the class",
+        ],
+    ),
+    case(
         "conditional model on 2-D points",
         "train cgan --set data.dataset=\"ring8\"",
         &["2-D points without classes"],

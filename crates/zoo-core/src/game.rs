@@ -64,6 +64,11 @@ pub fn class_rows(n: usize, k: usize) -> (usize, usize) {
     (rows, (n / rows).max(1))
 }
 
+/// The labels of a [`class_rows`] grid: class `r` for each of the `per_row` images of row `r`.
+pub fn class_row_labels(rows: usize, per_row: usize) -> Vec<i64> {
+    (0..rows * per_row).map(|i| (i / per_row) as i64).collect()
+}
+
 /// A model the engine can train: see the module docs for the order of calls.
 pub trait Game: Sized + 'static {
     /// The `[model]` section of the config.

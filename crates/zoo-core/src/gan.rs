@@ -34,7 +34,8 @@ use crate::config::RunConfig;
 use crate::data::classes::load_labelled_set;
 use crate::data::{Batches, ImageSet, Real, load_training_set};
 use crate::game::{
-    ClassToImage, Game, NoiseToImage, Sample, SampleClass, class_rows, grid_columns,
+    ClassToImage, Game, NoiseToImage, Sample, SampleClass, class_row_labels, class_rows,
+    grid_columns,
 };
 pub use crate::loss::Losses;
 use crate::streams::{FIXED_NOISE, mix};
@@ -252,13 +253,10 @@ fn labels_of(real: &Real) -> Tensor<1, Int> {
         .expect("conditional models load labelled data only")
 }
 
-/// Labels `0, 0, …, 1, 1, …`: class `r` for each of the `per_row` images of row `r`.
-pub fn class_labels(rows: usize, per_row: usize, device: &Device) -> Tensor<1, Int> {
-    let labels: Vec<i64> = (0..rows * per_row).map(|i| (i / per_row) as i64).collect();
-    Tensor::from_data(
-        burn::tensor::TensorData::new(labels, [rows * per_row]),
-        device,
-    )
+/// Class labels as a tensor on `device`.
+pub fn label_tensor(labels: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = labels.len();
+    Tensor::from_data(burn::tensor::TensorData::new(labels, [n]), device)
 }
 
 /// `n` labels drawn uniformly from `k` classes (from the device RNG).
@@ -360,12 +358,12 @@ impl<M: ConditionalGan> Game for Conditional<M> {
     fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Self::Probe {
         device.seed(mix(seed, FIXED_NOISE));
         let (rows, per_row) = class_rows(n, self.0.class_names().len());
-        let labels = class_labels(rows, per_row, device);
+        let labels = label_tensor(class_row_labels(rows, per_row), device);
         (self.0.noise(rows * per_row, device), labels)
     }
     fn grid(&self, g: &M::G, (z, labels): &Self::Probe) -> (Tensor<4>, usize) {
-        let (rows, n) = (self.0.class_names().len(), z.dims()[0]);
-        let per_row = class_rows(n, rows).1;
+        let (k, n) = (self.0.class_names().len(), z.dims()[0]);
+        let per_row = class_rows(n, k).1;
         (self.0.generate(g, z.clone(), labels.clone()), per_row)
     }
 }

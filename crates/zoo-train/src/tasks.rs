@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use zoo_core::config::{self, Layers, RunConfig, int};
 use zoo_core::data::pair::{TranslationError, read_pair_info, translation_error};
 use zoo_core::data::{list_images, load_image_files};
 use zoo_core::game::{
-    Capability, ClassSampler, Direction, Game, Role, Sampler, Translator, class_rows, grid_columns,
+    Capability, ClassSampler, Direction, Game, Role, Sampler, Translator, class_row_labels,
+    class_rows, grid_columns,
 };
-use zoo_core::gan::{group_digits, param_summary};
+use zoo_core::gan::{group_digits, label_tensor, param_summary};
 use zoo_core::io::write_atomic;
 use zoo_core::streams::{SAMPLE, mix};
 
@@ -90,10 +90,7 @@ pub fn class_pick(names: &[String], pick: &str, n: usize) -> Result<(Vec<i64>, u
     let k = names.len();
     if pick == "all" {
         let (rows, per_row) = class_rows(n, k);
-        return Ok((
-            (0..rows * per_row).map(|i| (i / per_row) as i64).collect(),
-            per_row,
-        ));
+        return Ok((class_row_labels(rows, per_row), per_row));
     }
     let listed = || {
         if names.iter().enumerate().all(|(i, c)| *c == i.to_string()) {
@@ -378,7 +375,7 @@ pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
         ),
         Some((cs, (labels, per_row))) => {
             let n = labels.len();
-            let labels = Tensor::from_data(TensorData::new(labels, [n]), &req.device);
+            let labels = label_tensor(labels, &req.device);
             (cs.images_of(&g, cs.noise(n, &req.device), labels), per_row)
         }
     };
@@ -440,7 +437,7 @@ pub fn generate_balanced<M: Game>(
     let mut out = Vec::new();
     for chunk in labels.chunks(GENERATE_CHUNK) {
         let y: Vec<i64> = chunk.iter().map(|&c| c as i64).collect();
-        let y = Tensor::from_data(TensorData::new(y, [chunk.len()]), device);
+        let y = label_tensor(y, device);
         out.push(sampler.images_of(g, sampler.noise(chunk.len(), device), y));
     }
     (out, labels)

@@ -30,12 +30,6 @@ pub fn labelled_toy_images(
     Arc::new(set)
 }
 
-/// A label tensor on `device`.
-pub fn labels(v: Vec<i64>, device: &Device) -> Tensor<1, Int> {
-    let n = v.len();
-    Tensor::from_data(burn::tensor::TensorData::new(v, [n]), device)
-}
-
 /// Writes a labelled image folder `root/<class>/*.png` of `per_class` gray `size`×`size`
 /// images per class: class `k` of `K` is a bright horizontal band `k` of `K` (rows
 /// `k·size/K ..`) on a dark ground, with seeded jitter. [`band_of`] reads the class back.

@@ -1,8 +1,8 @@
 use burn::tensor::Distribution;
-use zoo_core::gan::trainable_params;
+use zoo_core::gan::{label_tensor as labels, trainable_params};
 use zoo_train::testing::{
     assert_class_sampling, assert_game_round_trip, assert_one_step_moves_all, batches,
-    labelled_toy_images, labels, rng_lock,
+    labelled_toy_images, rng_lock,
 };
 
 use super::*;

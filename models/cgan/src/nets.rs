@@ -25,9 +25,6 @@ pub struct Generator {
     norms: Vec<ConditionalBatchNorm>,
     /// The class embedding concatenated to z, `[classes, g_embed]` (absent when 0).
     embed: Option<burn::module::Param<Tensor<2>>>,
-    /// `model.g_norm = "batch"`: the norms have one affine row, shared by every class.
-    #[module(skip)]
-    shared_norms: bool,
 }
 
 /// How the generator's batch norms take the class (`model.g_norm`).
@@ -93,7 +90,6 @@ impl Generator {
             convs,
             norms,
             embed,
-            shared_norms: cfg.g_norm == GNorm::Batch,
         }
     }
 
@@ -104,7 +100,8 @@ impl Generator {
             None => z,
         };
         let [n, l] = z.dims();
-        let rows = if self.shared_norms {
+        // `model.g_norm = "batch"`: one affine row, shared by every class.
+        let rows = if self.norms[0].gamma.dims()[0] == 1 {
             labels.zeros_like()
         } else {
             labels
@@ -200,8 +197,6 @@ pub struct ProjectionDiscriminator {
     slope: f64,
     #[module(skip)]
     projection: Projection,
-    #[module(skip)]
-    channels: usize,
 }
 
 /// What the class embedding of the projection discriminator is dotted with
@@ -260,7 +255,6 @@ impl ProjectionDiscriminator {
             embed: DLinear::new(embed, cfg.d_norm, device),
             slope: cfg.leaky_slope,
             projection: cfg.projection,
-            channels: widths[n - 1],
         }
     }
 
@@ -285,14 +279,16 @@ impl ProjectionDiscriminator {
         let n = images.dims()[0];
         let phi = self.features(images);
         let psi = self.head.forward(phi.clone());
+        // The embedding is as wide as what it is dotted with: the flat features or the channels.
+        let e = self.embed.rows(labels);
         let projected = match self.projection {
             Projection::Flat => phi,
             Projection::Pooled => {
-                let (c, f) = (self.channels, phi.dims()[1]);
+                let (c, f) = (e.dims()[1], phi.dims()[1]);
                 phi.reshape([n, c, f / c]).sum_dim(2).reshape([n, c])
             }
         };
-        let proj = (self.embed.rows(labels) * projected).sum_dim(1);
+        let proj = (e * projected).sum_dim(1);
         (psi, proj)
     }
 

@@ -463,6 +463,16 @@ const CATALOGUE: &[Case] = &[
         ],
     ),
     case(
+        "repeated class names in data.classes",
+        "train cgan --data-dir {MNIST} --set data.classes=[\"a\",\"a\"]",
+        &["data.classes must list distinct", "`a` is repeated"],
+    ),
+    case(
+        "data.classes that are not the data's",
+        "train cgan --data-dir {MNIST} --set data.classes=[\"cat\",\"dog\"]",
+        &["the data's classes (0, 1,", "are not the run's (cat, dog)"],
+    ),
+    case(
         "conditional model on 2-D points",
         "train cgan --set data.dataset=\"ring8\"",
         &["2-D points without classes"],

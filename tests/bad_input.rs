@@ -362,7 +362,7 @@ const CATALOGUE: &[Case] = &[
     case(
         "sample from a truncated checkpoint",
         "sample {T}/corrupt-run",
-        &["cannot load", "generator.bpk"],
+        &["cannot load", "generator"],
     ),
     case(
         "sample -n 0",
@@ -477,6 +477,20 @@ const CATALOGUE: &[Case] = &[
         "train cgan --set data.dataset=\"ring8\"",
         &["2-D points without classes"],
     ),
+    case(
+        "--data-dir without the data, while ./data/mnist has it",
+        "cd {T}/newuser && train vanilla --data-dir {T}/nowhere",
+        &[
+            "not found in --data-dir",
+            "it is in data/mnist",
+            "drop --data-dir",
+        ],
+    ),
+    case(
+        "--data-dir names a file",
+        "train vanilla --data-dir {T}/two/0.png",
+        &["is a file", "pass the folder"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -485,6 +499,9 @@ fn fixtures(t: &Path) {
         std::fs::create_dir_all(&p).expect("mkdir");
         p
     };
+    // A folder where `zoo data get mnist` put MNIST (./data/mnist), as after the quick start.
+    let local = mkdir(t.join("newuser/data"));
+    std::os::unix::fs::symlink(mnist(), local.join("mnist")).expect("link ./data/mnist");
     let half = mkdir(t.join("half"));
     std::fs::write(half.join("train-images-idx3-ubyte"), images(2)).expect("write");
     let d = mkdir(t.join("truncated"));
@@ -557,9 +574,14 @@ fn fixtures(t: &Path) {
     std::fs::rename(&cgan, t.join("cgan-run")).expect("move the run");
     let corrupt = t.join("corrupt-run");
     copy_dir(&t.join("run"), &corrupt);
-    let f = corrupt.join("checkpoints/step_000002/generator.bpk");
-    let bytes = std::fs::read(&f).expect("read");
-    std::fs::write(&f, &bytes[..bytes.len() / 3]).expect("truncate");
+    // Both generators: sampling reads the moving average when the run keeps one (vanilla's
+    // default), else the generator.
+    for name in ["generator.bpk", "generator_ema.bpk"] {
+        let f = corrupt.join("checkpoints/step_000002").join(name);
+        if let Ok(bytes) = std::fs::read(&f) {
+            std::fs::write(&f, &bytes[..bytes.len() / 3]).expect("truncate");
+        }
+    }
     let bad_config = t.join("bad-config-run");
     copy_dir(&t.join("run"), &bad_config);
     let f = bad_config.join("config.toml");
@@ -597,8 +619,16 @@ fn catalogue() {
     let mnist_str = mnist.to_str().expect("utf-8");
     let mut rows = Vec::new();
     for (i, c) in CATALOGUE.iter().enumerate() {
+        // `cd DIR && …`: run from DIR (under {T}), as a user in that folder would.
+        let (cwd, rest) = match c.args.strip_prefix("cd ") {
+            Some(r) => {
+                let (dir, rest) = r.split_once(" && ").expect("cd DIR && ARGS");
+                (PathBuf::from(dir.replace("{T}", t_str)), rest)
+            }
+            None => (t.to_path_buf(), c.args),
+        };
         let mut args: Vec<OsString> = vec!["--quiet".into()];
-        for a in c.args.split_whitespace() {
+        for a in rest.split_whitespace() {
             args.push(if a == "{NONUTF8}" {
                 non_utf8(t)
             } else {
@@ -606,9 +636,8 @@ fn catalogue() {
             });
         }
         let out = t.join(format!("out-{i}"));
-        let fresh_train = c.args.starts_with("train ")
-            && !c.args.contains("--out ")
-            && !c.args.contains("--resume ");
+        let fresh_train =
+            rest.starts_with("train ") && !rest.contains("--out ") && !rest.contains("--resume ");
         if fresh_train {
             args.extend(["--out".into(), out.clone().into_os_string()]);
         }
@@ -616,7 +645,7 @@ fn catalogue() {
             .args(&args)
             .env_remove("ZOO_DATA")
             .env("NO_COLOR", "1")
-            .current_dir(t)
+            .current_dir(&cwd)
             .output()
             .expect("zoo runs");
         let err = stderr(&o);
@@ -644,11 +673,14 @@ fn catalogue() {
             );
         }
         let shown = line.replace(t_str, "{T}").replace(mnist_str, "{MNIST}");
+        let command = match c.args.split_once(" && ") {
+            Some((cd, rest)) if cd.starts_with("cd ") => format!("{cd} && zoo {rest}"),
+            _ => format!("zoo {}", c.args),
+        };
         rows.push(format!(
-            "| {} | {} | `zoo {}` | {} | `{}` |\n",
+            "| {} | {} | `{command}` | {} | `{}` |\n",
             i + 1,
             c.what,
-            c.args,
             c.code,
             shown.replace('|', "\\|").replace('`', "'")
         ));

@@ -18,6 +18,15 @@ fn list_config_and_info() {
     for section in ["model", "data", "train", "optim"] {
         assert!(table.contains_key(section), "{section} in {cfg}");
     }
+    // Only the sections that apply: the 2-D mixtures' geometry is not an image model's.
+    assert!(!cfg.contains("[data.toy]"), "{cfg}");
+    // CycleGAN trains by epochs: its unused `steps` is shown commented out, with the reason.
+    let cycle = ok(zoo(&["config", "cyclegan"]));
+    assert!(
+        cycle.contains("# steps = 5000: unused, `epochs = 200` sets the length"),
+        "{cycle}"
+    );
+    assert!(!cycle.contains("\nsteps = "), "{cycle}");
     let info = ok(zoo(&["info", "vanilla"]));
     assert!(
         info.contains("Generator parameters: 1,489,936 (+ 3,584 batch-norm running statistics)"),
@@ -27,6 +36,21 @@ fn list_config_and_info() {
         info.contains("Discriminator parameters: 1,460,225"),
         "{info}"
     );
+    // One count, zoo's: no debug dump of burn's (whose `params:` counts running statistics),
+    // and the layer rows add up to it.
+    assert!(!info.contains("params:") && !info.contains('{'), "{info}");
+    let g_rows: usize = info
+        .split("Discriminator parameters")
+        .next()
+        .expect("generator part")
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells[2].replace(',', "").parse::<usize>().expect("count")
+        })
+        .sum();
+    assert_eq!(g_rows, 1_489_936, "{info}");
     let info = ok(zoo(&["info", "vanilla", "--set", "model.g_hidden=[10]"]));
     // 100·10 + 10 + 10·784 + 784, plus batch norm's γ and β (2·10)
     assert!(info.contains("Generator parameters: 9,654 (+ 20"), "{info}");
@@ -206,7 +230,6 @@ fn train_sample_and_resume_end_to_end() {
     assert_eq!(
         ls(&run),
         [
-            ".lock",
             "checkpoints",
             "config.toml",
             "losses.png",
@@ -228,6 +251,7 @@ fn train_sample_and_resume_end_to_end() {
         [
             "discriminator.bpk",
             "generator.bpk",
+            "generator_ema.bpk",
             "optim_d.bpk",
             "optim_g.bpk",
             "state.toml"
@@ -328,7 +352,7 @@ fn idx_reader_on_the_shared_mnist() {
     );
     let mean = train.pixels.iter().map(|&p| p as f64).sum::<f64>() / train.pixels.len() as f64;
     assert!((mean - 33.318).abs() < 0.001, "mean pixel {mean}");
-    let fashion = load_idx_split(&data_root().join("fashion-mnist"), Split::Test).expect("fashion");
+    let fashion = load_idx_split(&fashion_mnist(), Split::Test).expect("fashion");
     assert_eq!(fashion.len, 10_000);
 }
 

@@ -158,6 +158,12 @@ fn demo_pair_train_translate_and_resume() {
     assert_eq!(files.len(), 7, "{files:?}");
     let html = std::fs::read_to_string(dest.join("index.html")).expect("html");
     assert!(html.contains("index/real__00000.png") && html.contains("index/rec__00004.png"));
+    // The page carries the figures printed on stdout.
+    let figures = printed
+        .lines()
+        .find(|l| l.starts_with("against the known mapping"))
+        .expect("figures line");
+    assert!(html.contains(&format!("5 images; {figures}")), "{html}");
     let t = image::open(dest.join("00003.png")).expect("png");
     assert_eq!((t.width(), t.height()), (28, 28));
 

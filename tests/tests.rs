@@ -7,3 +7,4 @@ mod eval;
 mod fuzz;
 mod hardening;
 mod util;
+mod watch;

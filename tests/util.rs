@@ -2,23 +2,57 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
-/// The shared data root: `$ZOO_DATA`, else `../shared/data` beside the repository.
-pub fn data_root() -> PathBuf {
-    let root = std::env::var_os("ZOO_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        root.join("mnist").is_dir(),
-        "the shared MNIST is missing at {}; set ZOO_DATA to the folder holding mnist/",
-        root.display()
-    );
-    root
+/// The repository root (the tests run from `crates/zoo`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The shared MNIST folder.
+/// The folder holding `name` (`mnist`, `fashion-mnist`), searched as zoo searches (`$ZOO_DATA`,
+/// then `./data` of the repository, where the README's quick start puts MNIST, then Debian's
+/// `/usr/share/datasets`). Missing everywhere, it is fetched into `./data/<name>` with
+/// `zoo data get` (once per test binary), as a user would.
+pub fn dataset(name: &str) -> PathBuf {
+    static FETCHED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let has_idx = |d: &Path| {
+        ["t10k-images-idx3-ubyte", "train-images-idx3-ubyte"]
+            .iter()
+            .all(|f| d.join(f).is_file() || d.join(format!("{f}.gz")).is_file())
+    };
+    let mut dirs: Vec<PathBuf> = std::env::var_os("ZOO_DATA")
+        .map(|r| PathBuf::from(r).join(name))
+        .into_iter()
+        .collect();
+    let local = repo_root().join("data").join(name);
+    dirs.push(local.clone());
+    dirs.push(Path::new("/usr/share/datasets").join(name));
+    if let Some(d) = dirs.iter().find(|d| has_idx(d)) {
+        return d.clone();
+    }
+    let mut fetched = FETCHED.lock().unwrap_or_else(|e| e.into_inner());
+    if !fetched.iter().any(|n| n == name) {
+        eprintln!("{name} not found in {dirs:?}: fetching it with `zoo data get {name}`");
+        let local_arg = local.to_string_lossy().into_owned();
+        ok(zoo(&["data", "get", name, "--data-dir", &local_arg]));
+        fetched.push(name.to_string());
+    }
+    assert!(
+        has_idx(&local),
+        "`zoo data get {name}` left no IDX files in {}",
+        local.display()
+    );
+    local
+}
+
+/// The MNIST folder (see [`dataset`]).
 pub fn mnist() -> PathBuf {
-    data_root().join("mnist")
+    dataset("mnist")
+}
+
+/// The Fashion-MNIST folder (see [`dataset`]).
+pub fn fashion_mnist() -> PathBuf {
+    dataset("fashion-mnist")
 }
 
 /// Runs `zoo` with `args` (quiet, so stderr holds only warnings and the error).

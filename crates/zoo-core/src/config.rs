@@ -618,6 +618,43 @@ pub fn to_toml<T: Serialize>(value: &T) -> Result<String> {
     toml::to_string(value).context("cannot write the config as TOML")
 }
 
+impl<M: Serialize> RunConfig<M> {
+    /// The config as `zoo config` shows it: only the sections that apply (`[data.toy]` only for
+    /// the 2-D mixtures), and with `train.epochs` set, `steps` shown commented out with the word
+    /// that epochs decide the length. Valid TOML that resolves to the same run.
+    pub fn to_display_toml(&self) -> Result<String> {
+        let text = to_toml(self)?;
+        let skip_toy = !self.data.dataset.is_toy();
+        let mut out = String::new();
+        let mut section = "";
+        for line in text.lines() {
+            if line.starts_with('[') {
+                section = line;
+            }
+            if skip_toy && (section == "[data.toy]") {
+                continue;
+            }
+            match self.train.epochs {
+                Some(epochs) if section == "[train]" && line.starts_with("steps = ") => {
+                    out += &format!(
+                        "# {line}: unused, `epochs = {epochs}` sets the length (remove epochs, \
+                         or pass --steps, to train by steps)\n"
+                    );
+                }
+                _ => {
+                    out += line;
+                    out.push('\n');
+                }
+            }
+        }
+        // The blank line that closed a dropped section.
+        while out.contains("\n\n\n") {
+            out = out.replace("\n\n\n", "\n\n");
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,6 +677,35 @@ mod tests {
 
     fn defaults() -> RunConfig<M> {
         RunConfig::default()
+    }
+
+    #[test]
+    fn display_toml_shows_only_what_applies() {
+        let mut cfg = defaults();
+        let shown = cfg.to_display_toml().expect("toml");
+        assert!(
+            !shown.contains("[data.toy]") && !shown.contains("radius"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\nsteps = ") && !shown.contains("# steps"),
+            "{shown}"
+        );
+        let back: RunConfig<M> = from_table(toml::from_str(&shown).expect("valid")).expect("cfg");
+        assert_eq!(to_toml(&back).expect("t"), to_toml(&cfg).expect("t"));
+
+        cfg.data.dataset = DatasetKind::Ring8;
+        cfg.train.epochs = Some(7);
+        let shown = cfg.to_display_toml().expect("toml");
+        assert!(shown.contains("[data.toy]\nradius"), "{shown}");
+        assert!(
+            shown.contains("# steps = ") && shown.contains("epochs = 7\n"),
+            "{shown}"
+        );
+        assert!(!shown.contains("\n\n\n"));
+        let back: RunConfig<M> = from_table(toml::from_str(&shown).expect("valid")).expect("cfg");
+        assert_eq!(back.train.epochs, Some(7));
+        assert_eq!(back.data.toy.points, cfg.data.toy.points);
     }
 
     /// The resolver with a file and `--set` layers only.

@@ -448,49 +448,120 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
     c.0
 }
 
-/// "1,234 (+ 56 batch-norm running statistics)", and ", 12 frozen" when some parameters are
-/// not trained (conditional batch norm's unit affine part): counted on an autodiff device.
-pub fn param_summary<T: Module>(m: &T) -> String {
+/// What a parameter tensor is, for the counts of `zoo info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParamKind {
+    Trainable,
+    /// Batch norm's running mean and variance: state, not parameters.
+    Running,
+    /// Not trained (conditional batch norm's unit affine part).
+    Frozen,
+}
+
+/// Every float tensor of a module: (module path, module type, field name, shape, kind).
+/// Counted on an autodiff device, where trainable parameters require gradients.
+fn census<T: Module>(m: &T) -> Vec<(String, String, String, Vec<usize>, ParamKind)> {
     #[derive(Default)]
-    struct Count {
-        path: Vec<String>,
-        trainable: usize,
-        running: usize,
-        frozen: usize,
+    struct Census {
+        path: Vec<(String, String)>,
+        rows: Vec<(String, String, String, Vec<usize>, ParamKind)>,
     }
-    impl burn::module::ModuleVisitor for Count {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
+    impl burn::module::ModuleVisitor for Census {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            self.path
+                .push((name.to_string(), container_type.to_string()));
         }
         fn exit_module(&mut self, _name: &str, _container_type: &str) {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            let n = param.lazy_shape().num_elements();
-            if param.val().is_require_grad() {
-                self.trainable += n;
-            } else if self.path.iter().any(|p| p.starts_with("running_")) {
-                self.running += n;
+            let kind = if param.val().is_require_grad() {
+                ParamKind::Trainable
+            } else if self.path.iter().any(|(p, _)| p.starts_with("running_")) {
+                ParamKind::Running
             } else {
-                self.frozen += n;
-            }
+                ParamKind::Frozen
+            };
+            // The last entry is the field holding the tensor; its container is the layer.
+            let (field, layer) = self.path.last().cloned().unwrap_or_default();
+            let module: Vec<&str> = self.path[..self.path.len().saturating_sub(1)]
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let layer = layer.rsplit(':').next().unwrap_or_default().to_string();
+            let shape = param.lazy_shape().dims::<D>().to_vec();
+            self.rows
+                .push((module.join("."), layer, field, shape, kind));
         }
     }
-    let mut c = Count::default();
+    let mut c = Census::default();
     m.visit(&mut c);
-    let mut out = group_digits(c.trainable);
+    c.rows
+}
+
+/// "1,234 (+ 56 batch-norm running statistics)", and ", 12 frozen" when some parameters are
+/// not trained (conditional batch norm's unit affine part): counted on an autodiff device.
+pub fn param_summary<T: Module>(m: &T) -> String {
+    let rows = census(m);
+    let count = |k: ParamKind| -> usize {
+        rows.iter()
+            .filter(|r| r.4 == k)
+            .map(|r| r.3.iter().product::<usize>())
+            .sum()
+    };
+    let mut out = group_digits(count(ParamKind::Trainable));
     let mut extra = Vec::new();
-    if c.running > 0 {
+    if count(ParamKind::Running) > 0 {
         extra.push(format!(
             "{} batch-norm running statistics",
-            group_digits(c.running)
+            group_digits(count(ParamKind::Running))
         ));
     }
-    if c.frozen > 0 {
-        extra.push(format!("{} frozen", group_digits(c.frozen)));
+    if count(ParamKind::Frozen) > 0 {
+        extra.push(format!("{} frozen", group_digits(count(ParamKind::Frozen))));
     }
     if !extra.is_empty() {
         out.push_str(&format!(" (+ {})", extra.join(", ")));
+    }
+    out
+}
+
+/// `zoo info`'s table of a network: one row per layer (its path, type, trainable tensors'
+/// shapes and their parameter count; running statistics and frozen tensors are named, not
+/// counted), so the rows add up to [`param_summary`]'s first figure.
+pub fn layer_table<T: Module>(m: &T) -> String {
+    let rows = census(m);
+    let mut layers: Vec<(String, String, Vec<String>, usize)> = Vec::new();
+    for (module, layer, field, shape, kind) in rows {
+        let idx = match layers.iter().position(|l| l.0 == module && l.1 == layer) {
+            Some(i) => i,
+            None => {
+                layers.push((module, layer, Vec::new(), 0));
+                layers.len() - 1
+            }
+        };
+        let entry = &mut layers[idx];
+        let n: usize = shape.iter().product();
+        let shape = format!("{shape:?}");
+        match kind {
+            ParamKind::Trainable => {
+                entry.3 += n;
+                entry.2.push(format!("{field} {shape}"));
+            }
+            ParamKind::Running => entry.2.push(format!("({field})")),
+            ParamKind::Frozen => entry.2.push(format!("({field} {shape}, frozen)")),
+        }
+    }
+    let w0 = layers.iter().map(|l| l.0.len()).max().unwrap_or(0).max(5);
+    let w1 = layers.iter().map(|l| l.1.len()).max().unwrap_or(0).max(4);
+    let mut out = String::new();
+    for (module, layer, tensors, n) in &layers {
+        let module = if module.is_empty() { "(top)" } else { module };
+        out += &format!(
+            "  {module:<w0$}  {layer:<w1$}  {:>11}  {}\n",
+            group_digits(*n),
+            tensors.join(", ")
+        );
     }
     out
 }

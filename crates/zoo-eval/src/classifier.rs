@@ -193,24 +193,29 @@ pub fn train(
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let mut batches = Batches::new(train.clone(), 128, seed)?;
     let steps = epochs * batches.per_epoch();
+    let bar = zoo_train::progress::bar(steps, &format!("{} classifier", kind.name()));
     for step in 0..steps {
         ad.seed(mix(seed, step));
         let idx = batches.indices(step);
         let x = train.tensor(&idx, &ad);
         let y = label_tensor(&train, &idx, &ad);
         let loss = loss_fn.forward(net.forward(x), y);
-        if step % 200 == 0 {
-            tracing::info!(
-                "classifier step {step}/{steps}: loss {:.4}",
-                loss.clone().into_scalar::<f32>()
-            );
+        if step % 50 == 0 {
+            let loss = loss.clone().into_scalar::<f32>();
+            bar.set_message(format!("loss {loss:.4}"));
+            // Into a log file or a pipe, where no bar is drawn: a line now and then.
+            if bar.is_hidden() && step % 500 == 0 {
+                tracing::info!("classifier step {step}/{steps}: loss {loss:.4}");
+            }
         }
+        bar.inc(1);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         // Cosine decay from 1e-3 to 1e-5.
         let t = step as f64 / steps.max(1) as f64;
         let lr = 1e-5 + 0.5 * (1e-3 - 1e-5) * (1.0 + (std::f64::consts::PI * t).cos());
         net = opt.step(lr, net, grads);
     }
+    bar.finish_and_clear();
     let net = net.valid();
     let test_accuracy = accuracy(&net, &test, device);
     let info = ClassifierInfo {

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod log;
 pub mod output;
 pub mod params;
+pub mod progress;
 pub mod run;
 pub mod step;
 pub mod tasks;

@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use zoo_core::config::{MAX_SKIPPED_IN_A_ROW, OnNonFinite, RunConfig};
 use zoo_core::gan::Losses;
 
 use crate::checkpoint::last_good;
-use crate::output::{MetricsLog, plot_metrics};
+use crate::output::{MetricsLog, plot_metrics, read_metrics};
 use crate::run::RunDir;
 use crate::step::NonFinite;
 
@@ -59,18 +59,7 @@ impl Logbook {
         total: u64,
         progress: bool,
     ) -> Self {
-        let bar = if progress {
-            ProgressBar::new(total)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {msg}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
+        let bar = crate::progress::bar_if(progress, total, "train");
         bar.set_position(start);
         let t = &cfg.train;
         Self {
@@ -200,33 +189,59 @@ impl Logbook {
             });
             self.warned_d_wins = true;
         }
-        self.bar.set_message(format!(
-            "D {:.3} G {:.3} D(x) {:.3} D(G(z)) {:.3} {:.0} img/s",
-            get("loss_d"),
-            get("loss_g"),
-            get("d_real"),
-            get("d_fake"),
-            ips
-        ));
+        self.bar
+            .set_message(progress_message(&cols, &g_out.parts, ips));
         self.last = cols;
         Ok(())
     }
 
-    /// After a sample grid: redraws losses.png and logs the latest values.
+    /// After a sample grid: redraws losses.png and logs the latest values. Before this
+    /// session's first log row (a resumed run samples before it logs when `sample_every` is
+    /// not a multiple of `log_every`) both come from the metrics.csv the run already has.
     pub fn sampled(&mut self, run: &RunDir, done: u64) -> Result<()> {
-        if let Some(log) = &self.log {
-            plot_metrics(log.columns(), &log.rows, &run.path.join("losses.png"))?;
-        }
-        let line = self
-            .last
+        let on_disk;
+        let (columns, rows) = match &self.log {
+            Some(log) => (log.columns(), &log.rows),
+            None => {
+                let path = run.metrics_path();
+                on_disk = if path.exists() {
+                    let (columns, mut rows) = read_metrics(&path)?;
+                    rows.retain(|r| r.first().is_some_and(|&s| s <= done as f64));
+                    (columns, rows)
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                (on_disk.0.as_slice(), &on_disk.1)
+            }
+        };
+        plot_metrics(columns, rows, &run.path.join("losses.png"))?;
+        let last: Vec<(&str, f64)> = if self.last.is_empty() {
+            rows.last()
+                .map(|r| {
+                    columns
+                        .iter()
+                        .map(String::as_str)
+                        .zip(r.iter().copied())
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            self.last.iter().map(|(n, v)| (n.as_str(), *v)).collect()
+        };
+        let line = last
             .iter()
-            .filter(|(n, _)| n != "step" && n != "lr_g" && n != "lr_d")
+            .filter(|(n, _)| !matches!(*n, "step" | "lr_g" | "lr_d"))
             .map(|(n, v)| format!("{n} {v:.4}"))
             .collect::<Vec<_>>()
             .join(" ");
         let total = self.total;
-        self.bar
-            .suspend(|| tracing::info!("step {done}/{total}: {line}"));
+        self.bar.suspend(|| {
+            if line.is_empty() {
+                tracing::info!("step {done}/{total}: sample grid written");
+            } else {
+                tracing::info!("step {done}/{total}: {line}")
+            }
+        });
         Ok(())
     }
 
@@ -243,5 +258,73 @@ impl Logbook {
             seconds,
             last: self.last,
         }
+    }
+}
+
+/// The progress bar's message: both losses, then D's mean scores when the loss has them
+/// (D(x), D(G(z))), else the model's first generator terms (CycleGAN's G_A, G_B, cycle_A, …),
+/// then the throughput. Never a column the model does not log.
+fn progress_message(
+    cols: &[(String, f64)],
+    g_parts: &[(&'static str, Tensor<1>)],
+    images_per_s: f64,
+) -> String {
+    let get = |k: &str| cols.iter().find(|(n, _)| n == k).map(|c| c.1);
+    let mut msg = String::new();
+    for (label, key) in [("D", "loss_d"), ("G", "loss_g")] {
+        if let Some(v) = get(key) {
+            msg += &format!("{label} {v:.3} ");
+        }
+    }
+    match (get("d_real"), get("d_fake")) {
+        (Some(real), Some(fake)) => msg += &format!("D(x) {real:.3} D(G(z)) {fake:.3} "),
+        _ => {
+            for (name, _) in g_parts.iter().take(4) {
+                if let Some(v) = get(name) {
+                    msg += &format!("{name} {v:.3} ");
+                }
+            }
+        }
+    }
+    msg + &format!("{images_per_s:.0} img/s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(names: &[&str]) -> Vec<(String, f64)> {
+        names.iter().map(|n| ((*n).to_string(), 0.5)).collect()
+    }
+
+    #[test]
+    fn progress_shows_only_logged_columns() {
+        let d = Device::flex();
+        let gan = progress_message(
+            &cols(&["step", "loss_d", "loss_g", "d_real", "d_fake"]),
+            &[],
+            12.0,
+        );
+        assert_eq!(gan, "D 0.500 G 0.500 D(x) 0.500 D(G(z)) 0.500 12 img/s");
+        let t = || Tensor::<1>::zeros([1], &d);
+        let parts = [
+            ("G_A", t()),
+            ("G_B", t()),
+            ("cycle_A", t()),
+            ("cycle_B", t()),
+            ("idt_A", t()),
+        ];
+        let cycle = progress_message(
+            &cols(&[
+                "loss_d", "loss_g", "D_A", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A",
+            ]),
+            &parts,
+            3.0,
+        );
+        assert_eq!(
+            cycle,
+            "D 0.500 G 0.500 G_A 0.500 G_B 0.500 cycle_A 0.500 cycle_B 0.500 3 img/s"
+        );
+        assert!(!cycle.contains("NaN") && !cycle.contains("D(x)"));
     }
 }

@@ -229,30 +229,40 @@ pub struct Panel {
     pub lines: Vec<(String, Vec<(f64, f64)>)>,
 }
 
-/// Draws the loss curves (top) and the discriminator's scores (bottom) against the step.
+/// Draws the loss curves, the discriminator's scores and the model's loss terms against the step.
 pub fn plot_metrics(columns: &[String], rows: &[Vec<f64>], path: &Path) -> Result<()> {
     if rows.len() < 2 {
         return Ok(());
     }
+    // Four kinds of column: the two totals, D's mean scores (`d_real`, `d_fake`, AC-GAN's
+    // `class_acc_real`: probabilities or raw outputs) and the model's loss terms (CycleGAN's
+    // `G_A`, `cycle_A`, …), and `train.eval_every`'s FD and classes. A panel is drawn only
+    // when it has lines.
     let skip = ["step", "epoch", "images_per_s", "lr_g", "lr_d"];
-    let panel = |title: &str, losses: bool| Panel {
-        title: title.to_string(),
-        lines: (0..columns.len())
-            .filter(|&i| {
-                !skip.contains(&columns[i].as_str()) && columns[i].starts_with("loss") == losses
-            })
-            .map(|i| {
-                (
-                    columns[i].clone(),
-                    rows.iter().map(|r| (r[0], r[i])).collect(),
-                )
-            })
-            .collect(),
+    let kind = |c: &str| match c {
+        _ if skip.contains(&c) => None,
+        "loss_d" | "loss_g" => Some(0),
+        _ if c.starts_with("d_") || c.starts_with("class_acc") => Some(1),
+        "fd" | "classes_hit" => Some(3),
+        _ => Some(2),
     };
-    save_line_panels(
-        &[panel("losses", true), panel("discriminator scores", false)],
-        path,
-    )
+    let titles = ["losses", "discriminator scores", "loss terms", "evaluation"];
+    let panels: Vec<Panel> = (0..titles.len())
+        .map(|k| Panel {
+            title: titles[k].to_string(),
+            lines: (0..columns.len())
+                .filter(|&i| kind(&columns[i]) == Some(k))
+                .map(|i| {
+                    (
+                        columns[i].clone(),
+                        rows.iter().map(|r| (r[0], r[i])).collect(),
+                    )
+                })
+                .collect(),
+        })
+        .filter(|p: &Panel| !p.lines.is_empty())
+        .collect();
+    save_line_panels(&panels, path)
 }
 
 /// Writes panels of line charts against the step, stacked vertically, as a PNG (atomically).

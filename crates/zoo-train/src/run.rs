@@ -162,9 +162,10 @@ impl RunDir {
         self.path.join("checkpoints")
     }
 
-    /// Takes the run's lock (`.lock`, released when the returned file is dropped or the process
-    /// dies), so two processes never train one run at once.
-    pub fn lock(&self) -> Result<std::fs::File> {
+    /// Takes the run's lock (`.lock`, held by the returned guard; the file is removed when the
+    /// guard drops and released by the OS if the process dies), so two processes never train
+    /// one run at once.
+    pub fn lock(&self) -> Result<RunLock> {
         let path = self.path.join(".lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -173,16 +174,30 @@ impl RunDir {
             .open(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(file),
+            Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => bail!(
                 "{} is being trained by another zoo process; wait for it to finish (or stop it) \
                  before resuming",
                 self.path.display()
             ),
             Err(std::fs::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
+        // The lock file of a process that just finished is removed after we opened it: then
+        // the lock we hold is on a file no one else can see. Only the file at the path counts.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let same = std::fs::metadata(&path)
+                .and_then(|at_path| Ok(at_path.ino() == file.metadata()?.ino()))
+                .unwrap_or(false);
+            if !same {
+                drop(file);
+                return self.lock();
+            }
+        }
+        Ok(RunLock { path, _file: file })
     }
 
     /// Removes the temporary files and folders a killed process left behind (`.name.PID.tmp`
@@ -461,5 +476,20 @@ mod tests {
         assert!(err.to_string().contains("is a `toy` run"), "{err}");
         let err = RunDir::open(out.path(), None).expect_err("not a run");
         assert!(err.to_string().contains("not a zoo run"), "{err}");
+    }
+}
+
+/// The lock of a run being trained ([`RunDir::lock`]): removes `.lock` when dropped, so a
+/// finished run holds no stale lock file.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still held: a process waiting for it finds it gone and takes a new one.
+        let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -14,7 +14,7 @@ use zoo_core::game::{
     Capability, ClassSampler, Direction, Game, Role, Sampler, Translator, class_row_labels,
     class_rows, grid_columns,
 };
-use zoo_core::gan::{group_digits, label_tensor, param_summary};
+use zoo_core::gan::{group_digits, label_tensor, layer_table, param_summary};
 use zoo_core::io::write_atomic;
 use zoo_core::streams::{SAMPLE, mix};
 
@@ -53,6 +53,21 @@ pub struct TrainRequest {
     pub progress: bool,
     /// Set by a signal handler to stop training gracefully (see [`engine::Interrupted`]).
     pub stop: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// Called with the run folder once it exists, before the first step (`--watch`).
+    pub on_run: Option<RunHook>,
+}
+
+/// What a [`RunHook`] calls.
+pub type RunCallback = dyn Fn(&Path) -> Result<()> + Send + Sync;
+
+/// A callback on the run folder of a training session ([`TrainRequest::on_run`]).
+#[derive(Clone)]
+pub struct RunHook(pub Arc<RunCallback>);
+
+impl std::fmt::Debug for RunHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunHook")
+    }
 }
 
 /// What `zoo train` did.
@@ -272,6 +287,9 @@ pub fn train<M: Game>(req: &TrainRequest, observer: ObserverFactory<'_, M>) -> R
     };
     write_atomic(&run.config_path(), config::to_toml(&cfg)?.as_bytes())?;
     tracing::info!("run folder: {}", run.path.display());
+    if let Some(hook) = &req.on_run {
+        (hook.0)(&run.path)?;
+    }
     let opts = TrainOptions {
         progress: req.progress,
         stop: req.stop.clone(),
@@ -467,11 +485,13 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
     };
     let mut sums = (0.0, 0.0, 0.0);
     let mut rows = Vec::new();
+    let bar = crate::progress::bar(files.len() as u64, "translate");
     for chunk in files.chunks(TRANSLATE_CHUNK) {
+        bar.inc(chunk.len() as u64);
         let (set, loaded) = match load_image_files(chunk, cfg.data.channels, cfg.data.image_size) {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!("{e:#}");
+                bar.suspend(|| tracing::warn!("{e:#}"));
                 continue;
             }
         };
@@ -504,26 +524,28 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
             rows.push((name.to_string_lossy().into_owned(), flat));
         }
     }
+    bar.finish_and_clear();
     ensure!(
         !rows.is_empty(),
         "none of the {} files in {} could be translated; check that they are valid png/jpg",
         files.len(),
         req.input.display()
     );
+    let k = rows.len() as f64;
+    let error = mapping.map(|_| TranslationError {
+        l1: sums.0 / k,
+        psnr: -10.0 * (sums.1 / k).max(1e-12).log10(),
+        identity_l1: sums.2 / k,
+    });
     let index = req.out.join("index.html");
     write_atomic(
         &index,
-        translate_page(M::NAME, req.direction, &rows).as_bytes(),
+        translate_page(M::NAME, req.direction, &rows, error.as_ref()).as_bytes(),
     )?;
-    let k = rows.len() as f64;
     Ok(TranslateReport {
         count: rows.len(),
         index,
-        error: mapping.map(|_| TranslationError {
-            l1: sums.0 / k,
-            psnr: -10.0 * (sums.1 / k).max(1e-12).log10(),
-            identity_l1: sums.2 / k,
-        }),
+        error,
     })
 }
 
@@ -556,12 +578,14 @@ pub fn info<M: Game>(config_file: Option<&Path>, sets: &[String]) -> Result<Stri
     let device = Device::flex().autodiff();
     let (g, d) = init_networks(&model, cfg.train.seed, &device);
     let mut out = format!(
-        "{name}: {about}\n\nGenerator\n{g}\nGenerator parameters: {gp}\n\n\
-         Discriminator\n{d}\nDiscriminator parameters: {dp}\n",
+        "{name}: {about}\n\nGenerator parameters: {gp}\n{gt}\n\
+         Discriminator parameters: {dp}\n{dt}\n",
         name = M::NAME,
         about = M::ABOUT,
         gp = param_summary(&g),
         dp = param_summary(&d),
+        gt = layer_table(&g),
+        dt = layer_table(&d),
     );
     for (net, n) in model.networks(&g, &d) {
         out.push_str(&format!("{net} parameters: {}\n", group_digits(n)));
@@ -570,7 +594,12 @@ pub fn info<M: Game>(config_file: Option<&Path>, sets: &[String]) -> Result<Stri
 }
 
 /// The side-by-side page of `zoo translate`: real, translated, reconstructed.
-fn translate_page(model: &str, direction: Direction, rows: &[(String, String)]) -> String {
+fn translate_page(
+    model: &str,
+    direction: Direction,
+    rows: &[(String, String)],
+    error: Option<&TranslationError>,
+) -> String {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -581,9 +610,14 @@ fn translate_page(model: &str, direction: Direction, rows: &[(String, String)]) 
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>zoo translate {model} \
          {dir}</title>\n<style>body{{font-family:sans-serif}}td{{padding:4px;text-align:center}}\
          img{{width:128px;image-rendering:pixelated}}</style></head><body>\n\
-         <h1>{model}: {dir}</h1>\n<table>\n<tr><th>file</th><th>real</th><th>translated</th>\
-         <th>reconstructed</th></tr>\n",
-        dir = direction.name()
+         <h1>{model}: {dir}</h1>\n{figures}<table>\n<tr><th>file</th><th>real</th>\
+         <th>translated</th><th>reconstructed</th></tr>\n",
+        dir = direction.name(),
+        figures = error.map_or(String::new(), |e| format!(
+            "<p id=\"error\">{} images; {}</p>\n",
+            rows.len(),
+            esc(&e.to_string())
+        )),
     );
     for (name, flat) in rows {
         let (name, flat) = (esc(name), esc(flat));

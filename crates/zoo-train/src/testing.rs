@@ -284,6 +284,7 @@ pub fn assert_class_sampling<M: Game>(sets: &[&str], steps: u64) {
         device: Device::flex(),
         progress: false,
         stop: None,
+        on_run: None,
     };
     let report = crate::tasks::train::<M>(&req, &engine::unobserved::<M>).expect("trains");
     std::fs::remove_dir_all(&data).expect("data removed");

@@ -74,6 +74,10 @@ pub enum Command {
         #[command(subcommand)]
         command: ClassifierCommand,
     },
+    /// Serve a live view of a run, or of a folder of runs side by side (runs/, compare/), on
+    /// 127.0.0.1: loss and D-score curves, the newest sample grid and a slider over earlier
+    /// ones, the config, throughput and ETA, updating as the run goes. Reads only the folder.
+    Watch(WatchArgs),
     /// Datasets.
     Data {
         #[command(subcommand)]
@@ -123,6 +127,22 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// Serve the live view of this run while it trains (as `zoo watch RUN_DIR`; the address
+    /// is printed).
+    #[arg(long)]
+    pub watch: bool,
+    /// The port of --watch on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8808, requires = "watch")]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// A run folder, or a folder of runs (every run up to two levels below it).
+    pub path: PathBuf,
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8808)]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -240,7 +260,7 @@ pub enum ClassifierCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Passes over the training split.
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = zoo_eval::classifier::DEFAULT_EPOCHS)]
         epochs: u64,
         /// Use only the first N training images (quick experiments, tests).
         #[arg(long)]

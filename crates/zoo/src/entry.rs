@@ -9,7 +9,6 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use zoo_core::config;
 use zoo_core::game::{Capability, Game, Role};
 use zoo_eval::compare::Contender;
 use zoo_eval::eval::Evaluation;
@@ -72,7 +71,7 @@ impl<M: Game> ModelEntry for Entry<M> {
         M::ABOUT
     }
     fn default_config(&self) -> Result<String> {
-        config::to_toml(&M::defaults())
+        M::defaults().to_display_toml()
     }
     fn info(&self, config_file: Option<&Path>, sets: &[String]) -> Result<String> {
         tasks::info::<M>(config_file, sets)

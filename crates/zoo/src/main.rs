@@ -24,11 +24,11 @@ use zoo_core::gan::group_digits;
 use zoo_eval::compare::{CompareRequest, Contender};
 use zoo_eval::evaluate::EvalRequest;
 use zoo_train::run::RunDir;
-use zoo_train::tasks::{SampleRequest, TrainRequest, TranslateRequest};
+use zoo_train::tasks::{RunHook, SampleRequest, TrainRequest, TranslateRequest};
 
 use crate::cli::{
     ClassifierCommand, Cli, Command, CompareArgs, DataCommand, DeviceArg, EvalArgs, GlobalArgs,
-    SampleArgs, TrainArgs, TranslateArgs,
+    SampleArgs, TrainArgs, TranslateArgs, WatchArgs,
 };
 use crate::entry::ModelEntry;
 
@@ -53,6 +53,12 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
+/// Colour in the logs only for a person at a terminal: never in a file or a pipe, and never
+/// with `NO_COLOR` set (<https://no-color.org>).
+fn colour_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
@@ -63,18 +69,24 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour_stderr())
         .with_target(false)
         .init();
+    zoo_train::progress::enable(progress(&cli.global));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            // Stopped by a signal: the shell's convention, 128 + the signal number.
-            match e.downcast_ref::<zoo_train::engine::Interrupted>() {
-                Some(i) => ExitCode::from(128 + i.signal as u8),
-                None => ExitCode::FAILURE,
+        // Stopped by a signal, as asked: not an error. The shell's convention for the exit
+        // code, 128 + the signal number.
+        Err(e) => match e.downcast_ref::<zoo_train::engine::Interrupted>() {
+            Some(i) => {
+                eprintln!("{i}");
+                ExitCode::from(128 + i.signal as u8)
             }
-        }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -132,6 +144,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Translate(args) => translate(args, g),
         Command::Bench(args) => bench::run(args, g.device, device(g.device)?),
         Command::Classifier { command } => classifier(command, g),
+        Command::Watch(args) => watch(args),
         Command::Data { command } => data(command),
     }
 }
@@ -192,6 +205,16 @@ fn train(args: TrainArgs, g: &GlobalArgs) -> Result<()> {
         device: device(g.device)?,
         progress: progress(g),
         stop: Some(stop_flag()?),
+        on_run: args.watch.then(|| {
+            let port = args.port;
+            RunHook(Arc::new(move |run: &Path| {
+                let watch = zoo_watch::Watch::bind(run, port)?;
+                // stderr: stdout stays the run's summary.
+                eprintln!("zoo watch: {} (while this run trains)", watch.url());
+                watch.spawn();
+                Ok(())
+            }))
+        }),
     };
     let report = entry.train(&req)?;
     let s = &report.summary;
@@ -210,6 +233,20 @@ fn train(args: TrainArgs, g: &GlobalArgs) -> Result<()> {
         println!("last: {}", last.join(" "));
     }
     println!("samples: {}", report.run_dir.join("samples").display());
+    Ok(())
+}
+
+/// `zoo watch`.
+fn watch(args: WatchArgs) -> Result<()> {
+    let watch = zoo_watch::Watch::bind(&args.path, args.port)?;
+    let runs = zoo_watch::find_runs(&args.path).len();
+    println!(
+        "zoo watch: {} ({runs} run{} in {} now; Ctrl-C to stop)",
+        watch.url(),
+        if runs == 1 { "" } else { "s" },
+        args.path.display()
+    );
+    watch.serve();
     Ok(())
 }
 
@@ -300,10 +337,7 @@ fn translate(args: TranslateArgs, g: &GlobalArgs) -> Result<()> {
         report.index.display()
     );
     if let Some(e) = report.error {
-        println!(
-            "against the known mapping: L1 {:.4} (doing nothing: {:.4}), PSNR {:.2} dB",
-            e.l1, e.identity_l1, e.psnr
-        );
+        println!("{e}");
     }
     Ok(())
 }

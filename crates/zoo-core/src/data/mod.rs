@@ -302,12 +302,39 @@ pub fn locate_idx(kind: DatasetKind, explicit: Option<&Path>, split: Split) -> R
     }
     let [img, lab] = idx_file_names(split);
     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let name = kind.name();
+    if let Some(given) = explicit {
+        ensure!(
+            !given.is_file(),
+            "--data-dir {} is a file; pass the folder that holds {img}[.gz] and {lab}[.gz]",
+            given.display()
+        );
+        // The folders zoo would search without --data-dir: say so when the data is there.
+        if let Some(found) = candidate_dirs(kind, None)
+            .into_iter()
+            .find(|d| has_idx_split(d, split))
+        {
+            bail!(
+                "{name} not found in --data-dir {} (expected {img}[.gz] and {lab}[.gz] in {}); \
+                 it is in {}: drop --data-dir to use that copy",
+                given.display(),
+                searched.join(" or "),
+                found.display()
+            );
+        }
+        bail!(
+            "{name} not found in --data-dir {}: expected {img}[.gz] and {lab}[.gz] in {}. \
+             Run `zoo data get {name} --data-dir {}`, or pass the folder that holds the files \
+             (see datasets.md)",
+            given.display(),
+            searched.join(" or "),
+            given.display()
+        );
+    }
     bail!(
-        "{} not found: expected {img}[.gz] and {lab}[.gz] in one of: {}. \
-         Run `zoo data get {}`, or pass --data-dir DIR / set ZOO_DATA (see datasets.md)",
-        kind.name(),
+        "{name} not found: expected {img}[.gz] and {lab}[.gz] in one of: {}. \
+         Run `zoo data get {name}`, or pass --data-dir DIR / set ZOO_DATA (see datasets.md)",
         searched.join(", "),
-        kind.name()
     )
 }
 

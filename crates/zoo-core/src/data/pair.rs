@@ -141,6 +141,16 @@ pub struct TranslationError {
     pub identity_l1: f64,
 }
 
+impl std::fmt::Display for TranslationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "against the known mapping: L1 {:.4} (doing nothing: {:.4}), PSNR {:.2} dB",
+            self.l1, self.identity_l1, self.psnr
+        )
+    }
+}
+
 /// Compares `translated` with `mapping(input)`; all images in [-1, 1].
 pub fn translation_error(
     mapping: Mapping,

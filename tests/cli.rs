@@ -1,5 +1,7 @@
 //! The commands' happy paths, end to end on the shared MNIST.
 
+use std::process::Command;
+
 use crate::util::*;
 
 #[test]
@@ -451,4 +453,66 @@ fn bench_standard_table_measures_each_row_alone() {
     for label in labels {
         assert!(out.contains(&format!("| {label} |")), "{out}");
     }
+}
+
+/// What a user sees in a log file: plain text (no colour codes when stderr is not a terminal,
+/// even without NO_COLOR), `--watch`'s address, and a resumed session that samples before its
+/// first log row still logs the latest values (from metrics.csv).
+#[test]
+fn plain_logs_watch_address_and_resume_log_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mnist = mnist();
+    let data = mnist.to_str().expect("utf-8");
+    let out = tmp.path().join("runs");
+    let zoo_plain = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_zoo"))
+            .args(args)
+            .env_remove("ZOO_DATA")
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("zoo runs")
+    };
+    let mut first = vec![
+        "train",
+        "vanilla",
+        "--data-dir",
+        data,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--steps",
+        "4",
+        "--set",
+        "train.log_every=3",
+        "--set",
+        "train.sample_every=5",
+        "--watch",
+        "--port",
+        "0",
+    ];
+    first.extend(TINY.iter().filter(|a| **a != "--quiet"));
+    let o = zoo_plain(&first);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes in a log file:\n{err}");
+    assert!(err.contains("zoo watch: http://127.0.0.1:"), "{err}");
+    let run = run_dir(&stdout(&o));
+    // Resumed to 8: step 5 writes a grid before the session's first log row (step 6).
+    let o = zoo_plain(&[
+        "train",
+        "vanilla",
+        "--resume",
+        run.to_str().expect("utf-8"),
+        "--steps",
+        "8",
+        "--data-dir",
+        data,
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains('\x1b'), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("step 5/8:"))
+        .unwrap_or_else(|| panic!("no step 5 line:\n{err}"));
+    assert!(line.contains("loss_d") && line.contains("d_fake"), "{line}");
 }

@@ -201,17 +201,7 @@ fn watch_serves_a_run_and_the_page_updates_in_a_browser() {
             }
         }
     }
-    ok(zoo(&[
-        "train",
-        "vanilla",
-        "--quiet",
-        "--resume",
-        run.to_str().expect("utf-8"),
-        "--steps",
-        "6",
-        "--data-dir",
-        mnist().to_str().expect("utf-8"),
-    ]));
+    ok(resume_vanilla(&run, 6));
     let out = browser.wait_with_output().expect("chromium ends");
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

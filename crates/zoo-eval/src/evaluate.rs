@@ -76,7 +76,10 @@ pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
         } else {
             let n = req.n.unwrap_or(10_000);
             let spinner = zoo_train::progress::spinner("eval");
-            spinner.set_message(format!("the real images' features ({n} train, {n} test)"));
+            spinner.set_message(format!(
+                "the classifier (trained on first use, then cached) and the real images' \
+                 features ({n} train, {n} test)"
+            ));
             let reference = Reference::new(&cfg.data, n, cfg.train.seed, &req.device)?;
             let seed = mix(cfg.train.seed, EVAL);
             spinner.set_message(format!("{n} samples of step {step}, then their metrics"));

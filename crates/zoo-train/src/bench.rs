@@ -61,7 +61,10 @@ pub fn bench<M: Game>(
     let mut window_seconds = Vec::new();
     let mut split = Split::default();
     let mut start = Instant::now();
+    // Redrawn at most a few times a second, from the calling thread: nothing measurable.
+    let bar = crate::progress::bar(total, &format!("bench {}", M::NAME));
     for step in 0..total {
+        bar.inc(1);
         let timed = step - warmup.min(step);
         if step >= warmup && timed.is_multiple_of(per_window) && timed <= per_window * windows {
             device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -90,6 +93,7 @@ pub fn bench<M: Game>(
             );
         }
     }
+    bar.finish_and_clear();
     let mut sorted = window_seconds.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);

@@ -491,6 +491,34 @@ const CATALOGUE: &[Case] = &[
         "train vanilla --data-dir {T}/two/0.png",
         &["is a file", "pass the folder"],
     ),
+    case(
+        "translate --out the same folder as --input",
+        "translate {T}/cyclegan-run --direction a2b --input {T}/two --out {T}/two/../two",
+        &["is the --input folder", "would be overwritten"],
+    ),
+    case(
+        "translate --out inside --input",
+        "translate {T}/cyclegan-run --direction a2b --input {T}/two --out {T}/two/out",
+        &["lies inside the --input folder"],
+    ),
+    case(
+        "config file is a FIFO (would block on open)",
+        "train vanilla --config {T}/fifo.toml",
+        &["is not a regular file (a FIFO)"],
+    ),
+    case(
+        "data pair --out inside the MNIST folder (through a link)",
+        "data pair mnist-invert --data-dir {T}/newuser/data/mnist --out {T}/newuser/data/mnist/pair",
+        &["lies inside the MNIST folder"],
+    ),
+    case(
+        "data pair --out over a folder of other files",
+        "data pair mnist-invert --data-dir {MNIST} --out {T}/two --train 2 --test 2",
+        &[
+            "holds files that are not a zoo pair",
+            "pass an empty or new folder",
+        ],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -521,6 +549,11 @@ fn fixtures(t: &Path) {
     fake_mnist(&t.join("short"), &short, &labels(4));
     fake_mnist(&t.join("count"), &images(40), &labels(39));
     std::fs::write(mkdir(t.join("empty")).join("notes.txt"), "no images").expect("write");
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(t.join("fifo.toml"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
     std::fs::write(mkdir(t.join("junk")).join("a.png"), b"not a png").expect("write");
     std::fs::write(
         mkdir(t.join("huge")).join("big.png"),
@@ -541,6 +574,7 @@ fn fixtures(t: &Path) {
     std::fs::write(t.join("syntax.toml"), "[train\n").expect("write");
     std::fs::write(t.join("a-file"), "x").expect("write");
     fake_run(&t.join("dcgan-run"), "dcgan");
+    fake_run(&t.join("cyclegan-run"), "cyclegan");
     let classes = t.join("classes");
     image::DynamicImage::new_rgb8(8, 8)
         .save(mkdir(classes.join("a")).join("0.png"))

@@ -2,6 +2,7 @@
 //! bad inputs of `--domains` and `zoo translate`.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::util::*;
 
@@ -69,6 +70,28 @@ fn demo_pair_train_translate_and_resume() {
         ["testA", "testB", "trainA", "trainB", "zoo-pair.toml"]
     );
     assert_eq!(ls(&pair.join("trainB")).len(), 12);
+    // Made again, smaller, over itself: replaced whole (no stale files that would make A and B
+    // overlap), and nothing left beside it.
+    let again = |train: &str| {
+        ok(zoo(&[
+            "data",
+            "pair",
+            "mnist-invert",
+            "--out",
+            pair.to_str().expect("utf-8"),
+            "--data-dir",
+            mnist().to_str().expect("utf-8"),
+            "--train",
+            train,
+            "--test",
+            "5",
+        ]))
+    };
+    again("3");
+    assert_eq!(ls(&pair.join("trainA")).len(), 3);
+    assert_eq!(ls(&pair.join("trainB")).len(), 3);
+    assert_eq!(ls(tmp.path()), ["pair"]);
+    again("12");
     // A digit and its B counterpart are inverses in brightness: A is mostly black.
     let a = image::open(pair.join("trainA/00000.png"))
         .expect("png")
@@ -135,6 +158,54 @@ fn demo_pair_train_translate_and_resume() {
         grid.width(),
         grid.height()
     );
+
+    // Translation never writes into its input (the files stay byte for byte), reads only
+    // regular files (a FIFO named like an image is skipped, not opened: that would block), and
+    // an empty --input is named as such.
+    let test_a = pair.join("testA");
+    let before: Vec<Vec<u8>> = ls(&test_a)
+        .iter()
+        .map(|f| std::fs::read(test_a.join(f)).expect("read"))
+        .collect();
+    let translate = |input: &Path, out: &Path| {
+        zoo(&[
+            "translate",
+            run.to_str().expect("utf-8"),
+            "--direction",
+            "a2b",
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ])
+    };
+    fails(translate(&test_a, &test_a), &["is the --input folder"]);
+    let after: Vec<Vec<u8>> = ls(&test_a)
+        .iter()
+        .map(|f| std::fs::read(test_a.join(f)).expect("read"))
+        .collect();
+    assert_eq!(before, after, "the inputs were touched");
+    let empty = tmp.path().join("empty-input");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    fails(
+        translate(&empty, &tmp.path().join("t-empty")),
+        &["holds no .png/.jpg/.jpeg files", "point --input"],
+    );
+    let with_fifo = tmp.path().join("with-fifo");
+    std::fs::create_dir_all(&with_fifo).expect("mkdir");
+    std::fs::copy(test_a.join("00000.png"), with_fifo.join("00000.png")).expect("copy");
+    let made = Command::new("mkfifo")
+        .arg(with_fifo.join("x.png"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let o = translate(&with_fifo, &tmp.path().join("t-fifo"));
+    assert!(
+        stderr(&o).contains("x.png: a FIFO, not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(ok(o).contains("1 images translated"));
 
     // Translation writes one PNG per input, the side-by-side page, and the error against
     // the known mapping.

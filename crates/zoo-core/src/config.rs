@@ -474,7 +474,7 @@ pub fn merge(base: &mut toml::Table, over: toml::Table) {
 
 /// Reads a TOML config file into a table (syntax errors name the file and line).
 pub fn read_file(path: &Path) -> Result<toml::Table> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::io::read_regular_text(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     text.parse::<toml::Table>().map_err(|e| {
         let line = e

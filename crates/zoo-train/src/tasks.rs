@@ -9,7 +9,7 @@ use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 use zoo_core::config::{self, Layers, RunConfig, int};
 use zoo_core::data::pair::{TranslationError, read_pair_info, translation_error};
-use zoo_core::data::{list_images, load_image_files};
+use zoo_core::data::{list_images_of, load_image_files};
 use zoo_core::game::{
     Capability, ClassSampler, Direction, Game, Role, Sampler, Translator, class_row_labels,
     class_rows, grid_columns,
@@ -472,10 +472,18 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
         "{}",
         not_a_translator::<M>()
     );
+    // Never into or over the inputs (or the run): checked before anything is read or written.
+    zoo_core::io::ensure_apart(&req.out, "--out", &req.input, "--input")?;
+    ensure!(
+        !zoo_core::io::resolve(&req.out).starts_with(zoo_core::io::resolve(&req.run_dir)),
+        "--out {} lies inside the run folder {}; pass a --out outside it",
+        req.out.display(),
+        req.run_dir.display()
+    );
     let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "translate with")?;
     let translator = translator_of(&model)?;
     let g = load_generator(&model, &ck, &req.device)?.valid();
-    let files = list_images(&req.input)?;
+    let files = list_images_of(&req.input, "--input")?;
     let pages = req.out.join("index");
     std::fs::create_dir_all(&pages)
         .with_context(|| format!("cannot create {}", pages.display()))?;

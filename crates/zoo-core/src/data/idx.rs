@@ -44,7 +44,7 @@ fn gunzip_at_most(bytes: Vec<u8>, max: u64) -> std::io::Result<Vec<u8>> {
 
 /// Reads an IDX file, un-gzipping it when it starts with the gzip magic.
 pub fn read(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw = crate::io::read_regular(path)?;
     let bytes = gunzip_if_needed(raw).map_err(|e| {
         anyhow::anyhow!(
             "{} is a corrupt or truncated gzip file ({e}); download it again (see datasets.md)",

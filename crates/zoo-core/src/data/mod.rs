@@ -380,7 +380,13 @@ pub fn load_idx_split(dir: &Path, split: Split) -> Result<ImageSet> {
 
 const IMAGE_EXTS: [&str; 3] = ["png", "jpg", "jpeg"];
 
-fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+fn collect_images(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut Vec<PathBuf>) -> Result<()> {
+    // A folder reached twice through links (a loop) is read once.
+    let real = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if seen.contains(&real) {
+        return Ok(());
+    }
+    seen.push(real);
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
     for e in entries {
@@ -388,31 +394,50 @@ fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             .with_context(|| format!("cannot read folder {}", dir.display()))?
             .path();
         if path.is_dir() {
-            collect_images(&path, out)?;
+            collect_images(&path, out, seen)?;
         } else if path
             .extension()
             .and_then(|x| x.to_str())
             .is_some_and(|x| IMAGE_EXTS.contains(&x.to_ascii_lowercase().as_str()))
         {
-            out.push(path);
+            // Only regular files: opening a FIFO named x.png would block forever.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => out.push(path),
+                Ok(m) => tracing::warn!(
+                    "skipping {}: {}, not a regular file",
+                    path.display(),
+                    crate::io::kind_of(&m)
+                ),
+                Err(e) => tracing::warn!("skipping {}: {e}", path.display()),
+            }
         }
     }
     Ok(())
 }
 
-/// Lists the png/jpg files under `dir` (recursively, sorted).
+/// Lists the png/jpg files under `dir` (recursively, sorted; regular files only).
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    list_images_of(dir, "--data-dir")
+}
+
+/// [`list_images`] of a folder given by `flag` (`--input`, `--data-dir`): the messages name it.
+pub fn list_images_of(dir: &Path, flag: &str) -> Result<Vec<PathBuf>> {
+    ensure!(
+        !dir.is_file(),
+        "{flag} {} is a file, not a folder; pass the folder that holds the png/jpg images",
+        dir.display()
+    );
     ensure!(
         dir.is_dir(),
-        "image folder {} does not exist; pass --data-dir with a folder of png/jpg images",
+        "image folder {} does not exist; pass {flag} with a folder of png/jpg images",
         dir.display()
     );
     let mut files = Vec::new();
-    collect_images(dir, &mut files)?;
+    collect_images(dir, &mut files, &mut Vec::new())?;
     files.sort();
     ensure!(
         !files.is_empty(),
-        "image folder {} holds no .png/.jpg/.jpeg files; point --data-dir at a folder of images",
+        "image folder {} holds no .png/.jpg/.jpeg files; point {flag} at a folder of images",
         dir.display()
     );
     Ok(files)
@@ -420,7 +445,7 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Loads one image as a square `size`×`size` image: centre-cropped to a square, then resized.
 pub fn load_image(path: &Path, size: usize) -> Result<image::DynamicImage> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::io::read_regular(path)?;
     decode_image(&bytes, size).with_context(|| format!("cannot decode {}", path.display()))
 }
 

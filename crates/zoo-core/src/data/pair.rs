@@ -101,6 +101,9 @@ pub fn make_mnist_invert(mnist_dir: Option<&Path>, out: &Path, counts: PairCount
     );
     let train_dir = locate_idx(DatasetKind::Mnist, mnist_dir, Split::Train)?;
     let test_dir = locate_idx(DatasetKind::Mnist, mnist_dir, Split::Test)?;
+    for input in [&train_dir, &test_dir] {
+        crate::io::ensure_apart(out, "--out", input, "MNIST")?;
+    }
     let train = load_idx_split(&train_dir, Split::Train)?;
     let test = load_idx_split(&test_dir, Split::Test)?;
     ensure!(
@@ -112,10 +115,6 @@ pub fn make_mnist_invert(mnist_dir: Option<&Path>, out: &Path, counts: PairCount
         test.len / 2
     );
     let (n, m) = (counts.train, counts.test);
-    write_folder(&train, 0..n, false, &out.join("trainA"))?;
-    write_folder(&train, n..2 * n, true, &out.join("trainB"))?;
-    write_folder(&test, 0..m, false, &out.join("testA"))?;
-    write_folder(&test, m..2 * m, true, &out.join("testB"))?;
     let info = PairInfo {
         mapping: Mapping::Invert,
         source: format!(
@@ -127,7 +126,58 @@ pub fn make_mnist_invert(mnist_dir: Option<&Path>, out: &Path, counts: PairCount
         "# Written by `zoo data pair mnist-invert`. The true A->B mapping is known.\n{}",
         toml::to_string(&info).context("serialising the pair file")?
     );
-    write_atomic(&out.join(PAIR_FILE), text.as_bytes())
+    // Written whole into a sibling folder, then swapped in: an older pair's files never stay
+    // beside the new ones (A and B would overlap), and a crash leaves the old pair intact.
+    replace_dir(out, |tmp| {
+        write_folder(&train, 0..n, false, &tmp.join("trainA"))?;
+        write_folder(&train, n..2 * n, true, &tmp.join("trainB"))?;
+        write_folder(&test, 0..m, false, &tmp.join("testA"))?;
+        write_folder(&test, m..2 * m, true, &tmp.join("testB"))?;
+        write_atomic(&tmp.join(PAIR_FILE), text.as_bytes())
+    })
+}
+
+/// Fills a fresh sibling of `out` with `fill`, then puts it in `out`'s place. An existing `out`
+/// must be empty or an earlier pair (it holds `zoo-pair.toml`): anything else is the user's and
+/// is refused, never replaced.
+fn replace_dir(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if out.exists() {
+        ensure!(
+            out.is_dir(),
+            "--out {} is a file; pass a folder for the pair",
+            out.display()
+        );
+        let empty = std::fs::read_dir(out)
+            .with_context(|| format!("cannot read {}", out.display()))?
+            .next()
+            .is_none();
+        ensure!(
+            empty || out.join(PAIR_FILE).is_file(),
+            "--out {} holds files that are not a zoo pair (no {PAIR_FILE}); pass an empty or new \
+             folder",
+            out.display()
+        );
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let tmp = crate::io::temp_path(out);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let filled = std::fs::create_dir_all(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))
+        .and_then(|()| fill(&tmp));
+    if let Err(e) = filled {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let old = tmp.with_extension("old");
+    if out.exists() {
+        std::fs::rename(out, &old).with_context(|| format!("cannot replace {}", out.display()))?;
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
 }
 
 /// Errors of translations against a known mapping, in pixel units of [0, 1].

@@ -461,3 +461,51 @@ fn the_same_seed_writes_the_same_bytes_for_every_model() {
         }
     }
 }
+
+/// A signal while the data loads (here MNIST resized to 64 px, some seconds) ends the command at
+/// once with the shell's code, before any run folder exists: nothing to checkpoint yet.
+#[test]
+fn a_signal_while_loading_ends_at_once() {
+    let out = tempfile::tempdir().expect("tmp");
+    let mut child = zoo_cmd(&strings(&[
+        "train",
+        "dcgan",
+        "--data-dir",
+        mnist().to_str().expect("utf-8"),
+        "--set",
+        "data.image_size=64",
+        "--steps",
+        "1",
+        "--out",
+        out.path().to_str().expect("utf-8"),
+    ]))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let loading = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("loading mnist"));
+    assert!(loading.is_some(), "no loading line");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "zoo ignored SIGINT while loading"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(130));
+    assert!(ls(out.path()).is_empty(), "left {:?}", ls(out.path()));
+}

@@ -4,8 +4,6 @@
 //! kept, unfinished runs continue from their checkpoints.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
@@ -54,7 +52,7 @@ pub struct CompareRequest {
     /// Progress bars.
     pub progress: bool,
     /// The signal flag of `zoo train`.
-    pub stop: Option<Arc<AtomicUsize>>,
+    pub stop: Option<zoo_train::engine::StopSignal>,
 }
 
 /// The one run folder inside `dir`, if any.

@@ -12,7 +12,7 @@
 //! [`Observer`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
@@ -31,9 +31,58 @@ pub use crate::step::{NonFinite, Players, Split, lr_factor, steps_per_epoch};
 pub struct TrainOptions {
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
-    /// Set (to the signal number) by a SIGINT/SIGTERM handler: training stops at the end of the
-    /// current step, writes a checkpoint and returns [`Interrupted`].
-    pub stop: Option<Arc<AtomicUsize>>,
+    /// SIGINT/SIGTERM: during the training loop, at the end of the step with a checkpoint
+    /// ([`Interrupted`]); before and after it, at once.
+    pub stop: Option<StopSignal>,
+}
+
+/// How SIGINT/SIGTERM stop a command. The handlers (the CLI's) set `signal` to the signal's
+/// number, and exit the process at once while `immediate` is true: everywhere but inside the
+/// training loop, which sets it false while it runs (there a stop waits for the step and writes
+/// a checkpoint, and a second signal exits at once). Loading data, evaluating or sampling thus
+/// end within moments of Ctrl-C, with nothing half-written (every file is written atomically).
+#[derive(Debug, Clone)]
+pub struct StopSignal {
+    /// The signal number, 0 while none came.
+    pub signal: Arc<AtomicUsize>,
+    /// Whether a signal ends the process at once.
+    pub immediate: Arc<AtomicBool>,
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self {
+            signal: Arc::new(AtomicUsize::new(0)),
+            immediate: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
+impl StopSignal {
+    /// The signal that came, 0 if none.
+    pub fn get(&self) -> usize {
+        self.signal.load(Ordering::SeqCst)
+    }
+}
+
+/// Marks the training loop: a signal waits for the step while this lives.
+struct Graceful<'a>(Option<&'a StopSignal>);
+
+impl<'a> Graceful<'a> {
+    fn new(stop: Option<&'a StopSignal>) -> Self {
+        if let Some(s) = stop {
+            s.immediate.store(false, Ordering::SeqCst);
+        }
+        Self(stop)
+    }
+}
+
+impl Drop for Graceful<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.0 {
+            s.immediate.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Training was stopped by a signal after a checkpoint was written.
@@ -187,6 +236,7 @@ pub fn train<M: Game>(
     }
     let mut book = Logbook::new(cfg, model.per_epoch(&data), start, total, opts.progress);
     let mut skipped_in_a_row = 0;
+    let _graceful = Graceful::new(opts.stop.as_ref());
     for step in start..total {
         let (next, outcome) = players.step(model, cfg, &mut data, step, total, &ad, None);
         players = next;
@@ -216,7 +266,7 @@ pub fn train<M: Game>(
             write_grid(model, &players, &probe, run, done)?;
             book.sampled(run, done)?;
         }
-        let signal = opts.stop.as_ref().map_or(0, |s| s.load(Ordering::SeqCst));
+        let signal = opts.stop.as_ref().map_or(0, StopSignal::get);
         if done.is_multiple_of(t.checkpoint_every) || done == total || signal != 0 {
             save_checkpoint(&Moment::new(model, cfg, run, (done, total), &players))?;
         }

@@ -52,7 +52,7 @@ pub struct TrainRequest {
     /// Show a progress bar.
     pub progress: bool,
     /// Set by a signal handler to stop training gracefully (see [`engine::Interrupted`]).
-    pub stop: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    pub stop: Option<engine::StopSignal>,
     /// Called with the run folder once it exists, before the first step (`--watch`).
     pub on_run: Option<RunHook>,
 }

@@ -13,7 +13,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
@@ -23,6 +23,7 @@ use zoo_core::game::Direction;
 use zoo_core::gan::group_digits;
 use zoo_eval::compare::{CompareRequest, Contender};
 use zoo_eval::evaluate::EvalRequest;
+use zoo_train::engine::StopSignal;
 use zoo_train::run::RunDir;
 use zoo_train::tasks::{RunHook, SampleRequest, TrainRequest, TranslateRequest};
 
@@ -154,12 +155,21 @@ fn progress(g: &GlobalArgs) -> bool {
     !g.quiet && std::io::stderr().is_terminal()
 }
 
-/// Ctrl-C / SIGTERM set the returned flag: training finishes the step, checkpoints and exits
-/// with 130 / 143.
-fn stop_flag() -> Result<Arc<AtomicUsize>> {
-    let stop = Arc::new(AtomicUsize::new(0));
+/// SIGINT / SIGTERM: inside the training loop the first one finishes the step, writes a
+/// checkpoint and exits with 130 / 143 (a second one exits at once); anywhere else (loading
+/// data, evaluating) they exit at once with that code. See [`zoo_train::engine::StopSignal`].
+fn stop_flag() -> Result<StopSignal> {
+    use signal_hook::flag;
+    let stop = StopSignal::default();
+    let again = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)
+        let code = 128 + sig;
+        // In this order: exit now if not training or if this is the second signal; then
+        // remember that one came, and its number.
+        flag::register_conditional_shutdown(sig, code, stop.immediate.clone())
+            .and_then(|_| flag::register_conditional_shutdown(sig, code, again.clone()))
+            .and_then(|_| flag::register(sig, again.clone()))
+            .and_then(|_| flag::register_usize(sig, stop.signal.clone(), sig as usize))
             .context("cannot install the signal handler")?;
     }
     Ok(stop)

@@ -402,12 +402,12 @@ const CATALOGUE: &[Case] = &[
     case(
         "bench with zero steps",
         "bench vanilla --steps 0",
-        &["--steps must be at least 1"],
+        &["--steps must be between 1 and"],
     ),
     case(
         "bench with zero threads",
         "bench vanilla --threads 0",
-        &["--threads must be at least 1"],
+        &["--threads must be between 1 and"],
     ),
     case(
         "standard bench table with --set",
@@ -519,6 +519,51 @@ const CATALOGUE: &[Case] = &[
             "pass an empty or new folder",
         ],
     ),
+    case(
+        "train.steps and train.epochs both set",
+        "train vanilla --set train.steps=3 --set train.epochs=2",
+        &["train.steps and train.epochs are both set", "remove one"],
+    ),
+    case(
+        "negative seed",
+        "train vanilla --data-dir {MNIST} --set train.seed=-1",
+        &["train.seed", "between 0 and 18446744073709551615"],
+    ),
+    case(
+        "seed above 2^64",
+        "train vanilla --data-dir {MNIST} --set train.seed=18446744073709551616",
+        &["train.seed", "must be an integer between 0 and"],
+    ),
+    case(
+        "the same model twice in compare",
+        "compare vanilla dcgan vanilla --steps 2",
+        &["vanilla is named twice"],
+    ),
+    case(
+        "compare -n 0 (checked before any training)",
+        "compare vanilla --steps 2 -n 0",
+        &["-n must be between 100 and 60000"],
+    ),
+    case(
+        "resume --steps below the run's step",
+        "train vanilla --resume {T}/run --steps 1",
+        &["is already at step 2", "would shorten it"],
+    ),
+    case(
+        "--threads far above the cores",
+        "sample {T}/run --threads 10000",
+        &["--threads must be between 1 and"],
+    ),
+    case(
+        "bench --steps 10^12",
+        "bench vanilla --steps 1000000000000",
+        &["--steps must be between 1 and 100000"],
+    ),
+    case(
+        "classifier training on a labels file with label 200",
+        "classifier train --dataset mnist --data-dir {T}/badlabels --limit 100 --epochs 1",
+        &["label 0 is 200", "outside 0-9", "zoo data get mnist"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -527,6 +572,26 @@ fn fixtures(t: &Path) {
         std::fs::create_dir_all(&p).expect("mkdir");
         p
     };
+    // MNIST whose first training label is 200 (a damaged labels file).
+    let bad = mkdir(t.join("badlabels"));
+    for f in [
+        "train-images-idx3-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        let name = format!("{f}.gz");
+        std::os::unix::fs::symlink(mnist().join(&name), bad.join(&name)).expect("link");
+    }
+    let mut damaged = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(
+            &std::fs::read(mnist().join("train-labels-idx1-ubyte.gz")).expect("labels")[..],
+        ),
+        &mut damaged,
+    )
+    .expect("gunzip");
+    damaged[8] = 200;
+    std::fs::write(bad.join("train-labels-idx1-ubyte"), damaged).expect("write");
     // A folder where `zoo data get mnist` put MNIST (./data/mnist), as after the quick start.
     let local = mkdir(t.join("newuser/data"));
     std::os::unix::fs::symlink(mnist(), local.join("mnist")).expect("link ./data/mnist");
@@ -706,7 +771,15 @@ fn catalogue() {
                 ls(&out)
             );
         }
-        let shown = line.replace(t_str, "{T}").replace(mnist_str, "{MNIST}");
+        // The --threads bound is 4 per core: machine-dependent, so shown as a formula.
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let shown = line
+            .replace(t_str, "{T}")
+            .replace(mnist_str, "{MNIST}")
+            .replace(
+                &format!("between 1 and {} (4 per core", 4 * cores),
+                "between 1 and {4·CORES} (4 per core",
+            );
         let command = match c.args.split_once(" && ") {
             Some((cd, rest)) if cd.starts_with("cd ") => format!("{cd} && zoo {rest}"),
             _ => format!("zoo {}", c.args),

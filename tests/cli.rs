@@ -516,3 +516,42 @@ fn plain_logs_watch_address_and_resume_log_line() {
         .unwrap_or_else(|| panic!("no step 5 line:\n{err}"));
     assert!(line.contains("loss_d") && line.contains("d_fake"), "{line}");
 }
+
+/// `zoo data get` checks every copy it finds: a damaged gzipped file beside a good raw one (the
+/// gzipped copy is read first) is moved aside, and the data is verified without a download.
+#[test]
+fn data_get_moves_a_damaged_copy_aside() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("mnist");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let src = mnist();
+    for f in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::copy(src.join(format!("{f}.gz")), dir.join(format!("{f}.gz"))).expect("copy");
+    }
+    // The test labels: a good raw copy, and a truncated gzipped one.
+    let gz = dir.join("t10k-labels-idx1-ubyte.gz");
+    let bytes = std::fs::read(&gz).expect("read");
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut raw)
+        .expect("gunzip");
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), &raw).expect("raw");
+    std::fs::write(&gz, &bytes[..bytes.len() / 2]).expect("truncate");
+    let o = zoo(&[
+        "data",
+        "get",
+        "mnist",
+        "--data-dir",
+        dir.to_str().expect("utf-8"),
+    ]);
+    let err = stderr(&o);
+    let out = ok(o);
+    assert!(out.contains("already present and verified"), "{out}");
+    assert!(err.contains("moved aside"), "{err}");
+    assert!(dir.join("t10k-labels-idx1-ubyte.gz.corrupt").is_file());
+    assert!(!gz.exists());
+}

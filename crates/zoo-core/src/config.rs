@@ -251,7 +251,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Discriminator updates per generator update (WGAN's n_critic).
     pub d_steps: usize,
-    /// Seed of every random choice (init, noise, dropout, data order).
+    /// Seed of every random choice (init, noise, dropout, data order); any u64.
+    #[serde(with = "full_u64")]
     pub seed: u64,
     /// Write a sample grid every N steps (and at the end).
     pub sample_every: u64,
@@ -576,11 +577,30 @@ pub struct Layers<'a> {
 /// deserialized once, so every layer is checked the same way. `base` is the model's defaults
 /// for a new run, or the run's own `config.toml` for a resumed one.
 pub fn resolve_table<T: DeserializeOwned>(mut table: toml::Table, layers: &Layers) -> Result<T> {
-    if let Some(path) = layers.file {
-        merge(&mut table, read_file(path)?);
+    // The user's own layers (file, --set), alone: which of the length keys they set.
+    let file = layers.file.map(read_file).transpose()?;
+    let mut user = file.clone().unwrap_or_default();
+    for s in layers.sets {
+        apply_set(&mut user, s)?;
+    }
+    let user_train = user.get("train").and_then(toml::Value::as_table);
+    let sets_key = |k: &str| user_train.is_some_and(|t| t.contains_key(k));
+    ensure!(
+        !(sets_key("steps") && sets_key("epochs")),
+        "train.steps and train.epochs are both set (in --config or --set): the length is one or \
+         the other; remove one of them"
+    );
+    if let Some(f) = file {
+        merge(&mut table, f);
     }
     for s in layers.sets {
         apply_set(&mut table, s)?;
+    }
+    // train.steps given over a default budget in epochs (CycleGAN's): the steps decide.
+    if sets_key("steps")
+        && let Some(toml::Value::Table(t)) = table.get_mut("train")
+    {
+        t.remove("epochs");
     }
     for (key, value) in &layers.flags {
         set_value(&mut table, key, value.clone())?;
@@ -608,9 +628,49 @@ impl<M: Serialize + DeserializeOwned + Default> RunConfig<M> {
     }
 }
 
-/// A flag's integer value as TOML.
+/// A flag's integer value as TOML: an integer where TOML's (signed 64-bit) can hold it, else
+/// its decimal text (which [`full_u64`] fields read back exactly; others reject it by name).
 pub fn int(v: u64) -> toml::Value {
-    toml::Value::Integer(v.min(i64::MAX as u64) as i64)
+    match i64::try_from(v) {
+        Ok(i) => toml::Value::Integer(i),
+        Err(_) => toml::Value::String(v.to_string()),
+    }
+}
+
+/// Serde for a `u64` over its whole range in TOML, whose integers stop at 2^63 − 1: written as
+/// an integer when it fits, else as a decimal string; read from either (`--set
+/// train.seed=18446744073709551615` arrives as text).
+pub mod full_u64 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes `v` as an integer, or as text above `i64::MAX`.
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*v) {
+            Ok(i) => s.serialize_i64(i),
+            Err(_) => s.serialize_str(&v.to_string()),
+        }
+    }
+
+    /// Reads a non-negative integer, or its decimal text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(i) => u64::try_from(i).map_err(|_| {
+                D::Error::custom(format!("must be between 0 and {} (got {i})", u64::MAX))
+            }),
+            Raw::Text(t) => t.trim().parse::<u64>().map_err(|_| {
+                D::Error::custom(format!(
+                    "must be an integer between 0 and {} (got `{t}`)",
+                    u64::MAX
+                ))
+            }),
+        }
+    }
 }
 
 /// Renders a config as TOML text.
@@ -706,6 +766,31 @@ mod tests {
         let back: RunConfig<M> = from_table(toml::from_str(&shown).expect("valid")).expect("cfg");
         assert_eq!(back.train.epochs, Some(7));
         assert_eq!(back.data.toy.points, cfg.data.toy.points);
+    }
+
+    #[test]
+    fn seeds_keep_their_full_range_and_steps_win_over_default_epochs() {
+        let mut base = defaults();
+        base.train.epochs = Some(200);
+        let set = |kv: &[&str]| {
+            let sets: Vec<String> = kv.iter().map(|s| s.to_string()).collect();
+            layered(&base, None, &sets)
+        };
+        let cfg = set(&["train.seed=18446744073709551615"]).expect("max seed");
+        assert_eq!(cfg.train.seed, u64::MAX);
+        // Written as text (TOML integers stop at 2^63 - 1) and read back exactly.
+        let text = to_toml(&cfg).expect("toml");
+        assert!(text.contains("seed = \"18446744073709551615\""), "{text}");
+        let back: RunConfig<M> = from_table(toml::from_str(&text).expect("t")).expect("cfg");
+        assert_eq!(back.train.seed, u64::MAX);
+        assert_eq!(int(u64::MAX), toml::Value::String(u64::MAX.to_string()));
+        assert!(set(&["train.seed=-1"]).is_err());
+        // A user's train.steps replaces a default length in epochs; both at once is an error.
+        let cfg = set(&["train.steps=3"]).expect("steps");
+        assert_eq!((cfg.train.steps, cfg.train.epochs), (3, None));
+        assert_eq!(set(&[]).expect("defaults").train.epochs, Some(200));
+        let both = set(&["train.steps=3", "train.epochs=2"]).expect_err("both");
+        assert!(format!("{both:#}").contains("both set"), "{both:#}");
     }
 
     /// The resolver with a file and `--set` layers only.

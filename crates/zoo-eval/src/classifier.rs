@@ -181,11 +181,26 @@ pub fn train(
         train.size,
         train.size
     );
-    let classes = train
-        .labels
-        .as_deref()
-        .and_then(|l| l.iter().max())
-        .map_or(10, |&m| m as usize + 1);
+    // MNIST and Fashion-MNIST have ten classes: any other label is a damaged file.
+    let classes = 10;
+    for (set, split) in [(&*train, "training"), (&test, "test")] {
+        let labels = set
+            .labels
+            .as_deref()
+            .with_context(|| format!("the {} {split} split has no labels", kind.name()))?;
+        if let Some((i, &l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l as usize >= classes)
+        {
+            anyhow::bail!(
+                "{} {split} label {i} is {l}, outside 0-9: the labels file is damaged; fetch it \
+                 again with `zoo data get {}`",
+                kind.name(),
+                kind.name()
+            );
+        }
+    }
     let ad = device.clone().autodiff();
     ad.seed(mix(seed, CLASSIFIER_INIT));
     let mut net = Classifier::new(classes, &ad);
@@ -236,6 +251,16 @@ pub fn train_and_cache(
     device: &Device,
 ) -> Result<ClassifierInfo> {
     let (net, info) = train(kind, data_dir, epochs, limit, device)?;
+    // A classifier near chance would make every metric meaningless: never cached.
+    ensure!(
+        info.test_accuracy >= MIN_CACHED_ACCURACY,
+        "the {} classifier reached only {:.1}% test accuracy (chance is 10%): the data or its \
+         labels look wrong, so it was not cached; check the files (`zoo data get {}` verifies \
+         them) or train longer (--epochs)",
+        kind.name(),
+        100.0 * info.test_accuracy,
+        kind.name()
+    );
     let (weights, meta) = cache_paths(kind);
     let dir = weights.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
@@ -249,6 +274,10 @@ pub fn train_and_cache(
     write_atomic(&meta, text.as_bytes())?;
     Ok(info)
 }
+
+/// The lowest test accuracy a classifier may have to be cached (MNIST's reaches 99%; even
+/// 500 images for one epoch give far more than this).
+pub const MIN_CACHED_ACCURACY: f64 = 0.3;
 
 /// Epochs of the classifier trained on demand.
 pub const DEFAULT_EPOCHS: u64 = 6;

@@ -189,7 +189,16 @@ pub fn compare(req: &CompareRequest) -> Result<Comparison> {
             m.name()
         );
     }
+    for (i, m) in req.models.iter().enumerate() {
+        ensure!(
+            !req.models[..i].iter().any(|o| o.name() == m.name()),
+            "{} is named twice; name each model once",
+            m.name()
+        );
+    }
     ensure!(req.steps > 0, "--steps must be at least 1 (got 0)");
+    // Every option is checked before the first model trains.
+    crate::evaluate::check_n(req.n)?;
     ensure!(
         (1..=20).contains(&req.seeds),
         "--seeds must be between 1 and 20 (got {})",

@@ -31,13 +31,19 @@ pub struct EvalRequest {
     pub device: Device,
 }
 
+/// The range of `-n` (samples scored), checked up front by `zoo eval` and `zoo compare`.
+pub fn check_n(n: usize) -> Result<()> {
+    ensure!(
+        (100..=60_000).contains(&n),
+        "-n must be between 100 and 60000 (got {n})"
+    );
+    Ok(())
+}
+
 /// Evaluates a run's generator and writes `<run>/eval.json`.
 pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
     if let Some(n) = req.n {
-        ensure!(
-            (100..=60_000).contains(&n),
-            "-n must be between 100 and 60000 (got {n})"
-        );
+        check_n(n)?;
     }
     let (cfg, model, latest) = open_trained::<M>(&req.run_dir, "evaluate")?;
     let ck = match &req.checkpoint {

@@ -263,6 +263,16 @@ impl TrainRequest {
             ..Layers::default()
         };
         let cfg = RunConfig::resolve(config::read_file(&run.config_path())?, &layers)?;
+        // A length below where the run stands cannot be honoured: said now, before any work.
+        if let (Some(ck), Some(steps)) = (&ck, self.steps) {
+            let at = ck.state()?.step;
+            ensure!(
+                steps >= at,
+                "{} is already at step {at}; --steps {steps} would shorten it. Pass --steps \
+                 above {at} to extend it (or sample its checkpoint as it is)",
+                run.path.display()
+            );
+        }
         Ok((Some(run), cfg, ck))
     }
 }

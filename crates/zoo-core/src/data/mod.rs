@@ -261,13 +261,20 @@ pub fn idx_file_names(split: Split) -> [String; 2] {
 
 /// The file holding `name` in `dir`: `name.gz` or `name`, also in the dotted spelling.
 pub fn find_idx_file(dir: &Path, name: &str) -> Option<PathBuf> {
-    // Also accept the dotted spelling of LeCun's original archives (`train-images.idx3-ubyte`).
+    idx_file_candidates(dir, name).into_iter().next()
+}
+
+/// Every copy of IDX file `name` in `dir`, in the order they are read: gzipped first, then
+/// raw; also the dotted spelling of LeCun's original archives (`train-images.idx3-ubyte`).
+/// Regular files only.
+pub fn idx_file_candidates(dir: &Path, name: &str) -> Vec<PathBuf> {
     let dotted = name.replacen("-idx", ".idx", 1);
     [name, dotted.as_str()]
         .iter()
         .flat_map(|n| [format!("{n}.gz"), n.to_string()])
         .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+        .filter(|p| crate::io::is_regular(p))
+        .collect()
 }
 
 fn has_idx_split(dir: &Path, split: Split) -> bool {

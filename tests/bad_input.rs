@@ -362,7 +362,11 @@ const CATALOGUE: &[Case] = &[
     case(
         "sample from a truncated checkpoint",
         "sample {T}/corrupt-run",
-        &["cannot load", "generator"],
+        &[
+            "is damaged",
+            "does not match its recorded sha256",
+            "no intact checkpoint",
+        ],
     ),
     case(
         "sample -n 0",
@@ -564,6 +568,57 @@ const CATALOGUE: &[Case] = &[
         "classifier train --dataset mnist --data-dir {T}/badlabels --limit 100 --epochs 1",
         &["label 0 is 200", "outside 0-9", "zoo data get mnist"],
     ),
+    case(
+        "sample from a checkpoint with 64 flipped bytes (it would load)",
+        "sample {T}/flipped-run",
+        &["generator", "does not match its recorded sha256"],
+    ),
+    case(
+        "sample from NaN weights in a checkpoint without a manifest",
+        "sample {T}/nan-run",
+        &["holds non-finite parameters", "use an earlier checkpoint"],
+    ),
+    case(
+        "sample after config.toml was edited (the checkpoint is intact)",
+        "sample {T}/edited-run",
+        &[
+            "the file is intact",
+            "does not match the run's config.toml",
+            "Restore the config",
+        ],
+    ),
+    case(
+        "a training set that cannot fit in memory (MNIST at 1024 px, RGB)",
+        "train dcgan --data-dir {MNIST} --set data.image_size=1024 --set data.channels=3",
+        &[
+            "the training set (60000 images of 1024x1024x3)",
+            "lower data.image_size",
+        ],
+    ),
+    case(
+        "a layer 10^8 wide",
+        "train vanilla --data-dir {MNIST} --set model.g_hidden=[100000000]",
+        &[
+            "the networks",
+            "of memory is needed",
+            "lower the model's widths",
+        ],
+    ),
+    case(
+        "10^12 toy points",
+        "train vanilla --set data.dataset=\"ring8\" --set data.toy.points=1000000000000",
+        &["1000000000000 toy points", "lower data.toy.points"],
+    ),
+    case(
+        "bench with a batch of 10^9",
+        "bench vanilla --batch-size 1000000000",
+        &["a batch of 1000000000 images", "lower train.batch_size"],
+    ),
+    case(
+        "info with a 4-billion latent",
+        "info vanilla --set model.latent_dim=4000000000",
+        &["drawing both networks", "of memory is needed"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -686,6 +741,38 @@ fn fixtures(t: &Path) {
     let f = bad_config.join("config.toml");
     let text = std::fs::read_to_string(&f).expect("read");
     std::fs::write(&f, text.replace("[train]", "[train")).expect("damage");
+    // 64 bytes flipped inside both generators' weights: they would still load.
+    let flipped = t.join("flipped-run");
+    copy_dir(&t.join("run"), &flipped);
+    let ck = flipped.join("checkpoints/step_000002");
+    for name in ["generator.bpk", "generator_ema.bpk"] {
+        flip_middle(&ck.join(name), |b| !b);
+    }
+    // The same with all-ones bytes (NaN floats) and no manifest, as a checkpoint written before
+    // manifests existed.
+    let nan = t.join("nan-run");
+    copy_dir(&t.join("run"), &nan);
+    let ck = nan.join("checkpoints/step_000002");
+    std::fs::remove_file(ck.join("manifest.toml")).expect("no manifest");
+    for name in ["generator.bpk", "generator_ema.bpk"] {
+        flip_middle(&ck.join(name), |_| 0xff);
+    }
+    // config.toml edited after training: the intact checkpoint no longer fits it.
+    let edited = t.join("edited-run");
+    copy_dir(&t.join("run"), &edited);
+    let f = edited.join("config.toml");
+    let text = std::fs::read_to_string(&f).expect("read");
+    std::fs::write(&f, text.replace("g_hidden = [32]", "g_hidden = [48]")).expect("edit");
+}
+
+/// Rewrites 64 bytes in the middle of a file with `f`.
+fn flip_middle(path: &Path, f: impl Fn(u8) -> u8) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b = f(*b);
+    }
+    std::fs::write(path, bytes).expect("write");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -780,6 +867,16 @@ fn catalogue() {
                 &format!("between 1 and {} (4 per core", 4 * cores),
                 "between 1 and {4·CORES} (4 per core",
             );
+        // The memory available changes from run to run: shown as a name.
+        let shown = match shown.split_once(" of memory is needed, and ") {
+            Some((head, tail)) => match tail.split_once(" is available") {
+                Some((_, rest)) => {
+                    format!("{head} of memory is needed, and {{AVAILABLE}} is available{rest}")
+                }
+                None => shown,
+            },
+            None => shown,
+        };
         let command = match c.args.split_once(" && ") {
             Some((cd, rest)) if cd.starts_with("cd ") => format!("{cd} && zoo {rest}"),
             _ => format!("zoo {}", c.args),
@@ -796,7 +893,9 @@ fn catalogue() {
     let doc = format!(
         "# Bad inputs\n\nEvery bad input zoo has been tried on, the command, the exit code and the \
          exact message it printed. `{{T}}` is a scratch folder holding the broken files, \
-         `{{MNIST}}` the real MNIST; `{{NONUTF8}}` is a path whose name is not UTF-8. Each row is \
+         `{{MNIST}}` the real MNIST; `{{NONUTF8}}` is a path whose name is not UTF-8; \
+         `{{AVAILABLE}}` stands for the memory free at the time and `{{4·CORES}}` for four times \
+         the machine's cores. Each row is \
          a check in `tests/bad_input.rs` (the exit code, one `error:` line naming the problem \
          and the fix, no panic, and for `zoo train` no run folder left behind), and this page is \
          compared with what zoo prints on every test run.\n\n\

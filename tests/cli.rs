@@ -254,6 +254,7 @@ fn train_sample_and_resume_end_to_end() {
             "discriminator.bpk",
             "generator.bpk",
             "generator_ema.bpk",
+            "manifest.toml",
             "optim_d.bpk",
             "optim_g.bpk",
             "state.toml"

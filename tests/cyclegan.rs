@@ -143,6 +143,7 @@ fn demo_pair_train_translate_and_resume() {
         [
             "discriminator.bpk",
             "generator.bpk",
+            "manifest.toml",
             "optim_d.bpk",
             "optim_g.bpk",
             "pool_a.bin",

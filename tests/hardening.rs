@@ -509,3 +509,64 @@ fn a_signal_while_loading_ends_at_once() {
     assert_eq!(code, Some(130));
     assert!(ls(out.path()).is_empty(), "left {:?}", ls(out.path()));
 }
+
+/// `checkpoints/latest` is trusted only as a name of a checkpoint folder right there: a path
+/// out of the run, an absolute path or a link (here to a system file, whose content must never
+/// be printed) is ignored with a warning, and the newest intact checkpoint is used instead; a
+/// resume then keeps the run's own checkpoints.
+#[test]
+fn checkpoint_pointers_stay_inside_the_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = run_dir(&ok(train_tiny(
+        &mnist(),
+        &tmp.path().join("runs"),
+        &["--steps", "4", "--set", "train.checkpoint_every=2"],
+    )));
+    let latest = run.join("checkpoints/latest");
+    let elsewhere = tmp.path().join("elsewhere/step_000100");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    for (how, bad) in [
+        (
+            "a path out of the run",
+            Some("../../elsewhere/step_000100".to_string()),
+        ),
+        ("an absolute path", Some(elsewhere.display().to_string())),
+        ("a link to a system file", None),
+    ] {
+        std::fs::remove_file(&latest).expect("rm latest");
+        match &bad {
+            Some(text) => std::fs::write(&latest, text).expect("write"),
+            None => std::os::unix::fs::symlink("/etc/passwd", &latest).expect("link"),
+        }
+        let o = zoo(&[
+            "sample",
+            run.to_str().expect("utf-8"),
+            "-n",
+            "4",
+            "--out",
+            tmp.path().join("s.png").to_str().expect("utf-8"),
+        ]);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{how}: {err}");
+        assert!(
+            err.contains("checkpoints/latest") && err.contains("ignored"),
+            "{how}: {err}"
+        );
+        assert!(
+            !err.contains("root:"),
+            "{how}: printed the file's content: {err}"
+        );
+    }
+    // Resumed with the link still there: continues from the run's own step 4.
+    let resumed = ok(resume_vanilla(&run, 6));
+    assert!(resumed.contains("steps: 6/6"), "{resumed}");
+    assert_eq!(
+        ls(&run.join("checkpoints")),
+        ["latest", "step_000004", "step_000006"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(&latest).expect("latest").trim(),
+        "step_000006"
+    );
+    assert!(elsewhere.is_dir(), "a folder outside the run was touched");
+}

@@ -21,6 +21,7 @@ pub mod game;
 pub mod gan;
 pub mod io;
 pub mod loss;
+pub mod mem;
 pub mod nn;
 pub mod reg;
 pub mod streams;

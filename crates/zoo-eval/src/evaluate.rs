@@ -52,6 +52,7 @@ pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
             ck.state().with_context(|| {
                 format!("--checkpoint {} is not a checkpoint folder", p.display())
             })?;
+            ck.verify()?;
             ck
         }
         None => latest,

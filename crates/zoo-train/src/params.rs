@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use burn::prelude::*;
 use zoo_core::game::Game;
 use zoo_core::streams::{INIT, mix};
@@ -66,13 +66,52 @@ pub fn number_params<T: Module>(module: T, base: u64) -> T {
     module.map(&mut Number(base))
 }
 
-/// Loads a module's record into `m`.
+/// The parameter count of a module whose parameters may not be drawn yet (burn draws a
+/// parameter at its first use): read from their shapes only, so nothing is allocated.
+pub fn lazy_param_count<T: Module>(m: &T) -> u128 {
+    struct Count(u128);
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0 += param.lazy_shape().num_elements() as u128;
+        }
+    }
+    let mut c = Count(0);
+    m.visit(&mut c);
+    c.0
+}
+
+/// Loads a module's record into `m`, and checks that every parameter is finite. A file that
+/// does not load is told apart by the checkpoint's manifest: damaged (it no longer matches its
+/// sha256) or intact, and then written for another config (config.toml edited after training,
+/// or a checkpoint copied from another run). The advice never destroys a checkpoint.
 pub fn load_module<T: Module>(m: T, path: &Path) -> Result<T> {
-    m.try_load_file(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot load {}: {e}; the checkpoint is damaged: delete its folder and zoo \
-             uses the one before",
-            path.display()
-        )
-    })
+    let m = m.try_load_file(path).map_err(|e| {
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let ck = crate::run::Checkpoint {
+            path: folder.to_path_buf(),
+        };
+        let has_manifest = folder.join(crate::run::MANIFEST).is_file();
+        let why = match ck.verify() {
+            Err(damage) => format!(
+                "{damage:#}. Training and sampling use the newest intact checkpoint \
+                 (--checkpoint picks one for zoo eval)"
+            ),
+            Ok(()) if has_manifest => "the file is intact (it matches its checkpoint's \
+                 manifest), so this checkpoint does not match the run's config.toml: was the \
+                 config edited after training, or the checkpoint copied from another run? Restore \
+                 the config it was trained with"
+                .to_string(),
+            Ok(()) => "the file is damaged, or written for another config (config.toml edited \
+                 after training, or a checkpoint from another run)"
+                .to_string(),
+        };
+        anyhow::anyhow!("cannot load {}: {e}; {why}", path.display())
+    })?;
+    ensure!(
+        crate::checkpoint::params_finite(&m),
+        "{} holds non-finite parameters (NaN or infinity): the run diverged before this \
+         checkpoint, or the file was altered; use an earlier checkpoint",
+        path.display()
+    );
+    Ok(m)
 }

@@ -231,42 +231,94 @@ impl RunDir {
         }
     }
 
-    /// The newest complete checkpoint, if any.
+    /// The newest complete, intact checkpoint, if any: the one `checkpoints/latest` names when
+    /// it verifies against its manifest, else (with a warning) the newest older one that does.
     pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
         let dir = self.checkpoints_dir();
-        let latest = dir.join("latest");
-        if latest.is_file() {
-            let name = std::fs::read_to_string(&latest)
-                .with_context(|| format!("cannot read {}", latest.display()))?;
-            let ck = Checkpoint {
-                path: dir.join(name.trim()),
-            };
-            if ck.state().is_ok() {
-                return Ok(Some(ck));
+        let named = self.read_pointer("latest", "step");
+        let mut damage = None;
+        if let Some(ck) = &named {
+            match ck.state().and_then(|_| ck.verify()) {
+                Ok(()) => return Ok(named),
+                Err(e) => {
+                    tracing::warn!("{e:#}; looking for an older checkpoint");
+                    if ck.state().is_ok() {
+                        damage = Some(e);
+                    }
+                }
             }
-            tracing::warn!(
-                "{} names {}, which is incomplete; looking for an older checkpoint",
-                latest.display(),
-                name.trim()
-            );
         }
-        // No pointer (or a dangling one): the newest folder with a readable state.
-        let mut best: Option<(u64, Checkpoint)> = None;
+        // No pointer (or a bad one): the newest folder with a readable state that verifies.
+        let mut found: Vec<(u64, Checkpoint)> = Vec::new();
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if !name.starts_with("step_") {
+                if !is_checkpoint_name(&name, "step") || !e.file_type().is_ok_and(|t| t.is_dir()) {
                     continue;
                 }
                 let ck = Checkpoint { path: e.path() };
-                if let Ok(s) = ck.state()
-                    && best.as_ref().is_none_or(|(b, _)| s.step > *b)
-                {
-                    best = Some((s.step, ck));
+                if named.as_ref().is_some_and(|n| n.path == ck.path) {
+                    continue;
+                }
+                if let Ok(s) = ck.state() {
+                    found.push((s.step, ck));
                 }
             }
         }
-        Ok(best.map(|(_, c)| c))
+        found.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+        for (_, ck) in found {
+            match ck.verify() {
+                Ok(()) => {
+                    if named.is_some() {
+                        tracing::warn!("using {}", ck.path.display());
+                    }
+                    return Ok(Some(ck));
+                }
+                Err(e) => {
+                    tracing::warn!("{e:#}; skipped");
+                    damage.get_or_insert(e);
+                }
+            }
+        }
+        // Complete checkpoints that are all damaged: an error, not "no checkpoint yet" (which
+        // would train the run again from step 0 over them).
+        match damage {
+            Some(e) => Err(e.context(format!(
+                "{} has no intact checkpoint left (the damaged ones stay for inspection); \
+                 start a new run",
+                self.path.display()
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoint a pointer file of `checkpoints/` (`latest`, `best`) names: a regular
+    /// file, not a link, holding one name `<prefix>_NNNNNN` of a folder right there. Anything
+    /// else (a path with `/` or `..`, an absolute path, a link, a huge file) is ignored with a
+    /// warning that never prints its content.
+    fn read_pointer(&self, pointer: &str, prefix: &str) -> Option<Checkpoint> {
+        let path = self.checkpoints_dir().join(pointer);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        let refuse = |why: &str| {
+            tracing::warn!("{} {why}; ignored", path.display());
+            None
+        };
+        if meta.file_type().is_symlink() {
+            return refuse("is a link, not a pointer file zoo wrote");
+        }
+        if !meta.is_file() || meta.len() > 64 {
+            return refuse("is not a pointer file zoo wrote");
+        }
+        let text = std::fs::read_to_string(&path).ok()?;
+        let name = text.trim();
+        if !is_checkpoint_name(name, prefix) {
+            return refuse(&format!(
+                "does not hold a checkpoint name of this folder ({prefix}_NNNNNN)"
+            ));
+        }
+        Some(Checkpoint {
+            path: self.checkpoints_dir().join(name),
+        })
     }
 
     /// Writes a checkpoint atomically: `fill` writes the files into a temporary folder, which is
@@ -290,18 +342,18 @@ impl RunDir {
         self.save_as("best", "best", state, 1, fill)
     }
 
-    /// The checkpoint `checkpoints/best` points to, if any.
+    /// The checkpoint `checkpoints/best` points to, if it is complete and intact.
     pub fn best_checkpoint(&self) -> Result<Option<Checkpoint>> {
-        let pointer = self.checkpoints_dir().join("best");
-        if !pointer.is_file() {
+        let Some(ck) = self.read_pointer("best", "best") else {
             return Ok(None);
-        }
-        let name = std::fs::read_to_string(&pointer)
-            .with_context(|| format!("cannot read {}", pointer.display()))?;
-        let ck = Checkpoint {
-            path: self.checkpoints_dir().join(name.trim()),
         };
-        Ok(ck.state().is_ok().then_some(ck))
+        match ck.state().and_then(|_| ck.verify()) {
+            Ok(()) => Ok(Some(ck)),
+            Err(e) => {
+                tracing::warn!("{e:#}; no best checkpoint");
+                Ok(None)
+            }
+        }
     }
 
     fn save_as(
@@ -319,8 +371,10 @@ impl RunDir {
         std::fs::create_dir_all(&tmp)
             .with_context(|| format!("cannot create checkpoint folder {}", tmp.display()))?;
         let written = fill(&tmp).and_then(|()| {
-            // The state file goes last: a folder with a state.toml is complete.
+            // The state file, then the manifest of every file's sha256, go last: a folder with
+            // a state.toml is complete, and the manifest tells an intact one.
             write_atomic(&tmp.join("state.toml"), toml::to_string(&state)?.as_bytes())?;
+            write_manifest(&tmp)?;
             for e in std::fs::read_dir(&tmp)? {
                 let f = std::fs::File::open(e?.path())?;
                 f.sync_all()?;
@@ -396,6 +450,82 @@ impl Checkpoint {
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+
+    /// Checks every file against the checkpoint's manifest (sha256), naming the first that
+    /// differs. A checkpoint written before manifests existed has none and passes.
+    pub fn verify(&self) -> Result<()> {
+        let path = self.path.join(MANIFEST);
+        if !path.exists() {
+            return Ok(());
+        }
+        let damaged =
+            |what: String| anyhow::anyhow!("checkpoint {} is damaged: {what}", self.path.display());
+        let text = zoo_core::io::read_regular_text(&path)
+            .map_err(|e| damaged(format!("its {MANIFEST} cannot be read ({e:#})")))?;
+        let manifest: Manifest = toml::from_str(&text)
+            .map_err(|e| damaged(format!("its {MANIFEST} is corrupt ({})", e.message())))?;
+        for (name, want) in &manifest.sha256 {
+            ensure!(
+                is_plain_name(name),
+                damaged(format!("its {MANIFEST} names `{name}`, not a file of it"))
+            );
+            let got = sha256_file(&self.path.join(name))
+                .map_err(|e| damaged(format!("{name} cannot be read ({e:#})")))?;
+            ensure!(
+                &got == want,
+                damaged(format!("{name} does not match its recorded sha256"))
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The manifest of a checkpoint: every other file's sha256, written last.
+pub const MANIFEST: &str = "manifest.toml";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    sha256: std::collections::BTreeMap<String, String>,
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `dir`'s manifest: the sha256 of each of its files (sorted, so equal checkpoints
+/// write equal manifests).
+fn write_manifest(dir: &Path) -> Result<()> {
+    let mut sha256 = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == MANIFEST || !e.file_type()?.is_file() || name.starts_with('.') {
+            continue;
+        }
+        sha256.insert(name, sha256_file(&e.path())?);
+    }
+    let text = format!(
+        "# sha256 of every file of this checkpoint, written last by zoo\n{}",
+        toml::to_string(&Manifest { sha256 }).context("serialising the manifest")?
+    );
+    write_atomic(&dir.join(MANIFEST), text.as_bytes())
+}
+
+/// A file name without any path (no `/`, no `..`).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\'])
+}
+
+/// `<prefix>_NNNNNN`: the name of a checkpoint folder.
+fn is_checkpoint_name(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('_'))
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

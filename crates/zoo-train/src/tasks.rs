@@ -284,11 +284,41 @@ type Resolved<M> = (
     Option<Checkpoint>,
 );
 
+/// What a training step holds at least, for the memory check before anything is allocated:
+/// G and D's parameters with their gradients and Adam's two moments (4 × 4 bytes each), the
+/// moving average of G when on, and the real and generated batches with their gradients.
+/// A lower bound (activations of inner layers come on top), so a refusal is always right.
+pub fn ensure_training_fits<M: Game>(model: &M, cfg: &RunConfig<M::Config>) -> Result<()> {
+    let device = Device::flex();
+    let (g, d) = (
+        crate::params::lazy_param_count(&model.init_g(&device)),
+        crate::params::lazy_param_count(&model.init_d(&device)),
+    );
+    let ema = if cfg.train.ema.decay > 0.0 { g } else { 0 };
+    zoo_core::mem::ensure_fits(
+        16 * (g + d) + 4 * ema,
+        &format!(
+            "the networks ({} + {} parameters, with gradients and Adam's state)",
+            group_digits(g.min(usize::MAX as u128) as usize),
+            group_digits(d.min(usize::MAX as u128) as usize)
+        ),
+        "the model's widths (zoo config <model> lists them) or data.image_size",
+    )?;
+    let image = (cfg.data.channels * cfg.data.image_size * cfg.data.image_size) as u128;
+    zoo_core::mem::ensure_fits(
+        16 * cfg.train.batch_size as u128 * image.max(2),
+        &format!("a batch of {} images", cfg.train.batch_size),
+        "train.batch_size (--batch-size)",
+    )
+}
+
 /// `zoo train`: trains (or resumes) a run.
 pub fn train<M: Game>(req: &TrainRequest, observer: ObserverFactory<'_, M>) -> Result<TrainReport> {
     let (run, cfg, resume) = req.resolve::<M>()?;
     let mut model = M::new(&cfg)?;
     let cfg = model.recorded(cfg);
+    // Before the data loads and the run folder exists: nothing is left behind on refusal.
+    ensure_training_fits(&model, &cfg)?;
     let data = model.load_data(&cfg)?;
     tracing::info!("{}", model.describe(&data));
     let run = match run {
@@ -396,27 +426,53 @@ pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
     let seed = req.seed.unwrap_or(cfg.train.seed);
     req.device.seed(mix(seed, SAMPLE));
     let g = load_generator(&model, &ck, &req.device)?.valid();
-    let (images, nrow) = match classes {
+    // The noise is drawn at once (the same images for a seed whatever -n), the generator runs
+    // in chunks: one forward over 100,000 images would need tens of GiB of activations.
+    let chunked = |noise: Tensor<2>, labels: Option<Tensor<1, Int>>| -> Vec<Tensor<4>> {
+        let n = noise.dims()[0];
+        (0..n)
+            .step_by(GENERATE_CHUNK)
+            .map(|at| {
+                let k = GENERATE_CHUNK.min(n - at);
+                let z = noise.clone().narrow(0, at, k);
+                match (&labels, &classes) {
+                    (Some(y), Some((cs, _))) => cs.images_of(&g, z, y.clone().narrow(0, at, k)),
+                    _ => sampler.images(&g, z),
+                }
+            })
+            .collect()
+    };
+    let (chunks, nrow) = match &classes {
         None => (
-            sampler.images(&g, sampler.noise(req.n, &req.device)),
+            chunked(sampler.noise(req.n, &req.device), None),
             grid_columns(req.n),
         ),
         Some((cs, (labels, per_row))) => {
             let n = labels.len();
-            let labels = label_tensor(labels, &req.device);
-            (cs.images_of(&g, cs.noise(n, &req.device), labels), per_row)
+            let labels = label_tensor(labels.clone(), &req.device);
+            (chunked(cs.noise(n, &req.device), Some(labels)), *per_row)
         }
     };
     if let Some(dir) = &req.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut written = Vec::with_capacity(req.n);
-        for (i, img) in to_images(images)?.iter().enumerate() {
-            let p = dir.join(format!("sample_{i:05}.png"));
-            write_atomic(&p, &png_bytes(img)?)?;
-            written.push(p);
+        for chunk in chunks {
+            for img in to_images(chunk)? {
+                let p = dir.join(format!("sample_{:05}.png", written.len()));
+                write_atomic(&p, &png_bytes(&img)?)?;
+                written.push(p);
+            }
         }
         Ok(written)
     } else {
+        // One grid image: its floats and its bytes must fit.
+        let [_, c, h, w] = chunks[0].dims();
+        zoo_core::mem::ensure_fits(
+            req.n as u128 * (c * h * w) as u128 * 5,
+            &format!("a grid of {} images", req.n),
+            "-n (or use --out-dir for one file per sample)",
+        )?;
+        let images = Tensor::cat(chunks, 0);
         let out = req
             .out
             .clone()
@@ -576,6 +632,7 @@ pub fn bench<M: Game>(req: &BenchRequest) -> Result<BenchReport> {
     }
     let cfg = fresh_config::<M>(req.config_file.as_deref(), &req.sets, flags)?;
     let mut model = M::new(&cfg)?;
+    ensure_training_fits(&model, &cfg)?;
     let data = model.synthetic_data(&cfg)?;
     crate::bench::bench(
         &mut model,
@@ -592,6 +649,14 @@ pub fn bench<M: Game>(req: &BenchRequest) -> Result<BenchReport> {
 pub fn info<M: Game>(config_file: Option<&Path>, sets: &[String]) -> Result<String> {
     let cfg = fresh_config::<M>(config_file, sets, Vec::new())?;
     let model = M::new(&cfg)?;
+    let cpu = Device::flex();
+    let n = crate::params::lazy_param_count(&model.init_g(&cpu))
+        + crate::params::lazy_param_count(&model.init_d(&cpu));
+    zoo_core::mem::ensure_fits(
+        4 * n,
+        "drawing both networks",
+        "the model's widths (zoo config <model> lists them)",
+    )?;
     // On an autodiff device, so that trainable parameters can be told from buffers.
     let device = Device::flex().autodiff();
     let (g, d) = init_networks(&model, cfg.train.seed, &device);

@@ -44,6 +44,14 @@ fn gunzip_at_most(bytes: Vec<u8>, max: u64) -> std::io::Result<Vec<u8>> {
 
 /// Reads an IDX file, un-gzipping it when it starts with the gzip magic.
 pub fn read(path: &Path) -> Result<IdxArray> {
+    // A file too large for the memory left is said to be that, not a corrupt download.
+    if let Ok(meta) = std::fs::metadata(path) {
+        crate::mem::ensure_fits(
+            meta.len() as u128,
+            &format!("reading {} ({} bytes)", path.display(), meta.len()),
+            "the file's size (MNIST's largest file is 47 MB: is this the right file?)",
+        )?;
+    }
     let raw = crate::io::read_regular(path)?;
     let bytes = gunzip_if_needed(raw).map_err(|e| {
         anyhow::anyhow!(

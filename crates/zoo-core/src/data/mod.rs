@@ -476,6 +476,7 @@ pub fn decode_image(bytes: &[u8], size: usize) -> Result<image::DynamicImage> {
 /// Loads a folder of images; unreadable files are skipped with a warning.
 pub fn load_folder(dir: &Path, channels: usize, size: usize) -> Result<ImageSet> {
     let files = list_images(dir)?;
+    ensure_set_fits(files.len(), channels, size)?;
     let (set, _) = load_image_files(&files, channels, size)
         .with_context(|| format!("no usable image in {}", dir.display()))?;
     Ok(set)
@@ -567,7 +568,18 @@ pub fn load_training_set(cfg: &DataConfig) -> Result<ImageSet> {
     if let Some(n) = cfg.limit {
         set.truncate(n);
     }
+    ensure_set_fits(set.len, cfg.channels, cfg.image_size)?;
     Ok(set.conform(cfg.channels, cfg.image_size))
+}
+
+/// The memory check of a training set of `len` images held as bytes at `size`×`size` with
+/// `channels` channels (see [`crate::mem`]).
+fn ensure_set_fits(len: usize, channels: usize, size: usize) -> Result<()> {
+    crate::mem::ensure_fits(
+        len as u128 * (channels * size * size) as u128,
+        &format!("the training set ({len} images of {size}x{size}x{channels})"),
+        "data.image_size or data.limit",
+    )
 }
 
 /// Seeded, epoch-wise shuffled batches, addressed by a global batch index so that a run

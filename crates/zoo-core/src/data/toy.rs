@@ -84,6 +84,11 @@ pub fn training_set(cfg: &DataConfig) -> Result<ImageSet> {
         );
     }
     let points = cfg.limit.map_or(t.points, |l| l.min(t.points));
+    crate::mem::ensure_fits(
+        8 * points as u128,
+        &format!("{points} toy points"),
+        "data.toy.points",
+    )?;
     Ok(ImageSet {
         pixels: Vec::new(),
         labels: None,

@@ -619,6 +619,31 @@ const CATALOGUE: &[Case] = &[
         "info vanilla --set model.latent_dim=4000000000",
         &["drawing both networks", "of memory is needed"],
     ),
+    case(
+        "an image folder holding only a FIFO named x.png",
+        "train dcgan --set data.dataset=\"folder\" --data-dir {T}/fifo-folder",
+        &["holds no .png/.jpg/.jpeg files"],
+    ),
+    case(
+        "an IDX file larger than the memory (a sparse 1 TiB file)",
+        "train vanilla --data-dir {T}/huge-idx",
+        &["reading", "of memory is needed", "is this the right file?"],
+    ),
+    case(
+        "sample with a checkpoint copied from another run",
+        "sample {T}/foreign-run",
+        &["the file is intact", "does not match the run's config.toml"],
+    ),
+    case(
+        "translate --input names a file",
+        "translate {T}/cyclegan-run --direction a2b --input {T}/two/0.png --out {T}/t",
+        &["--input", "is a file, not a folder"],
+    ),
+    case(
+        "classifier trained on shifted labels (near 0% test accuracy): not cached",
+        "classifier train --dataset mnist --data-dir {T}/shifted-labels --limit 2000 --epochs 1",
+        &["test accuracy (chance is 10%)", "not cached"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -647,6 +672,22 @@ fn fixtures(t: &Path) {
     .expect("gunzip");
     damaged[8] = 200;
     std::fs::write(bad.join("train-labels-idx1-ubyte"), damaged).expect("write");
+    // The same labels, each shifted by one class: a classifier learns them and fails the test.
+    let shifted = mkdir(t.join("shifted-labels"));
+    for f in [
+        "train-images-idx3-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        let name = format!("{f}.gz");
+        std::os::unix::fs::symlink(mnist().join(&name), shifted.join(&name)).expect("link");
+    }
+    let mut moved = std::fs::read(bad.join("train-labels-idx1-ubyte")).expect("labels");
+    moved[8] = 5;
+    for l in &mut moved[8..] {
+        *l = (*l + 1) % 10;
+    }
+    std::fs::write(shifted.join("train-labels-idx1-ubyte"), moved).expect("write");
     // A folder where `zoo data get mnist` put MNIST (./data/mnist), as after the quick start.
     let local = mkdir(t.join("newuser/data"));
     std::os::unix::fs::symlink(mnist(), local.join("mnist")).expect("link ./data/mnist");
@@ -757,6 +798,32 @@ fn fixtures(t: &Path) {
     for name in ["generator.bpk", "generator_ema.bpk"] {
         flip_middle(&ck.join(name), |_| 0xff);
     }
+    // A checkpoint of another run (other widths) copied into this one.
+    let foreign = t.join("foreign-run");
+    copy_dir(&t.join("run"), &foreign);
+    let ours = foreign.join("checkpoints/step_000002");
+    std::fs::remove_dir_all(&ours).expect("rm");
+    let theirs = std::fs::read_to_string(t.join("cgan-run/checkpoints/latest")).expect("latest");
+    copy_dir(&t.join("cgan-run/checkpoints").join(theirs.trim()), &ours);
+    // An image folder whose only "image" is a FIFO (opening it would block).
+    let fifo_folder = mkdir(t.join("fifo-folder"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(fifo_folder.join("x.png"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    // An IDX file far larger than memory, sparse (it takes no disk space).
+    let huge = mkdir(t.join("huge-idx"));
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::File::create(huge.join(name))
+            .and_then(|f| f.set_len(1 << 40))
+            .expect("sparse file");
+    }
     // config.toml edited after training: the intact checkpoint no longer fits it.
     let edited = t.join("edited-run");
     copy_dir(&t.join("run"), &edited);
@@ -827,13 +894,16 @@ fn catalogue() {
         if fresh_train {
             args.extend(["--out".into(), out.clone().into_os_string()]);
         }
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_zoo"))
-            .args(&args)
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoo"));
+        cmd.args(&args)
             .env_remove("ZOO_DATA")
             .env("NO_COLOR", "1")
-            .current_dir(&cwd)
-            .output()
-            .expect("zoo runs");
+            .current_dir(&cwd);
+        // Classifier rows never touch the user's cached classifiers.
+        if rest.starts_with("classifier ") {
+            cmd.env("ZOO_CACHE", t.join("cache"));
+        }
+        let o = cmd.output().expect("zoo runs");
         let err = stderr(&o);
         let context = format!("row {} ({}): zoo {}\n{err}", i + 1, c.what, c.args);
         assert_eq!(o.status.code(), Some(c.code), "exit code of {context}");
@@ -867,6 +937,14 @@ fn catalogue() {
                 &format!("between 1 and {} (4 per core", 4 * cores),
                 "between 1 and {4·CORES} (4 per core",
             );
+        // A classifier's accuracy may differ in its last digit between CPUs: shown as a name.
+        let shown = match shown.split_once("reached only ") {
+            Some((head, tail)) => match tail.split_once("% test accuracy") {
+                Some((_, rest)) => format!("{head}reached only {{ACC}}% test accuracy{rest}"),
+                None => shown,
+            },
+            None => shown,
+        };
         // The memory available changes from run to run: shown as a name.
         let shown = match shown.split_once(" of memory is needed, and ") {
             Some((head, tail)) => match tail.split_once(" is available") {
@@ -894,8 +972,8 @@ fn catalogue() {
         "# Bad inputs\n\nEvery bad input zoo has been tried on, the command, the exit code and the \
          exact message it printed. `{{T}}` is a scratch folder holding the broken files, \
          `{{MNIST}}` the real MNIST; `{{NONUTF8}}` is a path whose name is not UTF-8; \
-         `{{AVAILABLE}}` stands for the memory free at the time and `{{4·CORES}}` for four times \
-         the machine's cores. Each row is \
+         `{{AVAILABLE}}` stands for the memory free at the time, `{{4·CORES}}` for four times \
+         the machine's cores and `{{ACC}}` for a classifier's accuracy. Each row is \
          a check in `tests/bad_input.rs` (the exit code, one `error:` line naming the problem \
          and the fix, no panic, and for `zoo train` no run folder left behind), and this page is \
          compared with what zoo prints on every test run.\n\n\

@@ -546,10 +546,10 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
         req.out.display(),
         req.run_dir.display()
     );
+    let files = list_images_of(&req.input, "--input")?;
     let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "translate with")?;
     let translator = translator_of(&model)?;
     let g = load_generator(&model, &ck, &req.device)?.valid();
-    let files = list_images_of(&req.input, "--input")?;
     let pages = req.out.join("index");
     std::fs::create_dir_all(&pages)
         .with_context(|| format!("cannot create {}", pages.display()))?;

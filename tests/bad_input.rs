@@ -652,42 +652,37 @@ fn fixtures(t: &Path) {
         std::fs::create_dir_all(&p).expect("mkdir");
         p
     };
-    // MNIST whose first training label is 200 (a damaged labels file).
-    let bad = mkdir(t.join("badlabels"));
-    for f in [
-        "train-images-idx3-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ] {
-        let name = format!("{f}.gz");
-        std::os::unix::fs::symlink(mnist().join(&name), bad.join(&name)).expect("link");
-    }
-    let mut damaged = Vec::new();
+    // MNIST with its own images and test labels (links) and training labels of our making.
+    let with_train_labels = |name: &str, labels: &[u8]| {
+        let dir = mkdir(t.join(name));
+        for f in [
+            "train-images-idx3-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ] {
+            let gz = format!("{f}.gz");
+            std::os::unix::fs::symlink(mnist().join(&gz), dir.join(&gz)).expect("link");
+        }
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).expect("write");
+    };
+    let mut real = Vec::new();
     std::io::Read::read_to_end(
         &mut flate2::read::GzDecoder::new(
             &std::fs::read(mnist().join("train-labels-idx1-ubyte.gz")).expect("labels")[..],
         ),
-        &mut damaged,
+        &mut real,
     )
     .expect("gunzip");
+    // The first training label is 200 (a damaged labels file).
+    let mut damaged = real.clone();
     damaged[8] = 200;
-    std::fs::write(bad.join("train-labels-idx1-ubyte"), damaged).expect("write");
-    // The same labels, each shifted by one class: a classifier learns them and fails the test.
-    let shifted = mkdir(t.join("shifted-labels"));
-    for f in [
-        "train-images-idx3-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ] {
-        let name = format!("{f}.gz");
-        std::os::unix::fs::symlink(mnist().join(&name), shifted.join(&name)).expect("link");
-    }
-    let mut moved = std::fs::read(bad.join("train-labels-idx1-ubyte")).expect("labels");
-    moved[8] = 5;
+    with_train_labels("badlabels", &damaged);
+    // Every label shifted by one class: a classifier learns them and fails the test.
+    let mut moved = real;
     for l in &mut moved[8..] {
         *l = (*l + 1) % 10;
     }
-    std::fs::write(shifted.join("train-labels-idx1-ubyte"), moved).expect("write");
+    with_train_labels("shifted-labels", &moved);
     // A folder where `zoo data get mnist` put MNIST (./data/mnist), as after the quick start.
     let local = mkdir(t.join("newuser/data"));
     std::os::unix::fs::symlink(mnist(), local.join("mnist")).expect("link ./data/mnist");

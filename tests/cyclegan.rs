@@ -9,7 +9,14 @@ use crate::util::*;
 /// A small `mnist-invert` pair made from the shared MNIST.
 pub fn demo_pair(root: &Path) -> PathBuf {
     let dir = root.join("pair");
-    let out = ok(zoo(&[
+    let out = make_pair(&dir, "12");
+    assert!(out.contains("true mapping: invert"), "{out}");
+    dir
+}
+
+/// `zoo data pair mnist-invert --out DIR --train N --test 5` on the real MNIST.
+fn make_pair(dir: &Path, train: &str) -> String {
+    ok(zoo(&[
         "data",
         "pair",
         "mnist-invert",
@@ -18,12 +25,10 @@ pub fn demo_pair(root: &Path) -> PathBuf {
         "--data-dir",
         mnist().to_str().expect("utf-8"),
         "--train",
-        "12",
+        train,
         "--test",
         "5",
-    ]));
-    assert!(out.contains("true mapping: invert"), "{out}");
-    dir
+    ]))
 }
 
 /// Tiny CycleGAN settings: 28 px gray, 4 filters, one block.
@@ -72,21 +77,7 @@ fn demo_pair_train_translate_and_resume() {
     assert_eq!(ls(&pair.join("trainB")).len(), 12);
     // Made again, smaller, over itself: replaced whole (no stale files that would make A and B
     // overlap), and nothing left beside it.
-    let again = |train: &str| {
-        ok(zoo(&[
-            "data",
-            "pair",
-            "mnist-invert",
-            "--out",
-            pair.to_str().expect("utf-8"),
-            "--data-dir",
-            mnist().to_str().expect("utf-8"),
-            "--train",
-            train,
-            "--test",
-            "5",
-        ]))
-    };
+    let again = |train: &str| make_pair(&pair, train);
     again("3");
     assert_eq!(ls(&pair.join("trainA")).len(), 3);
     assert_eq!(ls(&pair.join("trainB")).len(), 3);

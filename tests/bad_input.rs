@@ -644,6 +644,11 @@ const CATALOGUE: &[Case] = &[
         "classifier train --dataset mnist --data-dir {T}/shifted-labels --limit 2000 --epochs 1",
         &["test accuracy (chance is 10%)", "not cached"],
     ),
+    case(
+        "watch a folder that does not exist",
+        "watch {T}/nowhere --port 0",
+        &["is not a folder", "a folder of runs"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.

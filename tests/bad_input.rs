@@ -649,6 +649,21 @@ const CATALOGUE: &[Case] = &[
         "watch {T}/nowhere --port 0",
         &["is not a folder", "a folder of runs"],
     ),
+    case(
+        "eval --images of a folder with 2 images",
+        "eval --images {T}/two",
+        &["holds 2 images", "at least 100"],
+    ),
+    case(
+        "eval --images against an unknown dataset",
+        "eval --images {T}/two --dataset emoji",
+        &["unknown dataset `emoji`"],
+    ),
+    case(
+        "eval --images writing its --json into the folder",
+        "eval --images {T}/two --json {T}/two/report.json",
+        &["--json", "lies inside the --images folder"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.

@@ -77,6 +77,73 @@ fn classifier_eval_and_compare() {
         &["-n must be between 100 and 60000"],
     );
 
+    // A folder of images scored as a run's samples (`--images`): real digits sit near the
+    // floor, the same digits inverted far above it; the report goes to --json, never into the
+    // folder.
+    let pair = tmp.path().join("pair");
+    ok(zoo_cached(
+        &cache,
+        &[
+            "data",
+            "pair",
+            "mnist-invert",
+            "--out",
+            pair.to_str().expect("utf-8"),
+            "--data-dir",
+            data,
+            "--train",
+            "150",
+            "--test",
+            "10",
+        ],
+    ));
+    let score = |dir: &str| {
+        let json = tmp.path().join(format!("{dir}.json"));
+        let printed = ok(zoo_cached(
+            &cache,
+            &[
+                "eval",
+                "--images",
+                pair.join(dir).to_str().expect("utf-8"),
+                "--data-dir",
+                data,
+                "--json",
+                json.to_str().expect("utf-8"),
+            ],
+        ));
+        assert!(printed.contains("150 samples against mnist"), "{printed}");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid");
+        (
+            v["samples"]["fd"].as_f64().expect("fd"),
+            v["floor"]["fd"].as_f64().expect("floor"),
+            v["samples"]["coverage"]["classes_hit"].as_u64(),
+        )
+    };
+    let (real, floor, classes) = score("trainA");
+    let (inverted, _, _) = score("trainB");
+    assert_eq!(classes, Some(10));
+    assert!(
+        real < 3.0 * floor + 1.0 && inverted > 5.0 * real,
+        "real digits FD {real} (floor {floor}), inverted {inverted}"
+    );
+    assert_eq!(
+        ls(&pair.join("trainA")).len(),
+        150,
+        "the folder was written to"
+    );
+    fails(
+        zoo_cached(
+            &cache,
+            &[
+                "eval",
+                "--images",
+                pair.join("testA").to_str().expect("utf-8"),
+            ],
+        ),
+        &["holds 10 images", "at least 100"],
+    );
+
     // A conditional run: per-class label agreement and intra-class FD beside their floor.
     let cgan = run_dir(&ok(zoo_cached(
         &cache,

@@ -345,10 +345,13 @@ impl EvalReport {
                 format!("{:.3}", f.recall),
             ),
         ];
+        let what = if self.model == crate::evaluate::IMAGES {
+            format!("the images in {}", self.run.display())
+        } else {
+            format!("{} at step {}", self.model, self.step)
+        };
         let mut out = format!(
-            "{} at step {}: {} samples against {} train images ({} classifier, test accuracy {:.2}%)\n",
-            self.model,
-            self.step,
+            "{what}: {} samples against {} train images ({} classifier, test accuracy {:.2}%)\n",
             s.n,
             self.dataset,
             self.dataset,

@@ -146,3 +146,81 @@ fn toy_eval(
         scatter,
     })
 }
+
+/// The `model` of an [`crate::eval::EvalReport`] that scores a folder of images
+/// (`zoo eval --images DIR`) instead of a run's generator.
+pub const IMAGES: &str = "images";
+
+/// The seed of the real images a folder is compared with: a run's default seed, so a folder
+/// and a default run are measured against the same real images.
+pub const IMAGES_SEED: u64 = 42;
+
+/// What `zoo eval --images DIR` asks for.
+#[derive(Debug, Clone)]
+pub struct ImagesRequest {
+    /// The folder of PNG/JPEG images (searched recursively; read in name order).
+    pub dir: PathBuf,
+    /// The dataset they imitate (its classifier and its real images are the reference).
+    pub dataset: zoo_core::config::DatasetKind,
+    /// Where that dataset is (default: zoo's search).
+    pub data_dir: Option<PathBuf>,
+    /// Images scored (default: all of them, at most 60,000), the first ones by name.
+    pub n: Option<usize>,
+    /// Compute device.
+    pub device: Device,
+}
+
+/// Scores a folder of images (another framework's samples, a paper's release) with zoo's
+/// metrics and floor, exactly as a run's samples: converted to the dataset's 28×28 gray
+/// (centre-cropped, resized), compared with as many real training images. Reads the folder only.
+pub fn eval_images(req: &ImagesRequest) -> Result<crate::eval::EvalReport> {
+    crate::classifier::check_kind(req.dataset)?;
+    let files = zoo_core::data::list_images_of(&req.dir, "--images")?;
+    let n = match req.n {
+        Some(n) => {
+            check_n(n)?;
+            ensure!(
+                n <= files.len(),
+                "-n {n} is more than the {} images in {}",
+                files.len(),
+                req.dir.display()
+            );
+            n
+        }
+        None => {
+            let n = files.len().min(60_000);
+            ensure!(
+                n >= 100,
+                "{} holds {n} images; the metrics need at least 100 (FD and precision/recall are \
+                 meaningless below that)",
+                req.dir.display()
+            );
+            n
+        }
+    };
+    let spinner = zoo_train::progress::spinner("eval");
+    spinner.set_message(format!("reading {n} images"));
+    let (set, loaded) = zoo_core::data::load_image_files(&files[..n], 1, 28)?;
+    ensure!(
+        loaded.len() == n,
+        "{} of the first {n} files in {} could not be read (see the warnings); remove them or \
+         pass -n",
+        n - loaded.len(),
+        req.dir.display()
+    );
+    let data = DataConfig {
+        dataset: req.dataset,
+        dir: req.data_dir.clone(),
+        image_size: 28,
+        channels: 1,
+        ..DataConfig::default()
+    };
+    spinner.set_message(format!(
+        "the classifier and the real images' features ({n} train, {n} test)"
+    ));
+    let reference = Reference::new(&data, n, IMAGES_SEED, &req.device)?;
+    spinner.set_message(format!("scoring {n} images"));
+    let idx: Vec<usize> = (0..set.len).collect();
+    let images = crate::classifier::set_chunks(&set, &idx, &req.device);
+    Ok(reference.report(IMAGES, &req.dir, 0, &images))
+}

@@ -195,14 +195,29 @@ pub struct CompareArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// A run folder created by `zoo train`.
-    pub run_dir: PathBuf,
+    #[arg(required_unless_present = "images", conflicts_with = "images")]
+    pub run_dir: Option<PathBuf>,
     /// Samples to generate, and real images to compare with (default 10000; 2500 for the 2-D
-    /// mixtures).
+    /// mixtures; with --images: all of the folder's, at most 60000).
     #[arg(short)]
     pub n: Option<usize>,
     /// A checkpoint folder of the run (default: its latest).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "images")]
     pub checkpoint: Option<PathBuf>,
+    /// Score a folder of PNG/JPEG images instead of a run (another framework's samples, a
+    /// paper's release): the same metrics and floor, against --dataset. Only read.
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// With --images: the dataset the images imitate (mnist | fashion-mnist).
+    #[arg(long, default_value = "mnist", requires = "images")]
+    pub dataset: String,
+    /// With --images: the folder holding that dataset (default: $ZOO_DATA/<dataset>, else
+    /// ./data/<dataset>).
+    #[arg(long, requires = "images")]
+    pub data_dir: Option<PathBuf>,
+    /// With --images: also write the report as JSON to this file.
+    #[arg(long, requires = "images")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

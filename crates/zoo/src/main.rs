@@ -321,15 +321,36 @@ fn compare(args: CompareArgs, g: &GlobalArgs) -> Result<()> {
 
 /// `zoo eval`.
 fn eval(args: EvalArgs, g: &GlobalArgs) -> Result<()> {
-    let entry = entry_of_run(&args.run_dir)?;
+    if let Some(dir) = args.images {
+        if let Some(json) = &args.json {
+            // The report never lands among the images it scores.
+            zoo_core::io::ensure_apart(json, "--json", &dir, "--images")?;
+        }
+        let report = zoo_eval::evaluate::eval_images(&zoo_eval::evaluate::ImagesRequest {
+            dir,
+            dataset: dataset(&args.dataset)?,
+            data_dir: args.data_dir,
+            n: args.n,
+            device: device(g.device)?,
+        })?;
+        print!("{}", report.table());
+        if let Some(json) = &args.json {
+            let text = serde_json::to_string_pretty(&report).context("serialising the report")?;
+            zoo_core::io::write_atomic(json, text.as_bytes())?;
+            println!("written: {}", json.display());
+        }
+        return Ok(());
+    }
+    let run_dir = args.run_dir.context("name a run folder, or --images DIR")?;
+    let entry = entry_of_run(&run_dir)?;
     let report = entry.eval(&EvalRequest {
-        run_dir: args.run_dir.clone(),
+        run_dir: run_dir.clone(),
         n: args.n,
         checkpoint: args.checkpoint,
         device: device(g.device)?,
     })?;
     print!("{}", report.table());
-    println!("written: {}", args.run_dir.join("eval.json").display());
+    println!("written: {}", run_dir.join("eval.json").display());
     Ok(())
 }
 

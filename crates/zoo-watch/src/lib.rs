@@ -120,7 +120,7 @@ fn handle(root: &Path, request: Request) {
                 .with_header(header("Content-Type", "application/json"))
                 .with_header(header("Cache-Control", "no-store"))
         }
-        _ => match run_file(root, path) {
+        _ => match run_file(root, &percent_decode(path)) {
             Some(file) => match std::fs::read(&file) {
                 Ok(bytes) => Response::from_data(bytes)
                     .with_header(header("Content-Type", "image/png"))
@@ -131,6 +131,32 @@ fn handle(root: &Path, request: Request) {
         },
     };
     let _ = request.respond(response);
+}
+
+/// `%20` and friends back to bytes (the page encodes each part of a run's name); malformed
+/// escapes stay as written.
+fn percent_decode(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn not_found() -> Response<std::io::Cursor<Vec<u8>>> {
@@ -435,6 +461,10 @@ mod tests {
         assert_eq!(a.status, "stopped");
         assert_eq!(s.runs[1].status, "finished");
 
+        assert_eq!(
+            percent_decode("/run/my%20runs/a%2Fb%zz"),
+            "/run/my runs/a/b%zz"
+        );
         let ok = run_file(tmp.path(), "/run/cmp/b/samples/step_000000.png").expect("grid");
         assert!(ok.ends_with("cmp/b/samples/step_000000.png"));
         assert!(run_file(tmp.path(), "/run/a/losses.png").is_some());

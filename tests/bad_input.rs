@@ -680,19 +680,13 @@ fn fixtures(t: &Path) {
             "t10k-images-idx3-ubyte",
             "t10k-labels-idx1-ubyte",
         ] {
-            let gz = format!("{f}.gz");
-            std::os::unix::fs::symlink(mnist().join(&gz), dir.join(&gz)).expect("link");
+            let real = mnist_file(f);
+            let file = real.file_name().expect("name");
+            std::os::unix::fs::symlink(&real, dir.join(file)).expect("link");
         }
         std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).expect("write");
     };
-    let mut real = Vec::new();
-    std::io::Read::read_to_end(
-        &mut flate2::read::GzDecoder::new(
-            &std::fs::read(mnist().join("train-labels-idx1-ubyte.gz")).expect("labels")[..],
-        ),
-        &mut real,
-    )
-    .expect("gunzip");
+    let real = mnist_raw("train-labels-idx1-ubyte");
     // The first training label is 200 (a damaged labels file).
     let mut damaged = real.clone();
     damaged[8] = 200;

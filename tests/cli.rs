@@ -525,22 +525,28 @@ fn data_get_moves_a_damaged_copy_aside() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("mnist");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let src = mnist();
+    // Every file gzipped, as the mirrors serve them.
+    let gzip = |raw: &[u8]| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, raw).expect("gzip");
+        enc.finish().expect("gzip")
+    };
     for f in [
         "train-images-idx3-ubyte",
         "train-labels-idx1-ubyte",
         "t10k-images-idx3-ubyte",
         "t10k-labels-idx1-ubyte",
     ] {
-        std::fs::copy(src.join(format!("{f}.gz")), dir.join(format!("{f}.gz"))).expect("copy");
+        std::fs::write(dir.join(format!("{f}.gz")), gzip(&mnist_raw(f))).expect("write");
     }
     // The test labels: a good raw copy, and a truncated gzipped one.
     let gz = dir.join("t10k-labels-idx1-ubyte.gz");
     let bytes = std::fs::read(&gz).expect("read");
-    let mut raw = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut raw)
-        .expect("gunzip");
-    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), &raw).expect("raw");
+    std::fs::write(
+        dir.join("t10k-labels-idx1-ubyte"),
+        mnist_raw("t10k-labels-idx1-ubyte"),
+    )
+    .expect("raw");
     std::fs::write(&gz, &bytes[..bytes.len() / 2]).expect("truncate");
     let o = zoo(&[
         "data",

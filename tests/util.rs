@@ -50,6 +50,29 @@ pub fn mnist() -> PathBuf {
     dataset("mnist")
 }
 
+/// An IDX file of the MNIST folder as it is there: gzipped (`NAME.gz`, the canonical mirrors'
+/// form) or raw (`NAME`, what `zoo data get` extracts from a registry package).
+pub fn mnist_file(name: &str) -> PathBuf {
+    let dir = mnist();
+    [format!("{name}.gz"), name.to_string()]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no {name}[.gz] in {}", dir.display()))
+}
+
+/// The bytes of an MNIST IDX file, un-gzipped.
+pub fn mnist_raw(name: &str) -> Vec<u8> {
+    let bytes = std::fs::read(mnist_file(name)).expect("read");
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return bytes;
+    }
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut raw)
+        .expect("gunzip");
+    raw
+}
+
 /// The Fashion-MNIST folder (see [`dataset`]).
 pub fn fashion_mnist() -> PathBuf {
     dataset("fashion-mnist")

@@ -664,6 +664,26 @@ const CATALOGUE: &[Case] = &[
         "eval --images {T}/two --json {T}/two/report.json",
         &["--json", "lies inside the --images folder"],
     ),
+    case(
+        "bench --warmup 10^6",
+        "bench vanilla --warmup 1000000",
+        &["--warmup must be at most 100000"],
+    ),
+    case(
+        "translate --out inside the run folder",
+        "translate {T}/cyclegan-run --direction a2b --input {T}/two --out {T}/cyclegan-run/out",
+        &["lies inside the run folder"],
+    ),
+    case(
+        "eval --images -n above the folder's count",
+        "eval --images {T}/two -n 100",
+        &["-n 100 is more than the 2 images"],
+    ),
+    case(
+        "data pair --out holding the MNIST folder",
+        "data pair mnist-invert --data-dir {MNIST} --out {MNIST}/..",
+        &["holds the MNIST folder"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.

@@ -87,8 +87,9 @@ impl Logbook {
         e: &NonFinite,
         in_a_row: u64,
     ) -> Result<()> {
-        let kept = last_good(run)?;
+        // Looked up only when the run stops: finding it verifies the checkpoint's files.
         if on_nonfinite == OnNonFinite::Stop {
+            let kept = last_good(run)?;
             self.bar.finish_and_clear();
             bail!(
                 "training diverged at step {}: {} is {}. The last good checkpoint is \
@@ -109,6 +110,7 @@ impl Logbook {
             )
         });
         if in_a_row >= MAX_SKIPPED_IN_A_ROW {
+            let kept = last_good(run)?;
             self.bar.finish_and_clear();
             bail!(
                 "training diverged: {MAX_SKIPPED_IN_A_ROW} steps in a row had a \

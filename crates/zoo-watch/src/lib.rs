@@ -264,16 +264,16 @@ pub struct RunState {
 /// The state, once it differs from version `since` or after [`LONG_POLL`].
 fn wait_for_change(root: &Path, since: &str) -> State {
     let start = Instant::now();
-    while !since.is_empty() && version(root) == since && start.elapsed() < LONG_POLL {
+    while !since.is_empty() && version(&find_runs(root)) == since && start.elapsed() < LONG_POLL {
         std::thread::sleep(Duration::from_millis(200));
     }
     state(root)
 }
 
 /// A fingerprint of what the page shows: names, sizes and times of every run's files.
-fn version(root: &Path) -> String {
+fn version(runs: &[(String, PathBuf)]) -> String {
     let mut h = DefaultHasher::new();
-    for (name, dir) in find_runs(root) {
+    for (name, dir) in runs {
         name.hash(&mut h);
         for f in [
             "metrics.csv",
@@ -288,7 +288,7 @@ fn version(root: &Path) -> String {
                 m.modified().ok().hash(&mut h);
             }
         }
-        sample_steps(&dir).hash(&mut h);
+        sample_steps(dir).hash(&mut h);
     }
     format!("{:016x}", h.finish())
 }
@@ -313,10 +313,11 @@ fn sample_steps(run: &Path) -> Vec<u64> {
 
 /// Every run's state now.
 pub fn state(root: &Path) -> State {
+    let runs = find_runs(root);
     State {
-        version: version(root),
+        version: version(&runs),
         root: root.display().to_string(),
-        runs: find_runs(root)
+        runs: runs
             .into_iter()
             .map(|(name, dir)| run_state(name, &dir))
             .collect(),
@@ -485,8 +486,8 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let run = tmp.path().join("r");
         fake_run(&run, 10, 2);
-        let v = version(tmp.path());
-        assert_eq!(v, version(tmp.path()));
+        let v = version(&find_runs(tmp.path()));
+        assert_eq!(v, version(&find_runs(tmp.path())));
         let writer = {
             let run = run.clone();
             std::thread::spawn(move || {

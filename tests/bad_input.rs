@@ -684,6 +684,16 @@ const CATALOGUE: &[Case] = &[
         "data pair mnist-invert --data-dir {MNIST} --out {MNIST}/..",
         &["holds the MNIST folder"],
     ),
+    case(
+        "watch on a port another program holds",
+        "watch {T}/two --port {PORT}",
+        &["cannot listen on 127.0.0.1:", "pass another --port"],
+    ),
+    case(
+        "data pair --out names a file",
+        "data pair mnist-invert --data-dir {MNIST} --out {T}/a-file --train 2 --test 2",
+        &["--out", "is a file; pass a folder for the pair"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -899,6 +909,9 @@ fn catalogue() {
     let t_str = t.to_str().expect("utf-8");
     let mnist = mnist();
     let mnist_str = mnist.to_str().expect("utf-8");
+    // A port held for the whole catalogue, for the row of `zoo watch` on a taken port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = taken.local_addr().expect("addr").port().to_string();
     let mut rows = Vec::new();
     for (i, c) in CATALOGUE.iter().enumerate() {
         // `cd DIR && …`: run from DIR (under {T}), as a user in that folder would.
@@ -914,7 +927,10 @@ fn catalogue() {
             args.push(if a == "{NONUTF8}" {
                 non_utf8(t)
             } else {
-                a.replace("{T}", t_str).replace("{MNIST}", mnist_str).into()
+                a.replace("{T}", t_str)
+                    .replace("{MNIST}", mnist_str)
+                    .replace("{PORT}", &port)
+                    .into()
             });
         }
         let out = t.join(format!("out-{i}"));
@@ -961,6 +977,7 @@ fn catalogue() {
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         let shown = line
             .replace(t_str, "{T}")
+            .replace(&format!("127.0.0.1:{port}"), "127.0.0.1:{PORT}")
             .replace(mnist_str, "{MNIST}")
             .replace(
                 &format!("between 1 and {} (4 per core", 4 * cores),
@@ -1002,7 +1019,7 @@ fn catalogue() {
          exact message it printed. `{{T}}` is a scratch folder holding the broken files, \
          `{{MNIST}}` the real MNIST; `{{NONUTF8}}` is a path whose name is not UTF-8; \
          `{{AVAILABLE}}` stands for the memory free at the time, `{{4·CORES}}` for four times \
-         the machine's cores and `{{ACC}}` for a classifier's accuracy. Each row is \
+         the machine's cores and `{{ACC}}` for a classifier's accuracy, `{{PORT}}` for a port another program holds. Each row is \
          a check in `tests/bad_input.rs` (the exit code, one `error:` line naming the problem \
          and the fix, no panic, and for `zoo train` no run folder left behind), and this page is \
          compared with what zoo prints on every test run.\n\n\

@@ -255,23 +255,3 @@ fn watch_serves_a_run_and_the_page_updates_in_a_browser() {
     assert_eq!((img.width(), img.height()), (1100, 1300));
     eprintln!("zoo watch screenshot: {}", shot.display());
 }
-
-/// A port already taken is a one-line error naming the port and the fix.
-#[test]
-fn watch_on_a_taken_port_says_so() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-    let port = taken.local_addr().expect("addr").port().to_string();
-    fails(
-        zoo(&[
-            "watch",
-            tmp.path().to_str().expect("utf-8"),
-            "--port",
-            &port,
-        ]),
-        &[
-            &format!("cannot listen on 127.0.0.1:{port}"),
-            "pass another --port",
-        ],
-    );
-}

@@ -694,6 +694,74 @@ const CATALOGUE: &[Case] = &[
         "data pair mnist-invert --data-dir {MNIST} --out {T}/a-file --train 2 --test 2",
         &["--out", "is a file; pass a folder for the pair"],
     ),
+    case(
+        "pix2pix given unpaired folders (names that do not match)",
+        "train pix2pix --domains {T}/unpaired --set data.image_size=8 --set model.load_size=8 --set model.d_layers=1",
+        &["has no counterpart of", "match images by file name"],
+    ),
+    case(
+        "pix2pix pair whose two images have different shapes",
+        "train pix2pix --domains {T}/shapes --set data.image_size=8 --set model.load_size=8 --set model.d_layers=1",
+        &["is 8x8 but its counterpart", "8x4", "same shape"],
+    ),
+    case(
+        "pix2pix --domains without either pair layout",
+        "train pix2pix --domains {T}/two",
+        &["holds neither trainA/ and trainB/ nor train/"],
+    ),
+    case(
+        "pix2pix image size the U-Net cannot halve",
+        "train pix2pix --domains {T}/shapes --set data.image_size=24 --set model.g_depth=5",
+        &["does not suit a U-Net of 5 levels", "model.g_depth"],
+    ),
+    case(
+        "translate b2a with a pix2pix run trained a2b",
+        "translate {T}/pix2pix-run --direction b2a --input {T}/two --out {T}/p2p-out",
+        &["translates a2b only", "--direction a2b"],
+    ),
+    case(
+        "translate --truth naming a file",
+        "translate {T}/pix2pix-run --input {T}/two --out {T}/p2p-out --truth {T}/a-file",
+        &["--truth", "is not a folder"],
+    ),
+    case(
+        "translate --truth holding none of the input names",
+        "translate {T}/pix2pix-run --input {T}/two --out {T}/p2p-out --truth {T}/empty",
+        &[
+            "none of the 2 translated images has a counterpart",
+            "--truth",
+        ],
+    ),
+    case(
+        "data.channels_b = 2",
+        "train cyclegan --domains {T}/two {T}/two --set data.channels_b=2",
+        &["data.channels_b must be 1 (gray) or 3 (RGB)"],
+    ),
+    case(
+        "cyclegan gray <-> RGB with the identity loss on",
+        "train cyclegan --domains {T}/two {T}/two --set data.channels=1 --set data.channels_b=3",
+        &["identity loss", "model.lambda_identity = 0"],
+    ),
+    case(
+        "data pair emoji where the emoji set is not",
+        "data pair emoji --data-dir {T}/empty --out {T}/emoji-pair",
+        &["emoji set was not found", "--data-dir"],
+    ),
+    case(
+        "data pair emoji holding out every emoji",
+        "data pair emoji --data-dir {T}/emoji --out {T}/emoji-pair --test 3",
+        &["--test 3 leaves no training", "1 to 2"],
+    ),
+    case(
+        "data pair emoji whose styles hold different names",
+        "data pair emoji --data-dir {T}/emoji-odd --out {T}/emoji-pair",
+        &["has no 2", "same file names"],
+    ),
+    case(
+        "data pair mnist-invert --unpaired",
+        "data pair mnist-invert --data-dir {MNIST} --out {T}/pair --unpaired",
+        &["options of the emoji pair"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -774,6 +842,30 @@ fn fixtures(t: &Path) {
     std::fs::write(t.join("syntax.toml"), "[train\n").expect("write");
     std::fs::write(t.join("a-file"), "x").expect("write");
     fake_run(&t.join("dcgan-run"), "dcgan");
+    // Paired-data fixtures: names that do not match, a pair of two shapes, a tiny emoji set
+    // (and one whose styles differ by a name).
+    let gray = |p: PathBuf, w: u32, h: u32| image::GrayImage::new(w, h).save(p).expect("png");
+    for (side, names) in [("trainA", ["a", "b"]), ("trainB", ["c", "d"])] {
+        let dir = mkdir(t.join("unpaired").join(side));
+        for n in names {
+            gray(dir.join(format!("{n}.png")), 8, 8);
+        }
+    }
+    gray(mkdir(t.join("shapes/trainA")).join("x.png"), 8, 8);
+    gray(mkdir(t.join("shapes/trainB")).join("x.png"), 8, 4);
+    for (root, odd) in [("emoji", false), ("emoji-odd", true)] {
+        for style in ["twemoji", "noto"] {
+            let dir = mkdir(t.join(root).join(style));
+            for i in 0..3 {
+                let name = if odd && style == "noto" && i == 2 {
+                    9
+                } else {
+                    i
+                };
+                gray(dir.join(format!("{name}.png")), 8, 8);
+            }
+        }
+    }
     fake_run(&t.join("cyclegan-run"), "cyclegan");
     let classes = t.join("classes");
     image::DynamicImage::new_rgb8(8, 8)
@@ -806,6 +898,32 @@ fn fixtures(t: &Path) {
         "2",
     ])));
     std::fs::rename(&cgan, t.join("cgan-run")).expect("move the run");
+    // A two-step pix2pix run (A -> B) on the `two` folder paired with itself.
+    let p2p = run_dir(&ok(zoo(&[
+        "train",
+        "pix2pix",
+        "--quiet",
+        "--domains",
+        t.join("two").to_str().expect("utf-8"),
+        t.join("two").to_str().expect("utf-8"),
+        "--out",
+        runs.to_str().expect("utf-8"),
+        "--set",
+        "data.image_size=8",
+        "--set",
+        "model.load_size=8",
+        "--set",
+        "model.g_filters=2",
+        "--set",
+        "model.d_filters=2",
+        "--set",
+        "model.d_layers=1",
+        "--batch-size",
+        "2",
+        "--steps",
+        "2",
+    ])));
+    std::fs::rename(&p2p, t.join("pix2pix-run")).expect("move the run");
     let corrupt = t.join("corrupt-run");
     copy_dir(&t.join("run"), &corrupt);
     // Both generators: sampling reads the moving average when the run keeps one (vanilla's

@@ -214,7 +214,7 @@ fn demo_pair_train_translate_and_resume() {
     ]));
     assert!(printed.contains("5 images translated"), "{printed}");
     assert!(
-        printed.contains("against the known mapping: L1"),
+        printed.contains("5 scored against the truth: L1"),
         "{printed}"
     );
     let files = ls(&dest);
@@ -224,9 +224,13 @@ fn demo_pair_train_translate_and_resume() {
     // The page carries the figures printed on stdout.
     let figures = printed
         .lines()
-        .find(|l| l.starts_with("against the known mapping"))
-        .expect("figures line");
-    assert!(html.contains(&format!("5 images; {figures}")), "{html}");
+        .find(|l| l.starts_with("5 scored against the truth"))
+        .expect("figures line")
+        .trim_start_matches("5 scored ");
+    assert!(
+        html.contains(&format!("5 images scored; {figures}")),
+        "{html}"
+    );
     let t = image::open(dest.join("00003.png")).expect("png");
     assert_eq!((t.width(), t.height()), (28, 28));
 

@@ -6,5 +6,6 @@ mod cyclegan;
 mod eval;
 mod fuzz;
 mod hardening;
+mod pix2pix;
 mod util;
 mod watch;

@@ -67,8 +67,12 @@ pub struct DataConfig {
     pub dir: Option<PathBuf>,
     /// Side of the square images fed to the networks (MNIST is 28).
     pub image_size: usize,
-    /// 1 (gray) or 3 (RGB).
+    /// 1 (gray) or 3 (RGB); of domain A for image-to-image models.
     pub channels: usize,
+    /// Image-to-image models: the channels of domain B when they differ from A's (gray ↔ RGB,
+    /// the reference's `output_nc`). Unset: `channels`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels_b: Option<usize>,
     /// Use only the first N training images (quick experiments, tests).
     pub limit: Option<usize>,
     /// Image-to-image models (cyclegan): two domain folders `[A, B]`, or one root folder with
@@ -109,6 +113,13 @@ impl Default for ToyConfig {
     }
 }
 
+impl DataConfig {
+    /// The channels of domains A and B (B's are `channels_b`, else A's).
+    pub fn domain_channels(&self) -> (usize, usize) {
+        (self.channels, self.channels_b.unwrap_or(self.channels))
+    }
+}
+
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
@@ -116,6 +127,7 @@ impl Default for DataConfig {
             dir: None,
             image_size: 28,
             channels: 1,
+            channels_b: None,
             limit: None,
             domains: Vec::new(),
             classes: Vec::new(),
@@ -437,6 +449,11 @@ impl<M> RunConfig<M> {
             d.channels == 1 || d.channels == 3,
             "data.channels must be 1 (gray) or 3 (RGB) (got {})",
             d.channels
+        );
+        ensure!(
+            matches!(d.channels_b, None | Some(1 | 3)),
+            "data.channels_b must be 1 (gray) or 3 (RGB) (got {})",
+            d.channels_b.unwrap_or_default()
         );
         ensure!(
             (1..=1024).contains(&d.image_size),

@@ -31,10 +31,12 @@ use serde::de::DeserializeOwned;
 
 use crate::config::RunConfig;
 use crate::data::ImageSet;
+use crate::data::paired::PairedSet;
 use crate::loss::Losses;
 
 /// Which way an image-to-image model translates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Domain A to domain B (CycleGAN's G).
     AToB,
@@ -48,6 +50,14 @@ impl Direction {
         match self {
             Direction::AToB => "a2b",
             Direction::BToA => "b2a",
+        }
+    }
+
+    /// The other way.
+    pub fn reverse(self) -> Self {
+        match self {
+            Direction::AToB => Direction::BToA,
+            Direction::BToA => Direction::AToB,
         }
     }
 }
@@ -185,19 +195,43 @@ pub struct HeldOut {
     pub a: ImageSet,
     /// Domain B images.
     pub b: ImageSet,
+    /// The true B counterpart of each image of `a`, in order, when the data has them (paired
+    /// test folders).
+    pub truth_a: Option<ImageSet>,
+    /// The true A counterpart of each image of `b`.
+    pub truth_b: Option<ImageSet>,
     /// The folder holding the pair's `zoo-pair.toml`, when the domains have a known mapping.
     pub root: Option<PathBuf>,
 }
 
+impl HeldOut {
+    /// Held-out pairs whose image `i` are counterparts, at most `n` of them.
+    pub fn paired(mut set: PairedSet, n: usize, root: Option<PathBuf>) -> Self {
+        set.a.truncate(n);
+        set.b.truncate(n);
+        Self {
+            truth_a: Some(set.b.clone()),
+            truth_b: Some(set.a.clone()),
+            a: set.a,
+            b: set.b,
+            root,
+        }
+    }
+}
+
+/// A translation and, for a model with generators both ways, its reconstruction (the
+/// translation translated back).
+pub type Translated = (Tensor<4>, Option<Tensor<4>>);
+
 /// A model whose generators translate images between two domains.
 pub trait Translate: Game {
-    /// The translations of `images` and their reconstructions (translated back).
-    fn translate(
-        &self,
-        g: &Self::G,
-        direction: Direction,
-        images: Tensor<4>,
-    ) -> (Tensor<4>, Tensor<4>);
+    /// The directions the trained generators translate (both, by default).
+    fn directions(&self) -> Vec<Direction> {
+        vec![Direction::AToB, Direction::BToA]
+    }
+    /// The translations of `images` (a direction of [`Translate::directions`]) and their
+    /// reconstructions where the model has the way back.
+    fn translate(&self, g: &Self::G, direction: Direction, images: Tensor<4>) -> Translated;
     /// Up to `n` held-out images per domain (the test folders when the data has them).
     fn held_out(&self, cfg: &RunConfig<Self::Config>, n: usize) -> Result<HeldOut>;
 }
@@ -260,24 +294,19 @@ impl<M: SampleClass> ClassSampler<M> for M {
 
 /// The object-safe view of [`Translate`].
 pub trait Translator<M: Game> {
+    /// [`Translate::directions`].
+    fn directions(&self) -> Vec<Direction>;
     /// [`Translate::translate`].
-    fn translate(
-        &self,
-        g: &M::G,
-        direction: Direction,
-        images: Tensor<4>,
-    ) -> (Tensor<4>, Tensor<4>);
+    fn translate(&self, g: &M::G, direction: Direction, images: Tensor<4>) -> Translated;
     /// [`Translate::held_out`].
     fn held_out(&self, cfg: &RunConfig<M::Config>, n: usize) -> Result<HeldOut>;
 }
 
 impl<M: Translate> Translator<M> for M {
-    fn translate(
-        &self,
-        g: &M::G,
-        direction: Direction,
-        images: Tensor<4>,
-    ) -> (Tensor<4>, Tensor<4>) {
+    fn directions(&self) -> Vec<Direction> {
+        Translate::directions(self)
+    }
+    fn translate(&self, g: &M::G, direction: Direction, images: Tensor<4>) -> Translated {
         Translate::translate(self, g, direction, images)
     }
     fn held_out(&self, cfg: &RunConfig<M::Config>, n: usize) -> Result<HeldOut> {

@@ -17,7 +17,7 @@ use crate::metrics::{
 };
 use zoo_core::config::DataConfig;
 use zoo_core::data::classes::builtin_classes;
-use zoo_core::data::pair::TranslationError;
+use zoo_core::data::similarity::TranslationError;
 use zoo_core::data::{ImageSet, Split};
 use zoo_core::streams::{REFERENCE_TEST, REFERENCE_TRAIN, mix};
 
@@ -426,15 +426,16 @@ pub struct TranslationEval {
     pub step: u64,
     /// Images of A and of B evaluated (testA/testB when the root has them).
     pub images: (usize, usize),
-    /// Mean |F(G(a)) − a| in pixel units of [0, 1].
-    pub cycle_l1_a: f64,
+    /// Mean |F(G(a)) − a| in pixel units of [0, 1] (models with generators both ways).
+    pub cycle_l1_a: Option<f64>,
     /// Mean |G(F(b)) − b|.
-    pub cycle_l1_b: f64,
-    /// The known true mapping, when the domains come from `zoo data pair`.
+    pub cycle_l1_b: Option<f64>,
+    /// What the translations are scored against: `counterparts` (paired test images) or a
+    /// pair's pixelwise mapping (`invert`).
     pub mapping: Option<String>,
-    /// G against the true mapping.
+    /// A → B against the truth (None where the model does not translate that way).
     pub a2b: Option<TranslationError>,
-    /// F against the true mapping.
+    /// B → A against the truth.
     pub b2a: Option<TranslationError>,
     /// Share of A digits whose translation (mapped back) the classifier gives the same label.
     pub label_agreement_a2b: Option<f64>,
@@ -451,26 +452,42 @@ impl TranslationEval {
         );
         let opt =
             |x: Option<f64>, digits: usize| x.map_or("n/a".into(), |v| format!("{v:.digits$}"));
+        let f = |e: Option<TranslationError>, pick: fn(&TranslationError) -> f64, d: usize| {
+            opt(e.as_ref().map(pick), d)
+        };
+        let (a, b) = (self.a2b, self.b2a);
         let rows = [
             (
                 "cycle L1 (lower is better)",
-                format!("{:.4}", self.cycle_l1_a),
-                format!("{:.4}", self.cycle_l1_b),
+                opt(self.cycle_l1_a, 4),
+                opt(self.cycle_l1_b, 4),
+            ),
+            ("L1 vs truth", f(a, |e| e.l1, 4), f(b, |e| e.l1, 4)),
+            (
+                "  doing nothing",
+                f(a, |e| e.identity_l1, 4),
+                f(b, |e| e.identity_l1, 4),
             ),
             (
-                "L1 vs true mapping",
-                opt(self.a2b.map(|e| e.l1), 4),
-                opt(self.b2a.map(|e| e.l1), 4),
+                "  ratio (below 1: better)",
+                f(a, TranslationError::l1_ratio, 3),
+                f(b, TranslationError::l1_ratio, 3),
+            ),
+            (
+                "PSNR vs truth (dB)",
+                f(a, |e| e.psnr, 2),
+                f(b, |e| e.psnr, 2),
             ),
             (
                 "  doing nothing",
-                opt(self.a2b.map(|e| e.identity_l1), 4),
-                opt(self.b2a.map(|e| e.identity_l1), 4),
+                f(a, |e| e.identity_psnr, 2),
+                f(b, |e| e.identity_psnr, 2),
             ),
+            ("SSIM vs truth", f(a, |e| e.ssim, 3), f(b, |e| e.ssim, 3)),
             (
-                "PSNR vs true mapping (dB)",
-                opt(self.a2b.map(|e| e.psnr), 2),
-                opt(self.b2a.map(|e| e.psnr), 2),
+                "  doing nothing",
+                f(a, |e| e.identity_ssim, 3),
+                f(b, |e| e.identity_ssim, 3),
             ),
             (
                 "label agreement",

@@ -1,13 +1,15 @@
 //! `zoo eval` of an image-to-image run, for any model with the [`Translate`] capability: cycle
-//! consistency on held-out images, and, for a domain pair with a known true mapping
-//! (`zoo data pair`), the error against it and whether zoo's MNIST classifier gives a digit
+//! consistency on held-out images (models with both directions), and, where the truth is
+//! known (paired test folders, or a `zoo data pair` pair), L1, PSNR and SSIM against it beside
+//! the input's own (doing nothing); for MNIST digits, whether zoo's classifier gives a digit
 //! and its translation the same label.
 
 use anyhow::Result;
 use burn::prelude::*;
 use zoo_core::config::{DatasetKind, RunConfig};
 use zoo_core::data::ImageSet;
-use zoo_core::data::pair::{Mapping, TranslationError, read_pair_info, translation_error};
+use zoo_core::data::pair::{Mapping, read_pair_info};
+use zoo_core::data::similarity::ErrorSums;
 use zoo_core::game::{Direction, Game, Translator};
 
 use crate::classifier::{self, Classifier};
@@ -20,21 +22,11 @@ const CHUNK: usize = 64;
 #[derive(Default)]
 struct Sums {
     n: f64,
+    /// Set when the model translates back (a cycle to score).
+    cycled: bool,
     cycle: f64,
-    l1: f64,
-    mse: f64,
-    identity: f64,
+    truth: ErrorSums,
     agree: f64,
-}
-
-impl Sums {
-    fn error(&self) -> TranslationError {
-        TranslationError {
-            l1: self.l1 / self.n,
-            psnr: -10.0 * (self.mse / self.n).max(1e-12).log10(),
-            identity_l1: self.identity / self.n,
-        }
-    }
 }
 
 fn scalar(t: Tensor<1>) -> f64 {
@@ -56,13 +48,16 @@ struct Scoring<'a> {
     net: Option<&'a Classifier>,
 }
 
-/// One direction: translate `set`, reconstruct, and score. `source_is_mapped`: the source
-/// domain is the mapped (e.g. inverted) one, so the classifier sees it mapped back.
+/// One direction: translate `set`, reconstruct, and score against `truth` (the counterparts
+/// of `set`'s images) or the pair's pixelwise mapping. `source_is_mapped`: the source domain
+/// is the mapped (e.g. inverted) one, so the classifier sees it mapped back.
+#[allow(clippy::too_many_arguments)]
 fn direction<M: Game>(
     t: &dyn Translator<M>,
     g: &M::G,
     dir: Direction,
     set: &ImageSet,
+    truth: Option<&ImageSet>,
     s: &Scoring,
     source_is_mapped: bool,
     device: &Device,
@@ -74,18 +69,24 @@ fn direction<M: Game>(
         let (y, rec) = t.translate(g, dir, x.clone());
         let k = chunk.len() as f64;
         sums.n += k;
-        sums.cycle += scalar((rec - x.clone()).abs().mean()) / 2.0 * k;
-        let Some(m) = s.mapping else { continue };
-        let e = translation_error(m, x.clone(), y.clone());
-        sums.l1 += e.l1 * k;
-        sums.mse += 10f64.powf(-e.psnr / 10.0) * k;
-        sums.identity += e.identity_l1 * k;
-        if let Some(net) = s.net {
+        if let Some(rec) = rec {
+            sums.cycled = true;
+            sums.cycle += scalar((rec - x.clone()).abs().mean()) / 2.0 * k;
+        }
+        let want = match truth {
+            Some(t) => Some(t.tensor(chunk, device)),
+            None => s.mapping.and_then(|m| m.apply(x.clone())),
+        };
+        if let Some(want) = want {
+            sums.truth.add(x.clone(), y.clone(), want);
+        }
+        if let (Some(net), Some(m)) = (s.net, s.mapping) {
             // Show the classifier digits in its own (A) style.
+            let back = |t: Tensor<4>| m.apply(t).expect("a pixelwise mapping");
             let (src, out) = if source_is_mapped {
-                (m.apply(x), y)
+                (back(x), y)
             } else {
-                (x, m.apply(y))
+                (x, back(y))
             };
             let a = labels(net, src);
             let b = labels(net, out);
@@ -95,7 +96,8 @@ fn direction<M: Game>(
     sums
 }
 
-/// Scores the generators `g` of a translating model on up to `n` held-out images per domain.
+/// Scores the generators `g` of a translating model on up to `n` held-out images per domain,
+/// in each direction the model translates.
 pub fn evaluate<M: Game>(
     t: &dyn Translator<M>,
     g: &M::G,
@@ -109,29 +111,43 @@ pub fn evaluate<M: Game>(
         None => None,
     };
     let mapping = pair.as_ref().map(|p| p.mapping);
-    let digits = mapping.is_some() && cfg.data.image_size == 28 && held.a.channels == 1;
+    let pixelwise = mapping.filter(|m| *m == Mapping::Invert);
+    let digits = pixelwise.is_some() && cfg.data.image_size == 28 && held.a.channels == 1;
     let net = if digits {
         Some(classifier::load_or_train(DatasetKind::Mnist, None, device)?.0)
     } else {
         None
     };
     let s = Scoring {
-        mapping,
+        mapping: pixelwise,
         net: net.as_ref(),
     };
-    let fwd = direction(t, g, Direction::AToB, &held.a, &s, false, device);
-    let bwd = direction(t, g, Direction::BToA, &held.b, &s, true, device);
+    let dirs = t.directions();
+    let run = |d: Direction, set: &ImageSet, truth: Option<&ImageSet>, mapped: bool| {
+        dirs.contains(&d)
+            .then(|| direction(t, g, d, set, truth, &s, mapped, device))
+    };
+    let fwd = run(Direction::AToB, &held.a, held.truth_a.as_ref(), false);
+    let bwd = run(Direction::BToA, &held.b, held.truth_b.as_ref(), true);
+    let cycle = |x: &Option<Sums>| x.as_ref().filter(|s| s.cycled).map(|s| s.cycle / s.n);
+    let truth = |x: &Option<Sums>| x.as_ref().and_then(|s| s.truth.error());
+    let agree = |x: &Option<Sums>| x.as_ref().filter(|_| net.is_some()).map(|s| s.agree / s.n);
+    let truth_kind = match (&held.truth_a, mapping) {
+        (Some(_), _) | (None, Some(Mapping::Counterparts)) => Some("counterparts".to_string()),
+        (None, Some(m)) => Some(format!("{m:?}").to_lowercase()),
+        (None, None) => None,
+    };
     Ok(TranslationEval {
         model: M::NAME.to_string(),
         run: std::path::PathBuf::new(),
         step: 0,
         images: (held.a.len, held.b.len),
-        cycle_l1_a: fwd.cycle / fwd.n,
-        cycle_l1_b: bwd.cycle / bwd.n,
-        mapping: mapping.map(|m| format!("{m:?}").to_lowercase()),
-        a2b: mapping.map(|_| fwd.error()),
-        b2a: mapping.map(|_| bwd.error()),
-        label_agreement_a2b: net.as_ref().map(|_| fwd.agree / fwd.n),
-        label_agreement_b2a: net.as_ref().map(|_| bwd.agree / bwd.n),
+        cycle_l1_a: cycle(&fwd),
+        cycle_l1_b: cycle(&bwd),
+        mapping: truth_kind,
+        a2b: truth(&fwd),
+        b2a: truth(&bwd),
+        label_agreement_a2b: agree(&fwd),
+        label_agreement_b2a: agree(&bwd),
     })
 }

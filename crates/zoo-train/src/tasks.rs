@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use burn::prelude::*;
 use zoo_core::config::{self, Layers, RunConfig, int};
-use zoo_core::data::pair::{TranslationError, read_pair_info, translation_error};
+use zoo_core::data::pair::{Mapping, counterpart_dir, read_pair_info};
+use zoo_core::data::similarity::{ErrorSums, TranslationError};
 use zoo_core::data::{list_images_of, load_image_files};
 use zoo_core::game::{
     Capability, ClassSampler, Direction, Game, Role, Sampler, Translator, class_row_labels,
@@ -148,6 +149,9 @@ pub struct TranslateRequest {
     pub input: PathBuf,
     /// Folder that receives the translations and `index.html`.
     pub out: PathBuf,
+    /// Folder of the inputs' true counterparts (same file names), to score against; unset:
+    /// found from the pair's `zoo-pair.toml` when the input folder belongs to one.
+    pub truth: Option<PathBuf>,
     /// Compute device.
     pub device: Device,
 }
@@ -159,9 +163,11 @@ pub struct TranslateReport {
     pub count: usize,
     /// The side-by-side page.
     pub index: PathBuf,
-    /// Error against the true mapping, when the input folder belongs to a pair made by
-    /// `zoo data pair` (its parent holds `zoo-pair.toml`).
+    /// Error against the truth (`--truth`, or the pair made by `zoo data pair` that the input
+    /// folder belongs to), over the images that have one.
     pub error: Option<TranslationError>,
+    /// Images scored against a truth.
+    pub scored: usize,
 }
 
 /// What `zoo bench` asks for.
@@ -530,6 +536,46 @@ pub fn generate_balanced<M: Game>(
 /// Images translated per forward pass.
 const TRANSLATE_CHUNK: usize = 16;
 
+/// Where `zoo translate` finds the truth of its inputs.
+enum Truth {
+    /// A pixelwise function of the input.
+    Mapping(Mapping),
+    /// Files of the same names in a folder.
+    Folder(PathBuf),
+}
+
+/// `--truth`, else what the pair that `input` belongs to says.
+fn truth_of(req: &TranslateRequest) -> Result<Option<Truth>> {
+    if let Some(dir) = &req.truth {
+        ensure!(
+            dir.is_dir(),
+            "--truth {} is not a folder; pass the folder of the inputs' true counterparts \
+             (same file names)",
+            dir.display()
+        );
+        return Ok(Some(Truth::Folder(dir.clone())));
+    }
+    let Some(root) = req.input.parent() else {
+        return Ok(None);
+    };
+    Ok(match read_pair_info(root)?.map(|p| p.mapping) {
+        Some(Mapping::Counterparts) => {
+            counterpart_dir(&req.input, req.direction == Direction::AToB).map(Truth::Folder)
+        }
+        Some(m) => Some(Truth::Mapping(m)),
+        None => None,
+    })
+}
+
+/// The file in `dir` with the same relative name as `rel` (any image extension).
+fn counterpart_file(dir: &Path, rel: &Path) -> Option<PathBuf> {
+    let stem = rel.with_extension("");
+    ["png", "jpg", "jpeg", "PNG", "JPG", "JPEG"]
+        .iter()
+        .map(|e| dir.join(&stem).with_extension(e))
+        .find(|p| p.is_file())
+}
+
 /// `zoo translate`: one translated PNG per input image, and a side-by-side page.
 pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
     // Told by the type, before any file is read.
@@ -540,6 +586,9 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
     );
     // Never into or over the inputs (or the run): checked before anything is read or written.
     zoo_core::io::ensure_apart(&req.out, "--out", &req.input, "--input")?;
+    if let Some(t) = &req.truth {
+        zoo_core::io::ensure_apart(&req.out, "--out", t, "--truth")?;
+    }
     ensure!(
         !zoo_core::io::resolve(&req.out).starts_with(zoo_core::io::resolve(&req.run_dir)),
         "--out {} lies inside the run folder {}; pass a --out outside it",
@@ -549,20 +598,32 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
     let files = list_images_of(&req.input, "--input")?;
     let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "translate with")?;
     let translator = translator_of(&model)?;
+    let dirs = translator.directions();
+    ensure!(
+        dirs.contains(&req.direction),
+        "this {} run translates {} only (its generator was trained that way); pass --direction {}",
+        M::NAME,
+        dirs.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
+        dirs[0].name()
+    );
+    let (ca, cb) = cfg.data.domain_channels();
+    let (c_in, c_out) = match req.direction {
+        Direction::AToB => (ca, cb),
+        Direction::BToA => (cb, ca),
+    };
     let g = load_generator(&model, &ck, &req.device)?.valid();
+    let truth = truth_of(req)?;
     let pages = req.out.join("index");
     std::fs::create_dir_all(&pages)
         .with_context(|| format!("cannot create {}", pages.display()))?;
-    let mapping = match req.input.parent() {
-        Some(root) => read_pair_info(root)?.map(|p| p.mapping),
-        None => None,
-    };
-    let mut sums = (0.0, 0.0, 0.0);
+    let mut sums = ErrorSums::default();
     let mut rows = Vec::new();
+    let mut cols = PageColumns::default();
     let bar = crate::progress::bar(files.len() as u64, "translate");
+    let size = cfg.data.image_size;
     for chunk in files.chunks(TRANSLATE_CHUNK) {
         bar.inc(chunk.len() as u64);
-        let (set, loaded) = match load_image_files(chunk, cfg.data.channels, cfg.data.image_size) {
+        let (set, loaded) = match load_image_files(chunk, c_in, size) {
             Ok(x) => x,
             Err(e) => {
                 bar.suspend(|| tracing::warn!("{e:#}"));
@@ -572,18 +633,41 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
         let idx: Vec<usize> = (0..set.len).collect();
         let real = set.tensor(&idx, &req.device);
         let (fake, rec) = translator.translate(&g, req.direction, real.clone());
-        if let Some(m) = mapping {
-            let e = translation_error(m, real.clone(), fake.clone());
-            let k = set.len as f64;
-            sums.0 += e.l1 * k;
-            sums.1 += 10f64.powf(-e.psnr / 10.0) * k;
-            sums.2 += e.identity_l1 * k;
+        // The truth of each image, where there is one.
+        let want: Vec<Option<Tensor<4>>> = match &truth {
+            Some(Truth::Mapping(m)) => {
+                let t = m.apply(real.clone());
+                (0..set.len)
+                    .map(|i| t.clone().map(|t| t.narrow(0, i, 1)))
+                    .collect()
+            }
+            Some(Truth::Folder(dir)) => loaded
+                .iter()
+                .map(|f| {
+                    let rel = f.strip_prefix(&req.input).unwrap_or(f);
+                    let file = counterpart_file(dir, rel)?;
+                    let (t, _) = load_image_files(&[file], c_out, size).ok()?;
+                    Some(t.tensor(&[0], &req.device))
+                })
+                .collect(),
+            None => vec![None; set.len],
+        };
+        for (i, w) in want.iter().enumerate() {
+            if let Some(w) = w {
+                sums.add(
+                    real.clone().narrow(0, i, 1),
+                    fake.clone().narrow(0, i, 1),
+                    w.clone(),
+                );
+            }
         }
-        let triples = to_images(real)?
-            .into_iter()
-            .zip(to_images(fake)?)
-            .zip(to_images(rec)?);
-        for (file, ((r, f), c)) in loaded.iter().zip(triples) {
+        let reals = to_images(real)?;
+        let fakes = to_images(fake)?;
+        let recs = match rec {
+            Some(r) => to_images(r)?.into_iter().map(Some).collect(),
+            None => vec![None; reals.len()],
+        };
+        for (k, file) in loaded.iter().enumerate() {
             let rel = file.strip_prefix(&req.input).unwrap_or(file);
             let name = rel.with_extension("png");
             let flat = name.to_string_lossy().replace(['/', '\\'], "__");
@@ -592,10 +676,23 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            write_atomic(&out, &png_bytes(&f)?)?;
-            write_atomic(&pages.join(format!("real__{flat}")), &png_bytes(&r)?)?;
-            write_atomic(&pages.join(format!("rec__{flat}")), &png_bytes(&c)?)?;
-            rows.push((name.to_string_lossy().into_owned(), flat));
+            write_atomic(&out, &png_bytes(&fakes[k])?)?;
+            write_atomic(&pages.join(format!("real__{flat}")), &png_bytes(&reals[k])?)?;
+            if let Some(t) = &want[k] {
+                let img = to_images(t.clone())?.remove(0);
+                write_atomic(&pages.join(format!("truth__{flat}")), &png_bytes(&img)?)?;
+                cols.truth = true;
+            }
+            if let Some(c) = &recs[k] {
+                write_atomic(&pages.join(format!("rec__{flat}")), &png_bytes(c)?)?;
+                cols.rec = true;
+            }
+            rows.push(PageRow {
+                name: name.to_string_lossy().into_owned(),
+                flat,
+                truth: want[k].is_some(),
+                rec: recs[k].is_some(),
+            });
         }
     }
     bar.finish_and_clear();
@@ -605,21 +702,25 @@ pub fn translate<M: Game>(req: &TranslateRequest) -> Result<TranslateReport> {
         files.len(),
         req.input.display()
     );
-    let k = rows.len() as f64;
-    let error = mapping.map(|_| TranslationError {
-        l1: sums.0 / k,
-        psnr: -10.0 * (sums.1 / k).max(1e-12).log10(),
-        identity_l1: sums.2 / k,
-    });
+    if let (Some(Truth::Folder(dir)), 0) = (&truth, sums.count()) {
+        bail!(
+            "none of the {} translated images has a counterpart of the same name in {}; pass \
+             --truth with the folder of their true counterparts",
+            rows.len(),
+            dir.display()
+        );
+    }
+    let error = sums.error();
     let index = req.out.join("index.html");
     write_atomic(
         &index,
-        translate_page(M::NAME, req.direction, &rows, error.as_ref()).as_bytes(),
+        translate_page(M::NAME, req.direction, &rows, cols, error.as_ref()).as_bytes(),
     )?;
     Ok(TranslateReport {
         count: rows.len(),
         index,
         error,
+        scored: sums.count(),
     })
 }
 
@@ -676,11 +777,32 @@ pub fn info<M: Game>(config_file: Option<&Path>, sets: &[String]) -> Result<Stri
     Ok(out)
 }
 
-/// The side-by-side page of `zoo translate`: real, translated, reconstructed.
+/// One image of `zoo translate`'s page.
+struct PageRow {
+    /// The translation's relative file name.
+    name: String,
+    /// The flattened name of its page images.
+    flat: String,
+    /// A truth image was written.
+    truth: bool,
+    /// A reconstruction was written.
+    rec: bool,
+}
+
+/// Which optional columns the page has.
+#[derive(Default, Clone, Copy)]
+struct PageColumns {
+    truth: bool,
+    rec: bool,
+}
+
+/// The side-by-side page of `zoo translate`: input, translated, the truth (where known) and
+/// the reconstruction (models with both directions).
 fn translate_page(
     model: &str,
     direction: Direction,
-    rows: &[(String, String)],
+    rows: &[PageRow],
+    cols: PageColumns,
     error: Option<&TranslationError>,
 ) -> String {
     let esc = |s: &str| {
@@ -689,25 +811,39 @@ fn translate_page(
             .replace('>', "&gt;")
             .replace('"', "&quot;")
     };
+    let mut head = String::from("<th>file</th><th>input</th><th>translated</th>");
+    if cols.truth {
+        head += "<th>truth</th>";
+    }
+    if cols.rec {
+        head += "<th>reconstructed</th>";
+    }
     let mut html = format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>zoo translate {model} \
          {dir}</title>\n<style>body{{font-family:sans-serif}}td{{padding:4px;text-align:center}}\
          img{{width:128px;image-rendering:pixelated}}</style></head><body>\n\
-         <h1>{model}: {dir}</h1>\n{figures}<table>\n<tr><th>file</th><th>real</th>\
-         <th>translated</th><th>reconstructed</th></tr>\n",
+         <h1>{model}: {dir}</h1>\n{figures}<table>\n<tr>{head}</tr>\n",
         dir = direction.name(),
         figures = error.map_or(String::new(), |e| format!(
-            "<p id=\"error\">{} images; {}</p>\n",
-            rows.len(),
+            "<p id=\"error\">{} images scored; {}</p>\n",
+            rows.iter().filter(|r| r.truth).count(),
             esc(&e.to_string())
         )),
     );
-    for (name, flat) in rows {
-        let (name, flat) = (esc(name), esc(flat));
+    for r in rows {
+        let (name, flat) = (esc(&r.name), esc(&r.flat));
         html.push_str(&format!(
             "<tr><td>{name}</td><td><img src=\"index/real__{flat}\"></td>\
-             <td><img src=\"{name}\"></td><td><img src=\"index/rec__{flat}\"></td></tr>\n"
+             <td><img src=\"{name}\"></td>"
         ));
+        let cell = |on: bool, have: bool, prefix: &str| match (on, have) {
+            (false, _) => String::new(),
+            (true, false) => "<td></td>".to_string(),
+            (true, true) => format!("<td><img src=\"index/{prefix}__{flat}\"></td>"),
+        };
+        html.push_str(&cell(cols.truth, r.truth, "truth"));
+        html.push_str(&cell(cols.rec, r.rec, "rec"));
+        html.push_str("</tr>\n");
     }
     html.push_str("</table>\n</body></html>\n");
     html

@@ -222,10 +222,10 @@ pub struct EvalArgs {
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
-    /// A run folder created by `zoo train cyclegan`.
+    /// A run folder created by `zoo train cyclegan` or `zoo train pix2pix`.
     pub run_dir: PathBuf,
-    /// `a2b` (the generator G) or `b2a` (the generator F).
-    #[arg(long)]
+    /// `a2b` (CycleGAN's G, pix2pix's generator) or `b2a` (CycleGAN's F).
+    #[arg(long, default_value = "a2b")]
     pub direction: String,
     /// Folder of images to translate (png/jpg, searched recursively).
     #[arg(long)]
@@ -233,6 +233,10 @@ pub struct TranslateArgs {
     /// Folder that receives one translated PNG per input (same relative name) and index.html.
     #[arg(long)]
     pub out: PathBuf,
+    /// Folder of the inputs' true counterparts (same file names): scores L1, PSNR and SSIM
+    /// against them. Found by itself for testA/ testB/ of a pair made by `zoo data pair`.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -293,22 +297,34 @@ pub enum DataCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Make an unpaired two-domain dataset with a known true mapping (for cyclegan):
-    /// `mnist-invert` = digits (A) and other digits with inverted intensities (B).
+    /// Make a two-domain dataset with a known truth, for image-to-image models:
+    /// `mnist-invert` = digits (A) and other digits with inverted intensities (B), unpaired;
+    /// `emoji` = Twemoji (A) and Noto (B) drawings of the same emoji, paired by file name
+    /// (pix2pix), or disjoint halves with `--unpaired` (cyclegan); held-out names in both test
+    /// folders.
     Pair {
-        /// The pair to make: `mnist-invert`.
+        /// The pair to make: `mnist-invert` or `emoji`.
         pair: String,
         /// Root folder to create (gets trainA/ trainB/ testA/ testB/ and zoo-pair.toml).
         #[arg(long)]
         out: PathBuf,
-        /// MNIST folder (default: $ZOO_DATA/mnist, else ./data/mnist).
+        /// The source: MNIST's folder, or the emoji root holding twemoji/ and noto/ (default:
+        /// $ZOO_DATA/<name>, else ./data/<name>).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Training images per domain.
-        #[arg(long, default_value_t = 2000)]
-        train: usize,
-        /// Test images per domain.
-        #[arg(long, default_value_t = 200)]
-        test: usize,
+        /// Training images per domain (default: 2000 for mnist-invert; every emoji not held
+        /// out, halved between trainA and trainB with --unpaired).
+        #[arg(long)]
+        train: Option<usize>,
+        /// Test images per domain (default: 200 for mnist-invert, 400 for emoji).
+        #[arg(long)]
+        test: Option<usize>,
+        /// emoji: trainA/ and trainB/ get disjoint halves of the training names (unpaired
+        /// data, for cyclegan) instead of the same names.
+        #[arg(long)]
+        unpaired: bool,
+        /// emoji: the seed of the shuffle that picks the held-out names.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }

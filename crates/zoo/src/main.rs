@@ -367,6 +367,7 @@ fn translate(args: TranslateArgs, g: &GlobalArgs) -> Result<()> {
         direction,
         input: args.input,
         out: args.out,
+        truth: args.truth,
         device: device(g.device)?,
     })?;
     println!(
@@ -375,7 +376,7 @@ fn translate(args: TranslateArgs, g: &GlobalArgs) -> Result<()> {
         report.index.display()
     );
     if let Some(e) = report.error {
-        println!("{e}");
+        println!("{} scored {e}", report.scored);
     }
     Ok(())
 }
@@ -425,20 +426,72 @@ fn data(command: DataCommand) -> Result<()> {
             data_dir,
             train,
             test,
-        } => {
-            match pair.as_str() {
-                "mnist-invert" => {}
-                other => bail!("unknown pair `{other}`; `zoo data pair` knows mnist-invert"),
-            }
-            let counts = zoo_core::data::pair::PairCounts { train, test };
-            zoo_core::data::pair::make_mnist_invert(data_dir.as_deref(), &out, counts)?;
+            unpaired,
+            seed,
+        } => data_pair(
+            &pair,
+            &out,
+            data_dir.as_deref(),
+            (train, test),
+            unpaired,
+            seed,
+        )?,
+    }
+    Ok(())
+}
+
+/// `zoo data pair`.
+fn data_pair(
+    pair: &str,
+    out: &Path,
+    data_dir: Option<&Path>,
+    (train, test): (Option<usize>, Option<usize>),
+    unpaired: bool,
+    seed: u64,
+) -> Result<()> {
+    use zoo_core::data::pair;
+    match pair {
+        "mnist-invert" => {
+            ensure!(
+                !unpaired && seed == 0,
+                "--unpaired and --seed are options of the emoji pair; mnist-invert is always \
+                 unpaired, its images taken in order"
+            );
+            let counts = pair::PairCounts {
+                train: train.unwrap_or(2000),
+                test: test.unwrap_or(200),
+            };
+            pair::make_mnist_invert(data_dir, out, counts)?;
             println!(
                 "{}: trainA/ trainB/ {} images each, testA/ testB/ {} each; true mapping: invert",
                 out.display(),
-                train,
-                test
+                counts.train,
+                counts.test
             );
         }
+        "emoji" => {
+            let split = pair::EmojiSplit {
+                test: test.unwrap_or(400),
+                train,
+                unpaired,
+                seed,
+            };
+            let c = pair::make_emoji(data_dir, out, split)?;
+            println!(
+                "{}: trainA/ {} and trainB/ {} ({}), testA/ testB/ {} each with the same names \
+                 (true counterparts); A = Twemoji, B = Noto, 64x64 RGB",
+                out.display(),
+                c.train_a,
+                c.train_b,
+                if unpaired {
+                    "disjoint names: unpaired, for cyclegan"
+                } else {
+                    "the same names: paired, for pix2pix"
+                },
+                c.test
+            );
+        }
+        other => bail!("unknown pair `{other}`; `zoo data pair` knows mnist-invert and emoji"),
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub static MODELS: &[&dyn ModelEntry] = &[
     &Entry::<zoo_cgan::CganGame>::new(),
     &Entry::<zoo_acgan::AcganGame>::new(),
     &Entry::<zoo_cyclegan::CycleGan>::new(),
+    &Entry::<zoo_pix2pix::Pix2Pix>::new(),
 ];
 
 /// Looks a model up by name; an unknown name lists the valid ones.

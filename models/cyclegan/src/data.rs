@@ -116,21 +116,25 @@ fn load(dir: &Path, name: &str, channels: usize, size: usize) -> Result<Arc<Imag
 }
 
 impl Domains {
-    /// Loads both domains at `load_size`, to be cropped to `how.crop`.
+    /// Loads both domains (with `channels` of A and of B) at `load_size`, to be cropped to
+    /// `how.crop`.
     pub fn load(
         dirs: &DomainDirs,
-        channels: usize,
+        (ca, cb): (usize, usize),
         load_size: usize,
         how: Sampling,
     ) -> Result<Self> {
-        let a = load(&dirs.train_a, "A", channels, load_size)?;
-        let b = load(&dirs.train_b, "B", channels, load_size)?;
-        let test = |d: &Option<PathBuf>, name| -> Result<Option<Arc<ImageSet>>> {
+        let a = load(&dirs.train_a, "A", ca, load_size)?;
+        let b = load(&dirs.train_b, "B", cb, load_size)?;
+        let test = |d: &Option<PathBuf>, name, c| -> Result<Option<Arc<ImageSet>>> {
             d.as_deref()
-                .map(|d| load(d, name, channels, load_size))
+                .map(|d| load(d, name, c, load_size))
                 .transpose()
         };
-        let (test_a, test_b) = (test(&dirs.test_a, "testA")?, test(&dirs.test_b, "testB")?);
+        let (test_a, test_b) = (
+            test(&dirs.test_a, "testA", ca)?,
+            test(&dirs.test_b, "testB", cb)?,
+        );
         Self::from_sets(a, b, test_a, test_b, how)
     }
 

@@ -23,8 +23,11 @@ use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::{DatasetKind, LrSchedule, RunConfig};
+use zoo_core::data::pair::{Mapping, read_pair_info};
+use zoo_core::data::paired::load_paired_folders;
+use zoo_core::data::similarity::conform;
 use zoo_core::data::{ImageSet, load_folder};
-use zoo_core::game::{Direction, Game, HeldOut, ImageToImage, Translate};
+use zoo_core::game::{Direction, Game, HeldOut, ImageToImage, Translate, Translated};
 use zoo_core::gan::{Losses, trainable_params};
 use zoo_core::loss::Adversarial;
 
@@ -92,7 +95,8 @@ impl Default for CycleGanConfig {
 #[derive(Debug, Clone)]
 pub struct CycleGan {
     cfg: CycleGanConfig,
-    channels: usize,
+    /// Channels of A and of B.
+    channels: (usize, usize),
     crop: usize,
     pool_a: ImagePool,
     pool_b: ImagePool,
@@ -213,6 +217,12 @@ impl Game for CycleGan {
             );
         }
         m.loss.validate()?;
+        let (ca, cb) = cfg.data.domain_channels();
+        ensure!(
+            ca == cb || m.lambda_identity == 0.0,
+            "the identity loss feeds B images to G: A→B, so it needs the same channels in A and B \
+             (data.channels = {ca}, data.channels_b = {cb}); set model.lambda_identity = 0"
+        );
         let size = cfg.data.image_size;
         ensure!(
             size >= 8 && size.is_multiple_of(1 << nets::DOWN),
@@ -231,7 +241,7 @@ impl Game for CycleGan {
         );
         Ok(Self {
             cfg: m.clone(),
-            channels: cfg.data.channels,
+            channels: cfg.data.domain_channels(),
             crop: size,
             pool_a: ImagePool::new(m.pool_size),
             pool_b: ImagePool::new(m.pool_size),
@@ -239,16 +249,18 @@ impl Game for CycleGan {
     }
 
     fn init_g(&self, device: &Device) -> Generators {
+        let (a, b) = self.channels;
         Generators {
-            g: ResnetGenerator::new(&self.cfg, self.channels, device),
-            f: ResnetGenerator::new(&self.cfg, self.channels, device),
+            g: ResnetGenerator::new(&self.cfg, (a, b), device),
+            f: ResnetGenerator::new(&self.cfg, (b, a), device),
         }
     }
 
     fn init_d(&self, device: &Device) -> Discriminators {
+        let (a, b) = self.channels;
         Discriminators {
-            d_a: PatchDiscriminator::new(&self.cfg, self.channels, device),
-            d_b: PatchDiscriminator::new(&self.cfg, self.channels, device),
+            d_a: PatchDiscriminator::new(&self.cfg, b, device),
+            d_b: PatchDiscriminator::new(&self.cfg, a, device),
         }
     }
 
@@ -259,17 +271,23 @@ impl Game for CycleGan {
 
     fn synthetic_data(&self, cfg: &RunConfig<CycleGanConfig>) -> Result<Domains> {
         let n = cfg.train.batch_size * cfg.train.d_steps * 4;
-        let set =
-            |n| std::sync::Arc::new(ImageSet::synthetic(n, self.channels, self.cfg.load_size));
-        Domains::from_sets(set(n), set(n), None, None, self.sampling(cfg))
+        let set = |c| std::sync::Arc::new(ImageSet::synthetic(n, c, self.cfg.load_size));
+        let (a, b) = self.channels;
+        Domains::from_sets(set(a), set(b), None, None, self.sampling(cfg))
     }
 
     fn describe(&self, data: &Domains) -> String {
         let (a, b) = data.sizes();
-        format!(
-            "{a} images in A and {b} in B, {}x{}x{} crops",
-            self.channels, self.crop, self.crop
-        )
+        let (ca, cb) = self.channels;
+        let (s, what) = (
+            self.crop,
+            if ca == cb {
+                format!("{ca}x")
+            } else {
+                format!("{ca}/{cb}x")
+            },
+        );
+        format!("{a} images in A and {b} in B, {what}{s}x{s} crops")
     }
 
     fn per_epoch(&self, data: &Domains) -> u64 {
@@ -340,19 +358,22 @@ impl Game for CycleGan {
         data.probe(n, device)
     }
 
-    /// Rows: real A, G(A), F(G(A)), then real B, F(B), G(F(B)).
+    /// Rows: real A, G(A), F(G(A)), then real B, F(B), G(F(B)) (gray rows shown as RGB when
+    /// the other domain is in colour).
     fn grid(&self, g: &Generators, probe: &Pair) -> (Tensor<4>, usize) {
         let f = self.cycle(g, probe.a.clone(), probe.b.clone());
         let k = probe.a.dims()[0];
-        let rows = vec![
+        let c = self.channels.0.max(self.channels.1);
+        let rows = [
             probe.a.clone(),
             f.fake_b,
             f.rec_a,
             probe.b.clone(),
             f.fake_a,
             f.rec_b,
-        ];
-        (Tensor::cat(rows, 0), k)
+        ]
+        .map(|t| conform(t, c));
+        (Tensor::cat(rows.to_vec(), 0), k)
     }
 
     fn networks(&self, g: &Generators, d: &Discriminators) -> Vec<(&'static str, usize)> {
@@ -376,36 +397,48 @@ impl Game for CycleGan {
 }
 
 impl Translate for CycleGan {
-    fn translate(
-        &self,
-        g: &Generators,
-        direction: Direction,
-        images: Tensor<4>,
-    ) -> (Tensor<4>, Tensor<4>) {
+    fn translate(&self, g: &Generators, direction: Direction, images: Tensor<4>) -> Translated {
         let (there, back) = match direction {
             Direction::AToB => (&g.g, &g.f),
             Direction::BToA => (&g.f, &g.g),
         };
         let fake = there.forward(images);
         let rec = back.forward(fake.clone());
-        (fake, rec)
+        (fake, Some(rec))
     }
 
-    /// The test folders (testA/ testB/) when the root has them, else the training folders.
+    /// The test folders (testA/ testB/) when the root has them, else the training folders;
+    /// matched by file name when the pair says they are counterparts (`zoo data pair emoji`).
     fn held_out(&self, cfg: &RunConfig<CycleGanConfig>, n: usize) -> Result<HeldOut> {
         let dirs = DomainDirs::resolve(&cfg.data.domains)?;
-        let load =
-            |test: &Option<std::path::PathBuf>, train: &std::path::Path| -> Result<ImageSet> {
-                let dir = test.as_deref().unwrap_or(train);
-                let mut set = load_folder(dir, cfg.data.channels, cfg.data.image_size)
-                    .with_context(|| format!("evaluation images in {}", dir.display()))?;
-                set.truncate(n);
-                Ok(set)
-            };
+        let (ca, cb) = self.channels;
+        let size = cfg.data.image_size;
+        let root = dirs.train_a.parent().map(std::path::Path::to_path_buf);
+        let counterparts = match &root {
+            Some(r) => read_pair_info(r)?.is_some_and(|p| p.mapping == Mapping::Counterparts),
+            None => false,
+        };
+        if let (true, Some(ta), Some(tb)) = (counterparts, &dirs.test_a, &dirs.test_b) {
+            let set =
+                load_paired_folders(ta, tb, (ca, cb), size).context("the held-out counterparts")?;
+            return Ok(HeldOut::paired(set, n, root));
+        }
+        let load = |test: &Option<std::path::PathBuf>,
+                    train: &std::path::Path,
+                    channels|
+         -> Result<ImageSet> {
+            let dir = test.as_deref().unwrap_or(train);
+            let mut set = load_folder(dir, channels, size)
+                .with_context(|| format!("evaluation images in {}", dir.display()))?;
+            set.truncate(n);
+            Ok(set)
+        };
         Ok(HeldOut {
-            a: load(&dirs.test_a, &dirs.train_a)?,
-            b: load(&dirs.test_b, &dirs.train_b)?,
-            root: dirs.train_a.parent().map(std::path::Path::to_path_buf),
+            a: load(&dirs.test_a, &dirs.train_a, ca)?,
+            b: load(&dirs.test_b, &dirs.train_b, cb)?,
+            truth_a: None,
+            truth_b: None,
+            root,
         })
     }
 }

@@ -31,7 +31,7 @@ fn normal(std: f64) -> Initializer {
 }
 
 /// A convolution with N(0, σ) weights and a zero bias (the reference's `init_type=normal`).
-fn conv(cfg: Conv2dConfig, std: f64, device: &Device) -> Conv2d {
+pub fn conv(cfg: Conv2dConfig, std: f64, device: &Device) -> Conv2d {
     let mut c = cfg.with_initializer(normal(std)).init(device);
     if let Some(b) = &c.bias {
         c.bias = Some(Param::from_tensor(Tensor::zeros(b.shape(), device)));
@@ -39,7 +39,8 @@ fn conv(cfg: Conv2dConfig, std: f64, device: &Device) -> Conv2d {
     c
 }
 
-fn conv_t(cfg: ConvTranspose2dConfig, std: f64, device: &Device) -> ConvTranspose2d {
+/// A transposed convolution with N(0, σ) weights and a zero bias.
+pub fn conv_t(cfg: ConvTranspose2dConfig, std: f64, device: &Device) -> ConvTranspose2d {
     let mut c = cfg.with_initializer(normal(std)).init(device);
     if let Some(b) = &c.bias {
         c.bias = Some(Param::from_tensor(Tensor::zeros(b.shape(), device)));
@@ -102,8 +103,8 @@ pub struct ResnetGenerator {
 }
 
 impl ResnetGenerator {
-    /// Builds a generator for `channels`-channel images.
-    pub fn new(cfg: &CycleGanConfig, channels: usize, device: &Device) -> Self {
+    /// Builds a generator from `input`-channel to `output`-channel images.
+    pub fn new(cfg: &CycleGanConfig, (input, output): (usize, usize), device: &Device) -> Self {
         let (ngf, std) = (cfg.g_filters, cfg.init_std);
         let mut down = Vec::new();
         let mut down_norms = Vec::new();
@@ -137,14 +138,14 @@ impl ResnetGenerator {
             up_norms.push(instance_norm(b, device));
         }
         Self {
-            head: conv(Conv2dConfig::new([channels, ngf], [7, 7]), std, device),
+            head: conv(Conv2dConfig::new([input, ngf], [7, 7]), std, device),
             head_norm: instance_norm(ngf, device),
             down,
             down_norms,
             blocks,
             up,
             up_norms,
-            tail: conv(Conv2dConfig::new([ngf, channels], [7, 7]), std, device),
+            tail: conv(Conv2dConfig::new([ngf, output], [7, 7]), std, device),
         }
     }
 

@@ -3,7 +3,8 @@ use std::sync::Arc;
 use burn::prelude::*;
 use zoo_core::config::RunConfig;
 use zoo_core::data::ImageSet;
-use zoo_core::data::pair::{Mapping, translation_error};
+use zoo_core::data::pair::Mapping;
+use zoo_core::data::similarity::translation_error;
 use zoo_core::game::{Direction, Game};
 use zoo_core::gan::{param_values, trainable_params};
 use zoo_train::run::RunDir;
@@ -360,7 +361,8 @@ fn short_training_learns_the_known_mapping() {
     let x = held_out.tensor(&idx, &dev);
     let error = |g: &Generators| {
         let (y, _) = m.translate(&g.valid(), Direction::AToB, x.clone());
-        translation_error(Mapping::Invert, x.clone(), y)
+        let truth = Mapping::Invert.apply(x.clone()).expect("pixelwise");
+        translation_error(x.clone(), y, truth)
     };
     let (g0, _) = zoo_train::checkpoint::init_networks(&m, cfg.train.seed, &dev);
     let before = error(&g0);
@@ -374,5 +376,61 @@ fn short_training_learns_the_known_mapping() {
         before.l1,
         after.identity_l1
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn gray_to_rgb_domains_build_and_train() {
+    // A gray, B RGB (the reference's input_nc = 1, output_nc = 3): G maps 1 -> 3 channels, F
+    // 3 -> 1, each discriminator judges its own domain's channels, and a step trains.
+    let _l = rng_lock();
+    let mut cfg = tiny(8);
+    cfg.data.channels_b = Some(3);
+    cfg.train.steps = 2;
+    // The identity loss feeds B to G: A -> B, which needs equal channels; refused by name.
+    let err = CycleGan::new(&cfg).expect_err("identity loss").to_string();
+    assert!(err.contains("lambda_identity = 0"), "{err}");
+    cfg.model.lambda_identity = 0.0;
+    let m = CycleGan::new(&cfg).expect("valid");
+    let dev = Device::flex();
+    let g = m.init_g(&dev);
+    let gray = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
+    let rgb = Tensor::<4>::zeros([2, 3, 8, 8], &dev);
+    assert_eq!(g.g.forward(gray.clone()).dims(), [2, 3, 8, 8]);
+    assert_eq!(g.f.forward(rgb.clone()).dims(), [2, 1, 8, 8]);
+    let d = m.init_d(&dev);
+    assert_eq!(d.d_a.forward(rgb).dims()[1], 1);
+    assert_eq!(d.d_b.forward(gray).dims()[1], 1);
+    let colour = |n, seed| {
+        let g = rectangles(n, 8, seed, true);
+        let mut c = (*g).clone();
+        c.pixels = g.pixels.chunks(64).flat_map(|p| p.repeat(3)).collect();
+        c.channels = 3;
+        Arc::new(c)
+    };
+    let data = Domains::from_sets(
+        rectangles(8, 8, 1, false),
+        colour(8, 2),
+        None,
+        None,
+        m.sampling(&cfg),
+    )
+    .expect("domains");
+    let dir = tempfile_dir();
+    let run = RunDir::create(&dir, CycleGan::NAME).expect("run");
+    let summary = train_game::<CycleGan>(&cfg, data, &run, false);
+    assert!(
+        summary.last.iter().all(|(_, v)| v.is_finite()),
+        "{:?}",
+        summary.last
+    );
+    // The grid shows every row in colour.
+    let (g1, _) = load_trained::<CycleGan>(&cfg, &run);
+    let probe = Pair {
+        a: Tensor::zeros([2, 1, 8, 8], &dev),
+        b: Tensor::zeros([2, 3, 8, 8], &dev),
+    };
+    let (grid, k) = m.grid(&g1.valid(), &probe);
+    assert_eq!((grid.dims(), k), ([12, 3, 8, 8], 2));
     let _ = std::fs::remove_dir_all(dir);
 }

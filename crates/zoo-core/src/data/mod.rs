@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod idx;
 pub mod pair;
 pub mod paired;
+pub mod similarity;
 pub mod toy;
 
 use std::path::{Path, PathBuf};

@@ -1,12 +1,18 @@
-//! Demo domain pairs with a known true mapping, for image-to-image models: the translation
-//! of a held-out image can be compared with the truth, not only looked at.
+//! Domain pairs with a known truth, for image-to-image models: the translation of a held-out
+//! image can be compared with its true counterpart, not only looked at.
 //!
-//! `mnist-invert`: domain A holds MNIST digits, domain B *other* digits with their
-//! intensities inverted (255 − v), so the pair is unpaired but the true A→B (and B→A) mapping
-//! is known: inversion. The root gets the reference layout `trainA/ trainB/ testA/ testB/`
-//! and a `zoo-pair.toml` naming the mapping.
+//! - `mnist-invert`: domain A holds MNIST digits, domain B *other* digits with their
+//!   intensities inverted (255 − v), so the pair is unpaired but the true A→B (and B→A)
+//!   mapping is known pixel for pixel: inversion.
+//! - `emoji`: the same emoji drawn in two styles (A = Twemoji, B = Noto), composited on white;
+//!   the test names are in both testA/ and testB/, so every held-out image has its true
+//!   counterpart. The training folders hold the same names (paired, for pix2pix) or, with
+//!   `unpaired`, disjoint halves of them (for CycleGAN).
+//!
+//! Each root gets the reference layout `trainA/ trainB/ testA/ testB/` and a `zoo-pair.toml`
+//! naming the truth.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
 use burn::prelude::*;
@@ -19,22 +25,35 @@ use crate::io::write_atomic;
 /// The file that names a pair's true mapping.
 pub const PAIR_FILE: &str = "zoo-pair.toml";
 
-/// A known pixelwise mapping between two domains.
+/// What the true translation of a held-out image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mapping {
     /// v ↦ 255 − v (in [-1, 1]: x ↦ −x); its own inverse.
     Invert,
+    /// The file of the same name in the other domain's folder (testA/x.png ↔ testB/x.png).
+    Counterparts,
 }
 
 impl Mapping {
-    /// The true translation of images in [-1, 1] (either direction: inversion is an
-    /// involution).
-    pub fn apply(self, images: Tensor<4>) -> Tensor<4> {
+    /// The true translation of images in [-1, 1] when it is a pixelwise function of the input
+    /// (either direction: inversion is an involution); `None` for [`Mapping::Counterparts`],
+    /// whose truth is a file.
+    pub fn apply(self, images: Tensor<4>) -> Option<Tensor<4>> {
         match self {
-            Mapping::Invert => images.neg(),
+            Mapping::Invert => Some(images.neg()),
+            Mapping::Counterparts => None,
         }
     }
+}
+
+/// The folder holding the counterparts of images in `dir` for a translation `a2b` (or back):
+/// `…/testA` ↔ `…/testB`, `…/trainA` ↔ `…/trainB`; `None` when `dir` is not named so.
+pub fn counterpart_dir(dir: &Path, a2b: bool) -> Option<PathBuf> {
+    let name = dir.file_name()?.to_str()?;
+    let (from, to) = if a2b { ('A', 'B') } else { ('B', 'A') };
+    let stem = name.strip_suffix(from)?;
+    Some(dir.with_file_name(format!("{stem}{to}"))).filter(|d| d.is_dir())
 }
 
 /// What `zoo-pair.toml` says.
@@ -45,6 +64,9 @@ pub struct PairInfo {
     pub mapping: Mapping,
     /// Where the images came from.
     pub source: String,
+    /// trainA/ and trainB/ hold the same names (counterparts): paired training data.
+    #[serde(default)]
+    pub paired: bool,
 }
 
 /// Reads the pair file of `root`, if there is one.
@@ -121,6 +143,7 @@ pub fn make_mnist_invert(mnist_dir: Option<&Path>, out: &Path, counts: PairCount
             "MNIST ({}): A = digits, B = other digits with inverted intensities",
             train_dir.display()
         ),
+        paired: false,
     };
     let text = format!(
         "# Written by `zoo data pair mnist-invert`. The true A->B mapping is known.\n{}",
@@ -180,44 +203,161 @@ fn replace_dir(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()>
     Ok(())
 }
 
-/// Errors of translations against a known mapping, in pixel units of [0, 1].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TranslationError {
-    /// Mean |translation − truth|.
-    pub l1: f64,
-    /// PSNR of the translation against the truth, in dB.
-    pub psnr: f64,
-    /// Mean |input − truth|: the error of doing nothing.
-    pub identity_l1: f64,
+/// The two styles of the emoji set, as folders of its root.
+pub const EMOJI_STYLES: [&str; 2] = ["twemoji", "noto"];
+
+/// What `zoo data pair emoji` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmojiSplit {
+    /// Held-out names (each in testA/ and testB/).
+    pub test: usize,
+    /// Training names to use (default: all that are not held out).
+    pub train: Option<usize>,
+    /// trainA/ and trainB/ get disjoint halves of the training names (for CycleGAN) instead
+    /// of the same names (pix2pix).
+    pub unpaired: bool,
+    /// Seed of the shuffle that picks the split.
+    pub seed: u64,
 }
 
-impl std::fmt::Display for TranslationError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "against the known mapping: L1 {:.4} (doing nothing: {:.4}), PSNR {:.2} dB",
-            self.l1, self.identity_l1, self.psnr
-        )
-    }
+/// Images written by [`make_emoji`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmojiCounts {
+    /// trainA/.
+    pub train_a: usize,
+    /// trainB/.
+    pub train_b: usize,
+    /// testA/ and testB/ each.
+    pub test: usize,
 }
 
-/// Compares `translated` with `mapping(input)`; all images in [-1, 1].
-pub fn translation_error(
-    mapping: Mapping,
-    input: Tensor<4>,
-    translated: Tensor<4>,
-) -> TranslationError {
-    let truth = mapping.apply(input.clone());
-    let scalar = |t: Tensor<1>| t.into_scalar::<f32>().to_f64();
-    // [-1, 1] → [0, 1] halves every difference.
-    let l1 = scalar((translated.clone() - truth.clone()).abs().mean()) / 2.0;
-    let mse = scalar((translated - truth.clone()).square().mean()) / 4.0;
-    let identity_l1 = scalar((input - truth).abs().mean()) / 2.0;
-    TranslationError {
-        l1,
-        psnr: -10.0 * mse.max(1e-12).log10(),
-        identity_l1,
+/// The emoji root: `explicit`, else `$ZOO_DATA/emoji`, `./data/emoji`; it must hold
+/// `twemoji/` and `noto/`.
+pub fn locate_emoji(explicit: Option<&Path>) -> Result<PathBuf> {
+    let has = |d: &Path| EMOJI_STYLES.iter().all(|s| d.join(s).is_dir());
+    let mut dirs = Vec::new();
+    match explicit {
+        Some(d) => dirs.extend([d.to_path_buf(), d.join("emoji")]),
+        None => {
+            if let Some(root) = std::env::var_os("ZOO_DATA") {
+                dirs.push(PathBuf::from(root).join("emoji"));
+            }
+            dirs.push(PathBuf::from("data").join("emoji"));
+        }
     }
+    if let Some(d) = dirs.iter().find(|d| has(d)) {
+        return Ok(d.clone());
+    }
+    let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    anyhow::bail!(
+        "the emoji set was not found (looked for twemoji/ and noto/ in {}); pass --data-dir \
+         with the folder that holds them",
+        searched.join(" and ")
+    )
+}
+
+/// The file names (without extension) of the images in `dir`, each with its path.
+fn emoji_names(dir: &Path) -> Result<std::collections::BTreeMap<String, PathBuf>> {
+    Ok(super::list_images(dir)?
+        .into_iter()
+        .filter_map(|f| Some((f.file_stem()?.to_str()?.to_string(), f)))
+        .collect())
+}
+
+/// Writes the Twemoji ↔ Noto pair under `out` from the emoji root found through `emoji_dir`:
+/// A = Twemoji, B = Noto, alpha composited on white, 64×64 RGB PNG; `split.test` names drawn
+/// with `split.seed` are held out in testA/ and testB/ (true counterparts), the rest train.
+pub fn make_emoji(emoji_dir: Option<&Path>, out: &Path, split: EmojiSplit) -> Result<EmojiCounts> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let root = locate_emoji(emoji_dir)?;
+    crate::io::ensure_apart(out, "--out", &root, "the emoji set")?;
+    let [tw, no] = EMOJI_STYLES.map(|s| root.join(s));
+    let (a, b) = (emoji_names(&tw)?, emoji_names(&no)?);
+    for (have, other, dir) in [(&a, &b, &no), (&b, &a, &tw)] {
+        if let Some(name) = have.keys().find(|k| !other.contains_key(*k)) {
+            anyhow::bail!(
+                "{} has no {name}: the two styles must hold the same file names (see the set's \
+                 SOURCE.md to rebuild it)",
+                dir.display()
+            );
+        }
+    }
+    let mut names: Vec<&String> = a.keys().collect();
+    let total = names.len();
+    ensure!(
+        split.test > 0 && split.test < total,
+        "--test {} leaves no training or no test images: the set has {total} emoji, so pick 1 \
+         to {}",
+        split.test,
+        total - 1
+    );
+    let left = total - split.test;
+    let train = split.train.unwrap_or(left);
+    ensure!(
+        train >= 1 && train <= left && (!split.unpaired || train >= 2),
+        "--train {train} does not fit: {left} emoji are left after the {} held out (and \
+         --unpaired needs at least 2)",
+        split.test
+    );
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(split.seed);
+    names.shuffle(&mut rng);
+    let (test, rest) = names.split_at(split.test);
+    let mut test = test.to_vec();
+    test.sort();
+    let mut train_names = rest[..train].to_vec();
+    let (train_a, train_b) = if split.unpaired {
+        let (x, y) = train_names.split_at_mut(train / 2);
+        x.sort();
+        y.sort();
+        (x.to_vec(), y.to_vec())
+    } else {
+        train_names.sort();
+        (train_names.clone(), train_names)
+    };
+    let info = PairInfo {
+        mapping: Mapping::Counterparts,
+        source: format!(
+            "emoji ({}): A = Twemoji, B = Noto, alpha on white; seed {}",
+            root.display(),
+            split.seed
+        ),
+        paired: !split.unpaired,
+    };
+    let text = format!(
+        "# Written by `zoo data pair emoji`. testA/ and testB/ hold the same names: each held-out \
+         image has its true counterpart.\n{}",
+        toml::to_string(&info).context("serialising the pair file")?
+    );
+    let write = |names: &[&String],
+                 src: &std::collections::BTreeMap<String, PathBuf>,
+                 dir: &Path| {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for name in names {
+            let img = super::flatten_alpha(super::load_image(&src[*name], 64)?).to_rgb8();
+            let mut bytes = Vec::new();
+            image::DynamicImage::ImageRgb8(img)
+                .write_to(
+                    &mut std::io::Cursor::new(&mut bytes),
+                    image::ImageFormat::Png,
+                )
+                .context("encoding a PNG")?;
+            write_atomic(&dir.join(format!("{name}.png")), &bytes)?;
+        }
+        anyhow::Ok(())
+    };
+    replace_dir(out, |tmp| {
+        write(&train_a, &a, &tmp.join("trainA"))?;
+        write(&train_b, &b, &tmp.join("trainB"))?;
+        write(&test, &a, &tmp.join("testA"))?;
+        write(&test, &b, &tmp.join("testB"))?;
+        write_atomic(&tmp.join(PAIR_FILE), text.as_bytes())
+    })?;
+    Ok(EmojiCounts {
+        train_a: train_a.len(),
+        train_b: train_b.len(),
+        test: test.len(),
+    })
 }
 
 #[cfg(test)]
@@ -225,14 +365,96 @@ mod tests {
     use super::*;
 
     #[test]
-    fn translation_error_of_the_truth_is_zero_and_of_identity_is_the_baseline() {
-        let dev = Device::flex();
-        let x = Tensor::<4>::from_floats([[[[-1.0, 1.0], [0.0, 0.5]]]], &dev);
-        let e = translation_error(Mapping::Invert, x.clone(), x.clone().neg());
-        assert!(e.l1.abs() < 1e-7 && e.psnr > 100.0, "{e:?}");
-        let e = translation_error(Mapping::Invert, x.clone(), x);
-        // |x − (−x)| / 2 = |x|: mean of 1, 1, 0, 0.5.
-        assert!((e.identity_l1 - 0.625).abs() < 1e-6, "{e:?}");
-        assert!((e.l1 - e.identity_l1).abs() < 1e-7);
+    fn counterpart_folders_swap_the_domain_letter() {
+        let dir = tempfile::tempdir().expect("tmp");
+        for d in ["testA", "testB", "trainA"] {
+            std::fs::create_dir(dir.path().join(d)).expect("mkdir");
+        }
+        let p = |d: &str| dir.path().join(d);
+        assert_eq!(counterpart_dir(&p("testA"), true), Some(p("testB")));
+        assert_eq!(counterpart_dir(&p("testB"), false), Some(p("testA")));
+        // The wrong direction, a missing sibling, an unrelated name: none.
+        assert_eq!(counterpart_dir(&p("testA"), false), None);
+        assert_eq!(counterpart_dir(&p("trainA"), true), None);
+        assert_eq!(counterpart_dir(&p("photos"), true), None);
+    }
+
+    fn emoji_root(dir: &Path, n: usize) -> PathBuf {
+        let root = dir.join("emoji");
+        for (s, style) in EMOJI_STYLES.iter().enumerate() {
+            std::fs::create_dir_all(root.join(style)).expect("mkdir");
+            for i in 0..n {
+                // Transparent outside a square whose colour tells the style and index apart.
+                let img = image::RgbaImage::from_fn(64, 64, |x, y| {
+                    let inside = (16..48).contains(&x) && (16..48).contains(&y);
+                    image::Rgba([
+                        (i * 20) as u8,
+                        (s * 200) as u8,
+                        0,
+                        if inside { 255 } else { 0 },
+                    ])
+                });
+                img.save(root.join(style).join(format!("e{i:02}.png")))
+                    .expect("png");
+            }
+        }
+        root
+    }
+
+    #[test]
+    fn emoji_pair_holds_counterparts_and_disjoint_halves_when_unpaired() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = emoji_root(dir.path(), 10);
+        let out = dir.path().join("pair");
+        let split = EmojiSplit {
+            test: 3,
+            train: None,
+            unpaired: true,
+            seed: 1,
+        };
+        let counts = make_emoji(Some(&root), &out, split).expect("pair");
+        assert_eq!((counts.train_a, counts.train_b, counts.test), (3, 4, 3));
+        let names = |d: &str| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(out.join(d))
+                .expect("dir")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("testA"), names("testB"));
+        let (ta, tb, te) = (names("trainA"), names("trainB"), names("testA"));
+        assert!(
+            ta.iter().all(|n| !tb.contains(n) && !te.contains(n)),
+            "{ta:?} {tb:?} {te:?}"
+        );
+        // Alpha on white; A is Twemoji (green 0), B is Noto (green 200).
+        let px = |d: &str, x, y| {
+            *image::open(out.join(d).join(&te[0]))
+                .expect("png")
+                .to_rgb8()
+                .get_pixel(x, y)
+        };
+        assert_eq!(px("testA", 0, 0).0, [255, 255, 255]);
+        assert_eq!(
+            (px("testA", 32, 32).0[1], px("testB", 32, 32).0[1]),
+            (0, 200)
+        );
+        let info = read_pair_info(&out).expect("read").expect("pair file");
+        assert_eq!((info.mapping, info.paired), (Mapping::Counterparts, false));
+        // Paired: the same names on both sides; the same seed, the same test names.
+        let paired = EmojiSplit {
+            unpaired: false,
+            ..split
+        };
+        make_emoji(Some(&root), &out, paired).expect("again");
+        assert_eq!(names("trainA"), names("trainB"));
+        assert_eq!(names("testA"), te);
+        // A name missing from one style is an error naming it.
+        std::fs::remove_file(root.join("noto/e04.png")).expect("rm");
+        let err = make_emoji(Some(&root), &out, paired)
+            .expect_err("unmatched")
+            .to_string();
+        assert!(err.contains("has no e04"), "{err}");
     }
 }

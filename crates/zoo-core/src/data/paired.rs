@@ -54,16 +54,30 @@ pub fn load_paired_folders(
     for (have, other, other_dir) in [(&a, &b, dir_b), (&b, &a, dir_a)] {
         if let Some(name) = have.keys().find(|k| !other.contains_key(*k)) {
             anyhow::bail!(
-                "{} has no counterpart of {name} (paired folders match images by file name); \
-                 add it or remove the unmatched file",
+                "{} has no counterpart of {name} (paired folders match images by file name): \
+                 add it or remove the unmatched file; unpaired domains are for cyclegan",
                 other_dir.display()
             );
         }
     }
     let (mut pa, mut pb) = (Vec::new(), Vec::new());
     for (name, fa) in &a {
+        let fb = &b[name];
+        // Both are resized to one square: pixel (x, y) of A stays pixel (x, y) of B only when
+        // the two have one shape (a resolution may differ).
+        let dims = |f: &Path| {
+            image::image_dimensions(f).with_context(|| format!("cannot read {}", f.display()))
+        };
+        let ((wa, ha), (wb, hb)) = (dims(fa)?, dims(fb)?);
+        ensure!(
+            wa as u64 * hb as u64 == wb as u64 * ha as u64,
+            "{} is {wa}x{ha} but its counterpart {} is {wb}x{hb}: the two images of a pair must \
+             have the same shape, so that their pixels correspond; crop or resize one of them",
+            fa.display(),
+            fb.display()
+        );
         load_one(fa, channels_a, size, &mut pa)?;
-        load_one(&b[name], channels_b, size, &mut pb)?;
+        load_one(fb, channels_b, size, &mut pb)?;
     }
     let set = |pixels, channels| ImageSet {
         pixels,
@@ -188,6 +202,18 @@ mod tests {
             .expect_err("unmatched")
             .to_string();
         assert!(err.contains("no counterpart of 3"), "{err}");
+        // Counterparts of another resolution pair up; of another shape, they are refused.
+        gray(&b.join("3.png"), 8, 8, |_| 35);
+        load_paired_folders(&a, &b, (1, 1), 4).expect("same shape, twice the size");
+        gray(&b.join("3.png"), 8, 4, |_| 35);
+        let err = format!(
+            "{:#}",
+            load_paired_folders(&a, &b, (1, 1), 4).expect_err("shape")
+        );
+        assert!(
+            err.contains("is 4x4 but its counterpart") && err.contains("8x4"),
+            "{err}"
+        );
     }
 
     #[test]

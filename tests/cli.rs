@@ -13,7 +13,9 @@ fn list_config_and_info() {
         .collect();
     assert_eq!(
         names,
-        ["vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan"]
+        [
+            "vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan", "pix2pix"
+        ]
     );
     let cfg = ok(zoo(&["config", "vanilla"]));
     let table: toml::Table = cfg.parse().expect("valid TOML");

@@ -305,7 +305,7 @@ fn classifier_eval_and_compare() {
         &cache,
         &["eval", cg_run.to_str().expect("utf-8"), "-n", "100"],
     ));
-    for row in ["cycle L1", "L1 vs true mapping", "PSNR", "label agreement"] {
+    for row in ["cycle L1", "L1 vs truth", "PSNR", "SSIM", "label agreement"] {
         assert!(table.contains(row), "{row} in {table}");
     }
     let json: serde_json::Value =
@@ -314,6 +314,7 @@ fn classifier_eval_and_compare() {
     let agree = json["label_agreement_a2b"].as_f64().expect("agreement");
     assert!((0.0..=1.0).contains(&agree), "{agree}");
     assert_eq!(json["images"][0].as_u64(), Some(5), "the 5 testA images");
+    assert_eq!(json["mapping"].as_str(), Some("invert"));
     fails(
         zoo_cached(&cache, &["compare", "vanilla", "cyclegan", "--steps", "2"]),
         &["cyclegan translates images"],

@@ -161,6 +161,41 @@ impl CycleGan {
     }
 }
 
+/// The reference implementation's run settings, shared by its two models: 256×256 RGB folders,
+/// batch 1, 100 epochs at the full rate and 100 decaying linearly.
+pub fn reference_run<C: Default>() -> RunConfig<C> {
+    let mut cfg = RunConfig::<C>::default();
+    cfg.data.dataset = DatasetKind::Folder;
+    cfg.data.image_size = 256;
+    cfg.data.channels = 3;
+    cfg.train.batch_size = 1;
+    // n_epochs = 100 at the full rate, then n_epochs_decay = 100 down towards zero.
+    cfg.train.epochs = Some(200);
+    cfg.train.lr_schedule = LrSchedule::LinearDecayEpochs { start_epoch: 100 };
+    cfg.train.log_every = 100;
+    cfg.train.sample_every = 1000;
+    cfg.train.checkpoint_every = 5000;
+    cfg.train.grid_samples = 8;
+    cfg
+}
+
+/// Checks the network widths both reference models share: filters, PatchGAN layers, init σ.
+pub fn check_widths(g_filters: usize, d_filters: usize, d_layers: usize, std: f64) -> Result<()> {
+    ensure!(
+        g_filters > 0 && d_filters > 0,
+        "model.g_filters and model.d_filters must be at least 1"
+    );
+    ensure!(
+        (1..=8).contains(&d_layers),
+        "model.d_layers must be between 1 and 8 (got {d_layers})"
+    );
+    ensure!(
+        std.is_finite() && std > 0.0,
+        "model.init_std must be a positive number (got {std})"
+    );
+    Ok(())
+}
+
 impl Game for CycleGan {
     type Config = CycleGanConfig;
     type G = Generators;
@@ -175,37 +210,12 @@ impl Game for CycleGan {
                                  generators, two PatchGANs and cycle consistency";
 
     fn defaults() -> RunConfig<CycleGanConfig> {
-        let mut cfg = RunConfig::<CycleGanConfig>::default();
-        cfg.data.dataset = DatasetKind::Folder;
-        cfg.data.image_size = 256;
-        cfg.data.channels = 3;
-        cfg.train.batch_size = 1;
-        // n_epochs = 100 at the full rate, then n_epochs_decay = 100 down towards zero.
-        cfg.train.epochs = Some(200);
-        cfg.train.lr_schedule = LrSchedule::LinearDecayEpochs { start_epoch: 100 };
-        cfg.train.log_every = 100;
-        cfg.train.sample_every = 1000;
-        cfg.train.checkpoint_every = 5000;
-        cfg.train.grid_samples = 8;
-        cfg
+        reference_run()
     }
 
     fn new(cfg: &RunConfig<CycleGanConfig>) -> Result<Self> {
         let m = &cfg.model;
-        ensure!(
-            m.g_filters > 0 && m.d_filters > 0,
-            "model.g_filters and model.d_filters must be at least 1"
-        );
-        ensure!(
-            (1..=8).contains(&m.d_layers),
-            "model.d_layers must be between 1 and 8 (got {})",
-            m.d_layers
-        );
-        ensure!(
-            m.init_std.is_finite() && m.init_std > 0.0,
-            "model.init_std must be a positive number (got {})",
-            m.init_std
-        );
+        check_widths(m.g_filters, m.d_filters, m.d_layers, m.init_std)?;
         for (k, v) in [
             ("lambda_a", m.lambda_a),
             ("lambda_b", m.lambda_b),

@@ -317,24 +317,8 @@ fn resume_continues_exactly_with_the_pools() {
     let _l = rng_lock();
     let mut cfg = tiny(8);
     cfg.train.steps = 6;
-    cfg.train.checkpoint_every = 3;
     cfg.train.log_every = 1;
-    let dir = tempfile_dir();
-    let straight = RunDir::create(&dir.join("a"), CycleGan::NAME).expect("run");
-    train_game::<CycleGan>(&cfg, domains(&cfg, 8), &straight, false);
-    let split = RunDir::create(&dir.join("b"), CycleGan::NAME).expect("run");
-    let mut half = cfg.clone();
-    half.train.steps = 3;
-    train_game::<CycleGan>(&half, domains(&cfg, 8), &split, false);
-    train_game::<CycleGan>(&cfg, domains(&cfg, 8), &split, true);
-    let (ga, da) = load_trained::<CycleGan>(&cfg, &straight);
-    let (gb, db) = load_trained::<CycleGan>(&cfg, &split);
-    assert!(param_values(&ga) == param_values(&gb), "generators differ");
-    assert!(
-        param_values(&da) == param_values(&db),
-        "discriminators differ"
-    );
-    let _ = std::fs::remove_dir_all(dir);
+    zoo_train::testing::assert_resume_is_exact::<CycleGan>(&cfg, || domains(&cfg, 8));
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub mod nets;
 use anyhow::{Result, ensure};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use zoo_core::config::{DatasetKind, LrSchedule, RunConfig};
+use zoo_core::config::{DatasetKind, RunConfig};
 use zoo_core::data::ImageSet;
 use zoo_core::data::similarity::conform;
 use zoo_core::game::{Direction, Game, HeldOut, ImageToImage, Translate, Translated};
@@ -159,38 +159,14 @@ impl Game for Pix2Pix {
     const ABOUT: &'static str = "Isola et al. 2017: paired image-to-image translation with a U-Net, \
                                  a conditional PatchGAN and an L1 loss";
 
+    /// The reference's settings: 256 px RGB, batch 1, 100 + 100 epochs.
     fn defaults() -> RunConfig<Pix2PixConfig> {
-        let mut cfg = RunConfig::<Pix2PixConfig>::default();
-        cfg.data.dataset = DatasetKind::Folder;
-        cfg.data.image_size = 256;
-        cfg.data.channels = 3;
-        cfg.train.batch_size = 1;
-        // n_epochs = 100 at the full rate, then n_epochs_decay = 100 down towards zero.
-        cfg.train.epochs = Some(200);
-        cfg.train.lr_schedule = LrSchedule::LinearDecayEpochs { start_epoch: 100 };
-        cfg.train.log_every = 100;
-        cfg.train.sample_every = 1000;
-        cfg.train.checkpoint_every = 5000;
-        cfg.train.grid_samples = 8;
-        cfg
+        zoo_cyclegan::reference_run()
     }
 
     fn new(cfg: &RunConfig<Pix2PixConfig>) -> Result<Self> {
         let m = &cfg.model;
-        ensure!(
-            m.g_filters > 0 && m.d_filters > 0,
-            "model.g_filters and model.d_filters must be at least 1"
-        );
-        ensure!(
-            (1..=8).contains(&m.d_layers),
-            "model.d_layers must be between 1 and 8 (got {})",
-            m.d_layers
-        );
-        ensure!(
-            m.init_std.is_finite() && m.init_std > 0.0,
-            "model.init_std must be a positive number (got {})",
-            m.init_std
-        );
+        zoo_cyclegan::check_widths(m.g_filters, m.d_filters, m.d_layers, m.init_std)?;
         ensure!(
             m.lambda_l1.is_finite() && m.lambda_l1 >= 0.0,
             "model.lambda_l1 must be a non-negative number (got {})",

@@ -3,10 +3,11 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use zoo_core::config::RunConfig;
 use zoo_core::data::ImageSet;
-use zoo_core::gan::{param_values, trainable_params};
+use zoo_core::gan::trainable_params;
 use zoo_train::run::RunDir;
 use zoo_train::testing::{
-    assert_game_round_trip, load_trained, rng_lock, tempfile_dir, train_game,
+    assert_game_round_trip, assert_resume_is_exact, load_trained, rng_lock, tempfile_dir,
+    train_game,
 };
 
 use super::*;
@@ -197,23 +198,7 @@ fn resume_continues_exactly() {
     let _l = rng_lock();
     let mut cfg = tiny(8);
     cfg.train.steps = 6;
-    cfg.train.checkpoint_every = 3;
-    let dir = tempfile_dir();
-    let straight = RunDir::create(&dir.join("a"), Pix2Pix::NAME).expect("run");
-    train_game::<Pix2Pix>(&cfg, data(&cfg, 8), &straight, false);
-    let split = RunDir::create(&dir.join("b"), Pix2Pix::NAME).expect("run");
-    let mut half = cfg.clone();
-    half.train.steps = 3;
-    train_game::<Pix2Pix>(&half, data(&cfg, 8), &split, false);
-    train_game::<Pix2Pix>(&cfg, data(&cfg, 8), &split, true);
-    let (ga, da) = load_trained::<Pix2Pix>(&cfg, &straight);
-    let (gb, db) = load_trained::<Pix2Pix>(&cfg, &split);
-    assert!(param_values(&ga) == param_values(&gb), "generators differ");
-    assert!(
-        param_values(&da) == param_values(&db),
-        "discriminators differ"
-    );
-    let _ = std::fs::remove_dir_all(dir);
+    assert_resume_is_exact::<Pix2Pix>(&cfg, || data(&cfg, 8));
 }
 
 #[test]

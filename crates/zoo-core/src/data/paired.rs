@@ -1,15 +1,13 @@
 //! Paired image sets (pix2pix): two folders matched by file name, or the reference
-//! pix2pix's side-by-side `AB` images, batched with the same indices on both sides.
+//! pix2pix's side-by-side `AB` images.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
-use burn::prelude::*;
 use image::imageops::FilterType;
 
-use super::{Batches, ImageSet, flatten_alpha, list_images, push_planar};
+use super::{ImageSet, flatten_alpha, list_images, push_planar};
 
 /// Two image sets whose image `i` are counterparts.
 #[derive(Debug, Clone)]
@@ -132,37 +130,6 @@ pub fn load_aligned(dir: &Path, channels: usize, size: usize) -> Result<PairedSe
     })
 }
 
-/// Seeded batches of pairs: the same shuffled indices on both sides.
-pub struct PairedBatches {
-    order: Batches,
-    b: Arc<ImageSet>,
-}
-
-impl PairedBatches {
-    /// Batches of `batch_size` pairs (epoch-wise shuffled from `seed`, last partial batch
-    /// dropped).
-    pub fn new(set: PairedSet, batch_size: usize, seed: u64) -> Result<Self> {
-        Ok(Self {
-            order: Batches::new(Arc::new(set.a), batch_size, seed)?,
-            b: Arc::new(set.b),
-        })
-    }
-
-    /// Full batches per epoch.
-    pub fn per_epoch(&self) -> u64 {
-        self.order.per_epoch()
-    }
-
-    /// Batch number `index`: inputs and their counterparts.
-    pub fn pair(&mut self, index: u64, device: &Device) -> (Tensor<4>, Tensor<4>) {
-        let idx = self.order.indices(index);
-        (
-            self.order.set().tensor(&idx, device),
-            self.b.tensor(&idx, device),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn folders_pair_by_name_and_batches_keep_pairs_together() {
+    fn folders_pair_by_name() {
         let dir = tempfile::tempdir().expect("tmp");
         let (a, b) = (dir.path().join("A"), dir.path().join("B"));
         for i in 0..6u8 {
@@ -184,18 +151,10 @@ mod tests {
         }
         let set = load_paired_folders(&a, &b, (1, 3), 4).expect("pairs");
         assert_eq!((set.a.len, set.b.channels), (6, 3));
-        let mut batches = PairedBatches::new(set, 3, 7).expect("batches");
-        let dev = Device::flex();
-        let (x, y) = batches.pair(1, &dev);
-        // Each image's mean value.
-        let means = |t: Tensor<4>| -> Vec<f32> {
-            let m = t.mean_dim(1).mean_dim(2).mean_dim(3);
-            m.into_data().try_to_vec::<f32>().expect("f32")
-        };
-        let (x, y) = (means(x), means(y));
-        for (p, q) in x.iter().zip(&y) {
-            // B is A's value + 5 in every pair, whatever the shuffle.
-            assert!(((q - p) * 127.5 - 5.0).abs() < 1e-3, "{p} vs {q}");
+        // Pair i holds A's image i and its counterpart: B is A's value + 5 in every pair.
+        for i in 0..6 {
+            let (p, q) = (set.a.pixels[i * 16], set.b.pixels[i * 48]);
+            assert_eq!(q, p + 5, "pair {i}");
         }
         std::fs::remove_file(b.join("3.png")).expect("rm");
         let err = load_paired_folders(&a, &b, (1, 1), 4)

@@ -75,7 +75,9 @@ fn the_shipped_configs_are_complete_and_valid() {
             }
         }
     }
-    for model in ["vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan"] {
+    for model in [
+        "vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan", "pix2pix",
+    ] {
         let path = config_path(&format!("{model}.toml"));
         let info = ok(zoo(&["info", model, "--config", &path]));
         assert!(info.contains("Generator parameters"), "{info}");
@@ -103,6 +105,12 @@ fn the_shipped_configs_are_complete_and_valid() {
     assert!(toy.contains("Generator parameters: 486,402 (+"), "{toy}");
     // D: (2·200+200) + 2·(200·200+200) + (200+1).
     assert!(toy.contains("Discriminator parameters: 81,201"), "{toy}");
+    // The sparse emoji configs build.
+    for model in ["cyclegan", "pix2pix"] {
+        let path = config_path(&format!("{model}-emoji.toml"));
+        let info = ok(zoo(&["info", model, "--config", &path]));
+        assert!(info.contains("Generator parameters"), "{info}");
+    }
     // The sparse 64×64 configs build the paper's networks.
     for model in ["dcgan", "lsgan"] {
         let path = config_path(&format!("{model}-folder64.toml"));

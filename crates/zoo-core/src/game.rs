@@ -36,11 +36,12 @@ use crate::loss::Losses;
 
 /// Which way an image-to-image model translates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Domain A to domain B (CycleGAN's G).
+    #[serde(rename = "a2b")]
     AToB,
     /// Domain B to domain A (CycleGAN's F).
+    #[serde(rename = "b2a")]
     BToA,
 }
 

@@ -199,6 +199,35 @@ pub fn tempfile_dir() -> std::path::PathBuf {
     p
 }
 
+/// `n` seeded gray images of a bright rectangle on black; with `invert` the colours swap (the
+/// same seed draws the same rectangles, so the two sets are exact inverses).
+pub fn rectangles(n: usize, size: usize, seed: u64, invert: bool) -> ImageSet {
+    let mut pixels = Vec::with_capacity(n * size * size);
+    let mut s = seed;
+    let mut next = |m: usize| {
+        s = zoo_core::streams::mix(s, 1);
+        (s % m as u64) as usize
+    };
+    for _ in 0..n {
+        let (x0, y0) = (next(size / 2), next(size / 2));
+        let (w, h) = (2 + next(size / 2), 2 + next(size / 2));
+        for y in 0..size {
+            for x in 0..size {
+                let inside = (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y);
+                pixels.push(if inside != invert { 255 } else { 0 });
+            }
+        }
+    }
+    ImageSet {
+        pixels,
+        labels: None,
+        len: n,
+        channels: 1,
+        size,
+        floats: None,
+    }
+}
+
 /// Training `cfg.train.steps` steps straight and in two sessions (half, then `--resume` from
 /// the half-way checkpoint) gives the same networks bit for bit; `data` builds a fresh copy of
 /// the training data for each session.

@@ -33,30 +33,7 @@ fn tiny(size: usize) -> RunConfig<CycleGanConfig> {
 
 /// `n` images of a bright rectangle on black (seeded); with `invert` the colours swap.
 fn rectangles(n: usize, size: usize, seed: u64, invert: bool) -> Arc<ImageSet> {
-    let mut pixels = Vec::with_capacity(n * size * size);
-    let mut s = seed;
-    let mut next = |m: usize| {
-        s = zoo_core::streams::mix(s, 1);
-        (s % m as u64) as usize
-    };
-    for _ in 0..n {
-        let (x0, y0) = (next(size / 2), next(size / 2));
-        let (w, h) = (2 + next(size / 2), 2 + next(size / 2));
-        for y in 0..size {
-            for x in 0..size {
-                let inside = (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y);
-                pixels.push(if inside != invert { 255 } else { 0 });
-            }
-        }
-    }
-    Arc::new(ImageSet {
-        pixels,
-        labels: None,
-        len: n,
-        channels: 1,
-        size,
-        floats: None,
-    })
+    Arc::new(zoo_train::testing::rectangles(n, size, seed, invert))
 }
 
 fn domains(cfg: &RunConfig<CycleGanConfig>, n: usize) -> Domains {

@@ -32,32 +32,8 @@ fn tiny(size: usize) -> RunConfig<Pix2PixConfig> {
 /// `n` seeded pairs: A = a bright rectangle on black, B = the same rectangle dark on white
 /// (the truth is inversion, pixel for pixel).
 fn rectangles(n: usize, size: usize, seed: u64) -> (ImageSet, ImageSet) {
-    let mut a = Vec::with_capacity(n * size * size);
-    let mut s = seed;
-    let mut next = |m: usize| {
-        s = zoo_core::streams::mix(s, 1);
-        (s % m as u64) as usize
-    };
-    for _ in 0..n {
-        let (x0, y0) = (next(size / 2), next(size / 2));
-        let (w, h) = (2 + next(size / 2), 2 + next(size / 2));
-        for y in 0..size {
-            for x in 0..size {
-                let inside = (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y);
-                a.push(if inside { 255 } else { 0 });
-            }
-        }
-    }
-    let set = |pixels| ImageSet {
-        pixels,
-        labels: None,
-        len: n,
-        channels: 1,
-        size,
-        floats: None,
-    };
-    let b = a.iter().map(|v| 255 - v).collect();
-    (set(a), set(b))
+    let draw = |invert| zoo_train::testing::rectangles(n, size, seed, invert);
+    (draw(false), draw(true))
 }
 
 fn data(cfg: &RunConfig<Pix2PixConfig>, n: usize) -> PairedData {

@@ -762,6 +762,80 @@ const CATALOGUE: &[Case] = &[
         "data pair mnist-invert --data-dir {MNIST} --out {T}/pair --unpaired",
         &["options of the emoji pair"],
     ),
+    case(
+        "export a run with no checkpoint yet",
+        "export {T}/dcgan-run --out {T}/g.onnx",
+        &["has no checkpoint to export yet", "train it first"],
+    ),
+    case(
+        "export to an unknown format",
+        "export {T}/run --format tflite --out {T}/g.onnx",
+        &["unknown --format `tflite`", "--format onnx"],
+    ),
+    case(
+        "export --out not named .onnx",
+        "export {T}/run --out {T}/g.bpk",
+        &["is not a .onnx file name"],
+    ),
+    case(
+        "export --out naming a folder",
+        "export {T}/run --out {T}/folder.onnx",
+        &["is a folder", "name a .onnx file in it"],
+    ),
+    case(
+        "export --out in a folder that does not exist",
+        "export {T}/run --out {T}/nowhere/g.onnx",
+        &["does not exist", "create it first"],
+    ),
+    case(
+        "export --out where nothing can be written",
+        "export {T}/run --out /proc/g.onnx",
+        &["cannot write --out /proc/g.onnx"],
+    ),
+    Case {
+        what: "export with neither --out nor --web",
+        args: "export {T}/run",
+        needles: &["required arguments were not provided", "--out"],
+        code: 2,
+    },
+    case(
+        "export --check-n 0",
+        "export {T}/run --out {T}/g.onnx --check-n 0",
+        &["--check-n must be between 1 and 256"],
+    ),
+    case(
+        "export --direction of a noise-to-image run",
+        "export {T}/run --out {T}/g.onnx --direction a2b",
+        &[
+            "generates from noise",
+            "--direction is for image-to-image runs",
+        ],
+    ),
+    case(
+        "export b2a of a pix2pix run trained a2b",
+        "export {T}/pix2pix-run --out {T}/g.onnx --direction b2a",
+        &["translates a2b only"],
+    ),
+    case(
+        "export --web into a folder holding other files",
+        "export {T}/run --web {T}/two",
+        &["holds other files", "new or empty folder"],
+    ),
+    case(
+        "export --web inside the run folder",
+        "export {T}/run --web {T}/run/page",
+        &["is inside the run folder", "elsewhere"],
+    ),
+    case(
+        "export --web --ort-dir without onnxruntime-web's files",
+        "export {T}/run --web {T}/page --ort-dir {T}/empty",
+        &["does not hold onnxruntime-web", "zoo data get ort-web"],
+    ),
+    case(
+        "sample --save-noise not named .npy",
+        "sample {T}/run --save-noise {T}/z.txt",
+        &["is not a .npy file name"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.
@@ -841,6 +915,7 @@ fn fixtures(t: &Path) {
     .expect("write");
     std::fs::write(t.join("syntax.toml"), "[train\n").expect("write");
     std::fs::write(t.join("a-file"), "x").expect("write");
+    mkdir(t.join("folder.onnx"));
     fake_run(&t.join("dcgan-run"), "dcgan");
     // Paired-data fixtures: names that do not match, a pair of two shapes, a tiny emoji set
     // (and one whose styles differ by a name).

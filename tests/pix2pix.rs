@@ -8,7 +8,7 @@ use crate::util::*;
 
 /// A stand-in for the emoji set: `n` 16x16 RGBA drawings per style with the same names, a
 /// coloured square on a transparent background whose colour differs by style.
-fn emoji_root(root: &Path, n: u32) -> PathBuf {
+pub fn emoji_root(root: &Path, n: u32) -> PathBuf {
     let dir = root.join("emoji");
     for (s, style) in ["twemoji", "noto"].iter().enumerate() {
         std::fs::create_dir_all(dir.join(style)).expect("mkdir");
@@ -29,7 +29,7 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8")
 }
 
-fn make_pair(src: &Path, out: &Path, extra: &[&str]) -> String {
+pub fn make_pair(src: &Path, out: &Path, extra: &[&str]) -> String {
     let mut args = vec![
         "data",
         "pair",
@@ -45,7 +45,7 @@ fn make_pair(src: &Path, out: &Path, extra: &[&str]) -> String {
 }
 
 /// Tiny pix2pix settings: 16 px RGB, 4 filters, a 2-layer PatchGAN.
-const SMALL: &[&str] = &[
+pub const SMALL: &[&str] = &[
     "--set",
     "data.image_size=16",
     "--set",

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod cyclegan;
 mod eval;
+mod export;
 mod fuzz;
 mod hardening;
 mod pix2pix;

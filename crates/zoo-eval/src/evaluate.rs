@@ -12,8 +12,7 @@ use zoo_core::io::write_atomic;
 use zoo_core::streams::{EVAL, mix};
 use zoo_train::checkpoint::load_generator;
 use zoo_train::output::{points_of, save_scatter};
-use zoo_train::run::Checkpoint;
-use zoo_train::tasks::{generate, generate_balanced, open_trained, sampler_of};
+use zoo_train::tasks::{chosen_checkpoint, generate, generate_balanced, open_trained, sampler_of};
 
 use crate::eval::{Evaluation, Reference, ToyEval};
 
@@ -46,17 +45,7 @@ pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
         check_n(n)?;
     }
     let (cfg, model, latest) = open_trained::<M>(&req.run_dir, "evaluate")?;
-    let ck = match &req.checkpoint {
-        Some(p) => {
-            let ck = Checkpoint { path: p.clone() };
-            ck.state().with_context(|| {
-                format!("--checkpoint {} is not a checkpoint folder", p.display())
-            })?;
-            ck.verify()?;
-            ck
-        }
-        None => latest,
-    };
+    let ck = chosen_checkpoint(latest, req.checkpoint.as_deref())?;
     let step = ck.state()?.step;
     let eval = if let Some(t) = M::Role::translator(&model) {
         let g = load_generator(&model, &ck, &req.device)?.valid();

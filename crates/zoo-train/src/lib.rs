@@ -15,6 +15,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod ema;
 pub mod engine;
+pub mod export;
 pub mod log;
 pub mod output;
 pub mod params;

@@ -95,6 +95,9 @@ pub struct SampleRequest {
     pub out_dir: Option<PathBuf>,
     /// `--class`: a class name or index of a conditional run, or `all` (one row per class).
     pub class: Option<String>,
+    /// `--save-noise`: also write the latent codes, `[n, latent]` float32, as a `.npy` file
+    /// (to feed the same noise to an exported generator elsewhere).
+    pub save_noise: Option<PathBuf>,
     /// Where to compute.
     pub device: Device,
 }
@@ -397,6 +400,20 @@ pub fn open_trained<M: Game>(
     Ok((cfg, model, ck))
 }
 
+/// `--checkpoint DIR` when given (a checkpoint folder that verifies), else `latest`.
+pub fn chosen_checkpoint(latest: Checkpoint, pick: Option<&Path>) -> Result<Checkpoint> {
+    let Some(p) = pick else {
+        return Ok(latest);
+    };
+    let ck = Checkpoint {
+        path: p.to_path_buf(),
+    };
+    ck.state()
+        .with_context(|| format!("--checkpoint {} is not a checkpoint folder", p.display()))?;
+    ck.verify()?;
+    Ok(ck)
+}
+
 /// `zoo sample`: a grid (or one PNG per image) from a run's latest checkpoint; returns the
 /// files written.
 pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
@@ -412,6 +429,13 @@ pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
             "--out {} is not a .png file name; name the grid e.g. samples.png (or use \
              --out-dir for one file per sample)",
             out.display()
+        );
+    }
+    if let Some(p) = &req.save_noise {
+        ensure!(
+            p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")),
+            "--save-noise {} is not a .npy file name; name it e.g. noise.npy",
+            p.display()
         );
     }
     let (cfg, model, ck) = open_trained::<M>(&req.run_dir, "sample from")?;
@@ -448,17 +472,26 @@ pub fn sample<M: Game>(req: &SampleRequest) -> Result<Vec<PathBuf>> {
             })
             .collect()
     };
-    let (chunks, nrow) = match &classes {
-        None => (
-            chunked(sampler.noise(req.n, &req.device), None),
-            grid_columns(req.n),
+    let (noise, labels, nrow) = match &classes {
+        None => (sampler.noise(req.n, &req.device), None, grid_columns(req.n)),
+        Some((cs, (labels, per_row))) => (
+            cs.noise(labels.len(), &req.device),
+            Some(label_tensor(labels.clone(), &req.device)),
+            *per_row,
         ),
-        Some((cs, (labels, per_row))) => {
-            let n = labels.len();
-            let labels = label_tensor(labels.clone(), &req.device);
-            (chunked(cs.noise(n, &req.device), Some(labels)), *per_row)
-        }
     };
+    if let Some(p) = &req.save_noise {
+        let dims = noise.dims();
+        let values = noise
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        write_atomic(p, &zoo_core::io::npy_f32(&dims, &values))
+            .with_context(|| format!("cannot write --save-noise {}", p.display()))?;
+    }
+    let chunks = chunked(noise, labels);
     if let Some(dir) = &req.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut written = Vec::with_capacity(req.n);

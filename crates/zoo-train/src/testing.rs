@@ -354,6 +354,7 @@ pub fn assert_class_sampling<M: Game>(sets: &[&str], steps: u64) {
             out: None,
             out_dir: Some(out),
             class: Some(name.to_string()),
+            save_noise: None,
             device: Device::flex(),
         })
         .expect("samples");

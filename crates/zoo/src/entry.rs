@@ -14,7 +14,9 @@ use zoo_eval::compare::Contender;
 use zoo_eval::eval::Evaluation;
 use zoo_eval::evaluate::EvalRequest;
 use zoo_eval::watch::Watch;
+use zoo_export::Export;
 use zoo_train::bench::BenchReport;
+use zoo_train::export::{ExportReport, ExportRequest};
 use zoo_train::tasks::{
     self, BenchRequest, SampleRequest, TrainReport, TrainRequest, TranslateReport, TranslateRequest,
 };
@@ -33,6 +35,8 @@ pub trait ModelEntry: Contender {
     fn bench(&self, req: &BenchRequest) -> Result<BenchReport>;
     /// Translates a folder of images with an image-to-image run.
     fn translate(&self, req: &TranslateRequest) -> Result<TranslateReport>;
+    /// A run's generator as an ONNX model, checked by tract against zoo's forward.
+    fn export(&self, req: &ExportRequest) -> Result<ExportReport>;
 }
 
 /// Adapts a [`Game`] to [`ModelEntry`].
@@ -66,7 +70,7 @@ impl<M: Game> Contender for Entry<M> {
     }
 }
 
-impl<M: Game> ModelEntry for Entry<M> {
+impl<M: Game + Export> ModelEntry for Entry<M> {
     fn about(&self) -> &'static str {
         M::ABOUT
     }
@@ -84,5 +88,8 @@ impl<M: Game> ModelEntry for Entry<M> {
     }
     fn translate(&self, req: &TranslateRequest) -> Result<TranslateReport> {
         tasks::translate::<M>(req)
+    }
+    fn export(&self, req: &ExportRequest) -> Result<ExportReport> {
+        zoo_train::export::export::<M>(req)
     }
 }

@@ -302,3 +302,91 @@ fn from_package(
     }
     Ok(())
 }
+
+/// onnxruntime-web's npm package, and the three files of it a page needs (the WebAssembly
+/// build: its loader, the module's glue and the module), with their sha256.
+const ORT_WEB: &str = "https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-1.30.0.tgz";
+const ORT_WEB_SHA256: &str = "d2228df7e4616bc3348bf504ee888f3bec43789a273f0a63f3e68d203ce3bf71";
+/// onnxruntime-web's version, as the page records it.
+pub const ORT_WEB_VERSION: &str = "1.30.0";
+/// The files of onnxruntime-web a page loads, and their sha256.
+pub const ORT_WEB_FILES: [(&str, &str); 3] = [
+    (
+        "ort.wasm.min.js",
+        "faece07e84faa9001f5104bbe4e5c70861d06cb2376a0dea1fa0ad33a67adc81",
+    ),
+    (
+        "ort-wasm-simd-threaded.mjs",
+        "e13f7f94fc51b4ca72b12faeb1ee95f4ace6dfbc8939bc718aabdc0a27c4299b",
+    ),
+    (
+        "ort-wasm-simd-threaded.wasm",
+        "3398c10d07d229bd91b364548e130e0e51a8e5704b88c7c083ebbeb78842dee2",
+    ),
+];
+
+/// Whether `dir` holds onnxruntime-web's files, each with its expected checksum.
+pub fn ort_web_present(dir: &Path) -> Result<()> {
+    for (name, sum) in ORT_WEB_FILES {
+        let p = dir.join(name);
+        let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let got = sha256_hex(&bytes);
+        ensure!(
+            got == sum,
+            "{} is not onnxruntime-web {ORT_WEB_VERSION}'s (sha256 {got}, expected {sum})",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
+/// `zoo data get ort-web`: onnxruntime-web's WebAssembly files from its npm package into
+/// `dir` (verified; kept when already there). Returns what it did.
+pub fn get_ort_web(dir: &Path) -> Result<String> {
+    if ort_web_present(dir).is_ok() {
+        return Ok(format!(
+            "onnxruntime-web {ORT_WEB_VERSION} already in {} (verified)",
+            dir.display()
+        ));
+    }
+    let bytes = fetch(&agent(), ORT_WEB)?;
+    let got = sha256_hex(&bytes);
+    ensure!(
+        got == ORT_WEB_SHA256,
+        "package checksum mismatch (sha256 {got}, expected {ORT_WEB_SHA256})"
+    );
+    let tar_bytes = gunzip_if_needed(bytes).context("corrupt .tgz package")?;
+    let mut found: Vec<Option<Vec<u8>>> = vec![None; ORT_WEB_FILES.len()];
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    for entry in archive.entries().context("corrupt tar")? {
+        let mut entry = entry.context("corrupt tar entry")?;
+        let path = entry
+            .path()
+            .context("bad tar path")?
+            .to_string_lossy()
+            .to_string();
+        if let Some(i) = ORT_WEB_FILES
+            .iter()
+            .position(|(name, _)| path == format!("package/dist/{name}"))
+        {
+            let mut buf = Vec::new();
+            entry.read_to_end(&mut buf).context("reading tar entry")?;
+            let got = sha256_hex(&buf);
+            ensure!(
+                got == ORT_WEB_FILES[i].1,
+                "{path}: checksum mismatch (sha256 {got})"
+            );
+            found[i] = Some(buf);
+        }
+    }
+    create(dir)?;
+    for ((name, _), bytes) in ORT_WEB_FILES.iter().zip(found) {
+        let bytes = bytes.with_context(|| format!("the package does not contain dist/{name}"))?;
+        write_atomic(&dir.join(name), &bytes)?;
+    }
+    Ok(format!(
+        "onnxruntime-web {ORT_WEB_VERSION} ({}) -> {}",
+        ORT_WEB_FILES.map(|(n, _)| n).join(", "),
+        dir.display()
+    ))
+}

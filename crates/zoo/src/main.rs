@@ -6,8 +6,10 @@
 mod bench;
 mod cli;
 mod entry;
+mod export;
 mod get;
 mod registry;
+mod web;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -150,6 +152,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare(args, g),
         Command::Eval(args) => eval(args, g),
         Command::Translate(args) => translate(args, g),
+        Command::Export(args) => export::run(args, device(g.device)?),
         Command::Bench(args) => bench::run(args, g.device, device(g.device)?),
         Command::Classifier { command } => classifier(command, g),
         Command::Watch(args) => watch(args),
@@ -277,6 +280,7 @@ fn sample(args: SampleArgs, g: &GlobalArgs) -> Result<()> {
         out: args.out,
         out_dir: args.out_dir,
         class: args.class,
+        save_noise: args.save_noise,
         device: device(g.device)?,
     })?;
     if written.len() == 1 {
@@ -356,11 +360,7 @@ fn eval(args: EvalArgs, g: &GlobalArgs) -> Result<()> {
 
 /// `zoo translate`.
 fn translate(args: TranslateArgs, g: &GlobalArgs) -> Result<()> {
-    let direction = match args.direction.as_str() {
-        "a2b" => Direction::AToB,
-        "b2a" => Direction::BToA,
-        other => bail!("unknown --direction `{other}`; use a2b (A to B) or b2a (B to A)"),
-    };
+    let direction = parse_direction(&args.direction)?;
     let entry = entry_of_run(&args.run_dir)?;
     let report = entry.translate(&TranslateRequest {
         run_dir: args.run_dir,
@@ -416,6 +416,11 @@ fn data(command: DataCommand) -> Result<()> {
             dataset: name,
             data_dir,
         } => {
+            if name == "ort-web" {
+                let dir = data_dir.unwrap_or_else(web::default_ort_dir);
+                println!("{}", get::get_ort_web(&dir)?);
+                return Ok(());
+            }
             let kind = dataset(&name)?;
             let dir = data_dir.unwrap_or_else(|| default_data_dir(kind));
             println!("{}", get::get(kind, &dir)?);
@@ -497,6 +502,15 @@ fn data_pair(
 }
 
 /// The registered model that wrote a run folder.
+/// `--direction`: `a2b` or `b2a`.
+fn parse_direction(s: &str) -> Result<Direction> {
+    match s {
+        "a2b" => Ok(Direction::AToB),
+        "b2a" => Ok(Direction::BToA),
+        other => bail!("unknown --direction `{other}`; use a2b (A to B) or b2a (B to A)"),
+    }
+}
+
 fn entry_of_run(run_dir: &Path) -> Result<&'static dyn ModelEntry> {
     let (_, info) = RunDir::open(run_dir, None)?;
     registry::find(&info.model)

@@ -95,6 +95,25 @@ impl AcGenerator {
         let hot = labels.one_hot(self.classes).float();
         self.net.forward(Tensor::cat(vec![z, hot], 1))
     }
+
+    /// The same forward as an ONNX graph: `[z, one_hot(class)]` (rows of an identity table)
+    /// into DCGAN's generator.
+    pub fn to_onnx(
+        &self,
+        g: &mut zoo_export::Graph,
+        z: &zoo_export::Value,
+        class: &zoo_export::Value,
+    ) -> Result<zoo_export::Value> {
+        use zoo_export::layers;
+        let k = self.classes;
+        let eye: Vec<f32> = (0..k * k)
+            .map(|i| if i / k == i % k { 1.0 } else { 0.0 })
+            .collect();
+        let eye = g.floats("g.one_hot", &[k, k], eye);
+        let hot = layers::rows(g, &eye, class, "g.one_hot_of_class");
+        let x = layers::concat(g, &[z, &hot], 1, "g.z_and_class");
+        self.net.to_onnx(g, &x)
+    }
 }
 
 /// AC-GAN's discriminator: DCGAN's trunk and real/fake head, and a class head (a
@@ -231,6 +250,28 @@ impl ConditionalGan for Acgan {
         let (f, fc) = d.forward(fake);
         let ce = Self::cross_entropy(fc, labels).mul_scalar(self.cfg.class_weight);
         self.cfg.loss.g_losses(f).regularized(vec![("g_class", ce)])
+    }
+}
+
+impl zoo_export::ExportConditional for Acgan {
+    fn export_generator(&self, g: &AcGenerator) -> Result<zoo_export::OnnxModel> {
+        let mut graph = zoo_export::Graph::new();
+        let z = zoo_export::noise_input(&mut graph, self.cfg.latent_dim, self.cfg.prior);
+        let class = zoo_export::class_input(&mut graph, &self.classes);
+        let x = g.to_onnx(&mut graph, &z, &class)?;
+        zoo_export::image_output(
+            &mut graph,
+            x,
+            "image",
+            self.layout.channels,
+            self.layout.size(),
+        );
+        zoo_export::finish(
+            graph,
+            Self::NAME,
+            None,
+            "[z, one-hot class] into transposed convolutions, batch norm in eval mode, tanh",
+        )
     }
 }
 

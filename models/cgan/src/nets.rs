@@ -1,6 +1,7 @@
 //! The projection cGAN's networks: DCGAN's generator with conditional batch norm, and a
 //! spectrally normalised DCGAN-style discriminator with a projection head.
 
+use anyhow::Result;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use zoo_core::kernels::{FastConv, FastNorm, leaky_relu};
 use zoo_core::nn::{ConditionalBatchNorm, SpectralNorm, spectral_norm};
 use zoo_dcgan::Layout;
+use zoo_export::{Graph, Value, layers};
 
 use crate::CganConfig;
 
@@ -115,6 +117,38 @@ impl Generator {
             }
         }
         tanh(x)
+    }
+
+    /// The same forward as an ONNX graph from codes `z` `[N, latent]` and `class` `[N]`
+    /// (batch norms with their running statistics).
+    pub fn to_onnx(&self, g: &mut Graph, z: &Value, class: &Value) -> Result<Value> {
+        let z = match &self.embed {
+            Some(e) => {
+                let table = g.weight("g.embed", e.val())?;
+                let e = layers::rows(g, &table, class, "g.embed_of_class");
+                layers::concat(g, &[z, &e], 1, "g.z_and_embed")
+            }
+            None => z.clone(),
+        };
+        // `model.g_norm = "batch"`: row 0 of every affine table, as the forward takes it.
+        let rows = (self.norms[0].gamma.dims()[0] != 1).then_some(class);
+        let l = self.convs[0].weight.dims()[0] as i64;
+        let mut x = layers::reshape(g, &z, &[0, l, 1, 1], "g.reshape");
+        let last = self.convs.len() - 1;
+        for (i, conv) in self.convs.iter().enumerate() {
+            x = layers::conv_transpose2d(g, &x, conv, &format!("g.convs.{i}"))?;
+            if i < last {
+                x = layers::conditional_batch_norm(
+                    g,
+                    &x,
+                    &self.norms[i],
+                    rows,
+                    &format!("g.norms.{i}"),
+                )?;
+                x = layers::relu(g, &x, &format!("g.relu.{i}"));
+            }
+        }
+        Ok(layers::tanh(g, &x, "g.tanh"))
     }
 }
 

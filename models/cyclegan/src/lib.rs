@@ -406,6 +406,32 @@ impl Game for CycleGan {
     }
 }
 
+impl zoo_export::Export for CycleGan {
+    /// One direction per file: G (A → B) or F (B → A).
+    fn export(
+        &self,
+        g: &Generators,
+        direction: Option<Direction>,
+    ) -> Result<zoo_export::OnnxModel> {
+        let direction = direction.unwrap_or(Direction::AToB);
+        let (net, name, (cin, cout)) = match direction {
+            Direction::AToB => (&g.g, "g", self.channels),
+            Direction::BToA => (&g.f, "f", (self.channels.1, self.channels.0)),
+        };
+        let mut graph = zoo_export::Graph::new();
+        let x = zoo_export::image_input(&mut graph, "image", cin, self.crop);
+        let y = net.to_onnx(&mut graph, &x, name)?;
+        zoo_export::image_output(&mut graph, y, "translated", cout, self.crop);
+        zoo_export::finish(
+            graph,
+            <Self as Game>::NAME,
+            Some(direction),
+            "ResNet generator: reflection padding, instance norm, residual blocks, transposed \
+             convolutions, tanh",
+        )
+    }
+}
+
 impl Translate for CycleGan {
     fn translate(&self, g: &Generators, direction: Direction, images: Tensor<4>) -> Translated {
         let (there, back) = match direction {

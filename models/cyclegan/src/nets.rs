@@ -12,6 +12,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
 use zoo_core::kernels::{FastConv, FastDropout, FastNorm, leaky_relu};
 
+use zoo_export::{Graph, Value, layers};
+
 use crate::CycleGanConfig;
 
 /// Reflection padding of `p` pixels on every side (`torch.nn.ReflectionPad2d(p)`).
@@ -82,6 +84,18 @@ impl ResBlock {
             .norm2
             .fast_forward(self.conv2.fast_forward(reflect_pad(h, 1)));
         x + h
+    }
+
+    fn to_onnx(&self, g: &mut Graph, x: &Value, name: &str) -> Result<Value> {
+        let h = layers::reflect_pad(g, x, 1, &format!("{name}.pad1"));
+        let h = layers::conv2d(g, &h, &self.conv1, &format!("{name}.conv1"))?;
+        let h = layers::instance_norm(g, &h, &self.norm1, &format!("{name}.norm1"))?;
+        // Dropout is off in inference.
+        let h = layers::relu(g, &h, &format!("{name}.relu"));
+        let h = layers::reflect_pad(g, &h, 1, &format!("{name}.pad2"));
+        let h = layers::conv2d(g, &h, &self.conv2, &format!("{name}.conv2"))?;
+        let h = layers::instance_norm(g, &h, &self.norm2, &format!("{name}.norm2"))?;
+        Ok(layers::add(g, x, &h, &format!("{name}.residual")))
     }
 }
 
@@ -165,6 +179,30 @@ impl ResnetGenerator {
             x = relu(n.fast_forward(c.fast_forward(x)));
         }
         tanh(self.tail.fast_forward(reflect_pad(x, 3)))
+    }
+
+    /// The same forward as an ONNX graph (layers named under `name`, e.g. `g` or `f`).
+    pub fn to_onnx(&self, g: &mut Graph, x: &Value, name: &str) -> Result<Value> {
+        let h = layers::reflect_pad(g, x, 3, &format!("{name}.head_pad"));
+        let h = layers::conv2d(g, &h, &self.head, &format!("{name}.head"))?;
+        let h = layers::instance_norm(g, &h, &self.head_norm, &format!("{name}.head_norm"))?;
+        let mut h = layers::relu(g, &h, &format!("{name}.head_relu"));
+        for (i, (c, n)) in self.down.iter().zip(&self.down_norms).enumerate() {
+            h = layers::conv2d(g, &h, c, &format!("{name}.down.{i}"))?;
+            h = layers::instance_norm(g, &h, n, &format!("{name}.down_norms.{i}"))?;
+            h = layers::relu(g, &h, &format!("{name}.down_relu.{i}"));
+        }
+        for (i, b) in self.blocks.iter().enumerate() {
+            h = b.to_onnx(g, &h, &format!("{name}.blocks.{i}"))?;
+        }
+        for (i, (c, n)) in self.up.iter().zip(&self.up_norms).enumerate() {
+            h = layers::conv_transpose2d(g, &h, c, &format!("{name}.up.{i}"))?;
+            h = layers::instance_norm(g, &h, n, &format!("{name}.up_norms.{i}"))?;
+            h = layers::relu(g, &h, &format!("{name}.up_relu.{i}"));
+        }
+        let h = layers::reflect_pad(g, &h, 3, &format!("{name}.tail_pad"));
+        let h = layers::conv2d(g, &h, &self.tail, &format!("{name}.tail"))?;
+        Ok(layers::tanh(g, &h, &format!("{name}.tanh")))
     }
 }
 

@@ -18,8 +18,10 @@ use anyhow::Result;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
+use zoo_core::game::Direction;
 use zoo_core::gan::{GanModel, Losses, Prior};
 use zoo_core::loss::Adversarial;
+use zoo_export::{Export, Graph, OnnxModel};
 
 pub use nets::{Discriminator, Generator, Layout};
 
@@ -238,6 +240,23 @@ impl<F: Flavor> GanModel for ConvModel<F> {
     }
     fn g_loss(&mut self, d: &Discriminator, fake: Tensor<4>) -> Losses {
         self.inner.g_loss(d, fake)
+    }
+}
+
+impl<F: Flavor> Export for ConvModel<F> {
+    fn export(&self, g: &Generator, _direction: Option<Direction>) -> Result<OnnxModel> {
+        let cfg = self.inner.config();
+        let layout = self.inner.layout();
+        let mut graph = Graph::new();
+        let z = zoo_export::noise_input(&mut graph, cfg.latent_dim, cfg.prior);
+        let x = g.to_onnx(&mut graph, &z)?;
+        zoo_export::image_output(&mut graph, x, "image", layout.channels, layout.size());
+        zoo_export::finish(
+            graph,
+            F::NAME,
+            None,
+            "transposed convolutions, batch norm in eval mode, ReLU, tanh",
+        )
     }
 }
 

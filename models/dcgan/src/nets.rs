@@ -8,6 +8,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, tanh};
 use zoo_core::kernels::{FastConv, FastNorm, leaky_relu};
+use zoo_export::{Graph, Value, layers};
 
 use crate::DcganConfig;
 
@@ -112,6 +113,22 @@ impl Generator {
             }
         }
         tanh(x)
+    }
+
+    /// The same forward as an ONNX graph from codes `z` `[N, latent]` (batch norm with its
+    /// running statistics).
+    pub fn to_onnx(&self, g: &mut Graph, z: &Value) -> Result<Value> {
+        let l = self.convs[0].weight.dims()[0] as i64;
+        let mut x = layers::reshape(g, z, &[0, l, 1, 1], "g.reshape");
+        let last = self.convs.len() - 1;
+        for (i, conv) in self.convs.iter().enumerate() {
+            x = layers::conv_transpose2d(g, &x, conv, &format!("g.convs.{i}"))?;
+            if i < last {
+                x = layers::batch_norm(g, &x, &self.norms[i], &format!("g.norms.{i}"))?;
+                x = layers::relu(g, &x, &format!("g.relu.{i}"));
+            }
+        }
+        Ok(layers::tanh(g, &x, "g.tanh"))
     }
 }
 

@@ -320,6 +320,28 @@ impl Game for Pix2Pix {
     }
 }
 
+impl zoo_export::Export for Pix2Pix {
+    /// The trained direction (`model.direction`).
+    fn export(
+        &self,
+        g: &UnetGenerator,
+        _direction: Option<Direction>,
+    ) -> Result<zoo_export::OnnxModel> {
+        let (cin, cout) = self.io_channels();
+        let mut graph = zoo_export::Graph::new();
+        let x = zoo_export::image_input(&mut graph, "image", cin, self.crop);
+        let y = g.to_onnx(&mut graph, &x)?;
+        zoo_export::image_output(&mut graph, y, "translated", cout, self.crop);
+        zoo_export::finish(
+            graph,
+            <Self as Game>::NAME,
+            Some(self.cfg.direction),
+            "U-Net generator: strided convolutions, skip connections, batch or instance norm \
+             in eval mode, dropout off, transposed convolutions, tanh",
+        )
+    }
+}
+
 impl Translate for Pix2Pix {
     /// The one direction the generator was trained for.
     fn directions(&self) -> Vec<Direction> {

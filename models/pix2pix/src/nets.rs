@@ -2,6 +2,7 @@
 //! batch norm (the reference's pix2pix default) or instance norm, N(0, 0.02) weights, zero
 //! biases and batch-norm scales N(1, 0.02).
 
+use anyhow::Result;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, InstanceNorm, PaddingConfig2d};
@@ -11,6 +12,7 @@ use burn::tensor::activation::{relu, tanh};
 use serde::{Deserialize, Serialize};
 use zoo_core::kernels::{FastConv, FastDropout, FastNorm, leaky_relu};
 use zoo_cyclegan::nets::{conv, conv_t, instance_norm};
+use zoo_export::{Graph, Value, layers};
 
 /// Which normalisation the networks use (`--norm` of the reference).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -58,6 +60,13 @@ impl Norm {
         match self {
             Norm::Batch(n) => n.fast_forward(x),
             Norm::Instance(n) => n.fast_forward(x),
+        }
+    }
+
+    fn to_onnx(&self, g: &mut Graph, x: &Value, name: &str) -> Result<Value> {
+        match self {
+            Norm::Batch(n) => layers::batch_norm(g, x, n, name),
+            Norm::Instance(n) => layers::instance_norm(g, x, n, name),
         }
     }
 }
@@ -197,6 +206,33 @@ impl UnetGenerator {
                 u = self.dropout.fast_forward(u);
             }
             h = Tensor::cat(vec![skips[i - 1].clone(), u], 1);
+        }
+        unreachable!("the outermost level returns")
+    }
+
+    /// The same forward as an ONNX graph (norms in inference mode, dropout off).
+    pub fn to_onnx(&self, g: &mut Graph, x: &Value) -> Result<Value> {
+        let n = self.downs.len();
+        let mut skips = Vec::with_capacity(n);
+        let mut h = x.clone();
+        for i in 0..n {
+            if i > 0 {
+                h = layers::leaky_relu(g, &h, 0.2, &format!("g.down_leaky.{i}"));
+                skips.push(h.clone());
+            }
+            h = layers::conv2d(g, &h, &self.downs[i], &format!("g.downs.{i}"))?;
+            if i > 0 && i + 1 < n {
+                h = self.down_norms[i - 1].to_onnx(g, &h, &format!("g.down_norms.{}", i - 1))?;
+            }
+        }
+        for i in (0..n).rev() {
+            let r = layers::relu(g, &h, &format!("g.up_relu.{i}"));
+            let u = layers::conv_transpose2d(g, &r, &self.ups[i], &format!("g.ups.{i}"))?;
+            if i == 0 {
+                return Ok(layers::tanh(g, &u, "g.tanh"));
+            }
+            let u = self.up_norms[i - 1].to_onnx(g, &u, &format!("g.up_norms.{}", i - 1))?;
+            h = layers::concat(g, &[&skips[i - 1], &u], 1, &format!("g.skip.{i}"));
         }
         unreachable!("the outermost level returns")
     }

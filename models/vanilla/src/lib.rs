@@ -15,9 +15,11 @@ use burn::prelude::*;
 use burn::tensor::activation::tanh;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
+use zoo_core::game::Direction;
 use zoo_core::gan::{GanModel, Losses, Prior};
 use zoo_core::kernels::{FastDropout, leaky_relu};
 use zoo_core::loss::Adversarial;
+use zoo_export::{Dim, Export, Graph, OnnxModel, Value, layers};
 
 /// `[model]` of `zoo train vanilla`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +89,31 @@ impl Generator {
         let [c, h, w] = self.shape;
         let x = if self.linear_out { x } else { tanh(x) };
         x.reshape([n, c, h, w])
+    }
+
+    /// The same forward as an ONNX graph from `z` (batch norm with its running statistics).
+    pub fn to_onnx(&self, g: &mut Graph, z: &Value) -> Result<Value> {
+        let last = self.layers.len() - 1;
+        let mut x = z.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layers::linear(g, &x, layer, &format!("g.layers.{i}"))?;
+            if i < last {
+                if let Some(norm) = self.norms.get(i) {
+                    x = layers::batch_norm(g, &x, norm, &format!("g.norms.{i}"))?;
+                }
+                x = layers::leaky_relu(g, &x, self.act.negative_slope, &format!("g.act.{i}"));
+            }
+        }
+        if !self.linear_out {
+            x = layers::tanh(g, &x, "g.tanh");
+        }
+        let [c, h, w] = self.shape;
+        Ok(layers::reshape(
+            g,
+            &x,
+            &[0, c as i64, h as i64, w as i64],
+            "g.reshape",
+        ))
     }
 }
 
@@ -237,6 +264,31 @@ impl GanModel for Vanilla {
 
     fn g_loss(&mut self, d: &Discriminator, fake: Tensor<4>) -> Losses {
         self.cfg.loss.g_losses(d.forward(fake))
+    }
+}
+
+impl Export for Vanilla {
+    fn export(&self, g: &Generator, _direction: Option<Direction>) -> Result<OnnxModel> {
+        let mut graph = Graph::new();
+        let z = zoo_export::noise_input(&mut graph, self.cfg.latent_dim, self.cfg.prior);
+        let x = g.to_onnx(&mut graph, &z)?;
+        if self.points {
+            graph.output(
+                x,
+                "points",
+                vec![Dim::Batch, Dim::Fixed(2), Dim::Fixed(1), Dim::Fixed(1)],
+                "2-D points [N, 2, 1, 1] (x, y)",
+            );
+        } else {
+            let [c, h, _] = self.shape;
+            zoo_export::image_output(&mut graph, x, "image", c, h);
+        }
+        zoo_export::finish(
+            graph,
+            "vanilla",
+            None,
+            "MLP, LeakyReLU, batch norm in eval mode, tanh",
+        )
     }
 }
 

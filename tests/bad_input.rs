@@ -764,7 +764,7 @@ const CATALOGUE: &[Case] = &[
     ),
     case(
         "export a run with no checkpoint yet",
-        "export {T}/dcgan-run --out {T}/g.onnx",
+        "export {T}/fresh-run --out {T}/g.onnx",
         &["has no checkpoint to export yet", "train it first"],
     ),
     case(
@@ -790,14 +790,16 @@ const CATALOGUE: &[Case] = &[
     case(
         "export --out where nothing can be written",
         "export {T}/run --out /proc/g.onnx",
-        &["cannot write --out /proc/g.onnx"],
+        &[
+            "--out /proc/g.onnx cannot be written",
+            "a folder you can write",
+        ],
     ),
-    Case {
-        what: "export with neither --out nor --web",
-        args: "export {T}/run",
-        needles: &["required arguments were not provided", "--out"],
-        code: 2,
-    },
+    case(
+        "export with neither --out nor --web",
+        "export {T}/run",
+        &["nothing to write", "--out generator.onnx", "--web DIR"],
+    ),
     case(
         "export --check-n 0",
         "export {T}/run --out {T}/g.onnx --check-n 0",
@@ -814,7 +816,7 @@ const CATALOGUE: &[Case] = &[
     case(
         "export b2a of a pix2pix run trained a2b",
         "export {T}/pix2pix-run --out {T}/g.onnx --direction b2a",
-        &["translates a2b only"],
+        &["translates a2b only", "use --direction a2b"],
     ),
     case(
         "export --web into a folder holding other files",
@@ -953,6 +955,11 @@ fn fixtures(t: &Path) {
     let runs = t.join("runs");
     let run = run_dir(&ok(train_tiny(&mnist(), &runs, &["--steps", "2"])));
     std::fs::rename(&run, t.join("run")).expect("move the run");
+    // The same run before its first checkpoint: its config and no checkpoint.
+    let fresh = mkdir(t.join("fresh-run/checkpoints"));
+    for f in ["run.toml", "config.toml"] {
+        std::fs::copy(t.join("run").join(f), fresh.join("..").join(f)).expect("copy");
+    }
     let cgan = run_dir(&ok(zoo(&[
         "train",
         "cgan",

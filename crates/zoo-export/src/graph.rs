@@ -153,7 +153,13 @@ impl Graph {
     /// Declares `value` an output named `name`.
     pub fn output(&mut self, value: Value, name: &str, dims: Vec<Dim>, doc: &str) {
         let out = Value(self.fresh(name));
-        self.node("Identity", name, &[&value], &[out.clone()], Vec::new());
+        self.node(
+            "Identity",
+            name,
+            &[&value],
+            std::slice::from_ref(&out),
+            Vec::new(),
+        );
         self.outputs.push((
             out.clone(),
             Port {

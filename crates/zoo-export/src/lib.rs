@@ -25,7 +25,7 @@ use anyhow::Result;
 use zoo_core::game::{Direction, Game};
 use zoo_core::gan::{Conditional, ConditionalGan, Prior};
 
-pub use check::{Feed, max_abs_diff, run_tract};
+pub use check::{Feed, max_abs_diff, run_tract, run_tract_in_chunks};
 pub use graph::{BATCH, Dim, Elem, Graph, OPSET, OnnxModel, Port, Value};
 
 /// A model whose trained generator lowers to ONNX.

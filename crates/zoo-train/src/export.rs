@@ -9,7 +9,7 @@ use burn::tensor::Distribution;
 use zoo_core::game::{Direction, Game, Role};
 use zoo_core::gan::label_tensor;
 use zoo_core::streams::{SAMPLE, mix};
-use zoo_export::{Export, Feed, OnnxModel, max_abs_diff, run_tract};
+use zoo_export::{Export, Feed, OnnxModel, max_abs_diff, run_tract_in_chunks};
 
 use crate::checkpoint::load_generator;
 use crate::run::Checkpoint;
@@ -84,10 +84,12 @@ pub fn export<M: Game + Export>(req: &ExportRequest) -> Result<ExportReport> {
             let dirs = t.directions();
             Some(match req.direction {
                 Some(d) if !dirs.contains(&d) => bail!(
-                    "{} translates {} only; --direction {} is not a way this run was trained",
+                    "{} translates {} only; --direction {} is not a way this run was trained \
+                     (use --direction {}, or leave it out)",
                     M::NAME,
                     dirs.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
-                    d.name()
+                    d.name(),
+                    dirs[0].name()
                 ),
                 Some(d) => d,
                 None => dirs[0],
@@ -137,7 +139,8 @@ pub fn export<M: Game + Export>(req: &ExportRequest) -> Result<ExportReport> {
         }
     };
     let bytes = onnx.to_bytes()?;
-    let (dims, got) = run_tract(&bytes, &feeds)
+    // Two images at a time: tract's memory for a 256-px CycleGAN is about 1 GiB per image.
+    let (dims, got) = run_tract_in_chunks(&bytes, &feeds, 2)
         .context("checking the exported file with tract (an independent ONNX runtime)")?;
     ensure!(
         dims == want.0,

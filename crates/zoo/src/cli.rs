@@ -258,14 +258,14 @@ pub struct ExportArgs {
     /// The file format (onnx is the one zoo writes).
     #[arg(long, default_value = "onnx")]
     pub format: String,
-    /// The .onnx file to write (written whole or not at all).
-    #[arg(long, required_unless_present = "web")]
+    /// The .onnx file to write (written whole or not at all); --out, --web or both.
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// An image-to-image run's direction: a2b or b2a (default: the first it translates).
     #[arg(long)]
     pub direction: Option<String>,
     /// Inputs run through zoo and through tract to check the file (at most 256).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     pub check_n: usize,
     /// Also write a static page into this folder (index.html, the model, onnxruntime-web's
     /// files) that draws samples in the browser; serve it with any static HTTP server.

@@ -17,6 +17,11 @@ pub fn run(args: ExportArgs, device: Device) -> Result<()> {
         "unknown --format `{}`; zoo exports onnx (--format onnx)",
         args.format
     );
+    ensure!(
+        args.out.is_some() || args.web.is_some(),
+        "nothing to write: give --out generator.onnx (the file) or --web DIR (a page that \
+         samples in the browser), or both"
+    );
     if let Some(out) = &args.out {
         check_out(out)?;
     }
@@ -37,8 +42,12 @@ pub fn run(args: ExportArgs, device: Device) -> Result<()> {
         device,
     })?;
     if let Some(out) = &args.out {
-        write_atomic(out, &report.bytes)
-            .with_context(|| format!("cannot write --out {}", out.display()))?;
+        write_atomic(out, &report.bytes).with_context(|| {
+            format!(
+                "--out {} cannot be written (name a file in a folder you can write)",
+                out.display()
+            )
+        })?;
     }
     let page = match &args.web {
         Some(dir) => Some(crate::web::write(dir, &report, args.ort_dir.as_deref())?),

@@ -12,11 +12,7 @@ use crate::graph::{Attr, Graph, Value};
 
 /// `x · W + b` (burn's `Linear`: `W` is `[in, out]`), as `Gemm`.
 pub fn linear(g: &mut Graph, x: &Value, l: &Linear, name: &str) -> Result<Value> {
-    let w = g.weight(&format!("{name}.weight"), l.weight.val())?;
-    let mut inputs = vec![x.clone(), w];
-    if let Some(b) = &l.bias {
-        inputs.push(g.weight(&format!("{name}.bias"), b.val())?);
-    }
+    let inputs = with_weights(g, x, l.weight.val(), l.bias.as_ref().map(|b| b.val()), name)?;
     let refs: Vec<&Value> = inputs.iter().collect();
     Ok(g.op("Gemm", name, &refs, Vec::new()))
 }
@@ -33,23 +29,13 @@ pub fn conv2d(g: &mut Graph, x: &Value, c: &Conv2d, name: &str) -> Result<Value>
              `PaddingConfig2d::Explicit`)"
         ),
     };
-    let w = g.weight(&format!("{name}.weight"), c.weight.val())?;
-    let mut inputs = vec![x.clone(), w];
-    if let Some(b) = &c.bias {
-        inputs.push(g.weight(&format!("{name}.bias"), b.val())?);
-    }
+    let inputs = with_weights(g, x, c.weight.val(), c.bias.as_ref().map(|b| b.val()), name)?;
     let refs: Vec<&Value> = inputs.iter().collect();
     Ok(g.op(
         "Conv",
         name,
         &refs,
-        vec![
-            ("kernel_shape", ints(&c.kernel_size)),
-            ("strides", ints(&c.stride)),
-            ("dilations", ints(&c.dilation)),
-            ("pads", ints(&pads)),
-            ("group", Attr::Int(c.groups as i64)),
-        ],
+        conv_attrs(c.kernel_size, c.stride, c.dilation, c.groups, pads),
     ))
 }
 
@@ -61,26 +47,20 @@ pub fn conv_transpose2d(
     c: &ConvTranspose2d,
     name: &str,
 ) -> Result<Value> {
-    let w = g.weight(&format!("{name}.weight"), c.weight.val())?;
-    let mut inputs = vec![x.clone(), w];
-    if let Some(b) = &c.bias {
-        inputs.push(g.weight(&format!("{name}.bias"), b.val())?);
-    }
+    let inputs = with_weights(g, x, c.weight.val(), c.bias.as_ref().map(|b| b.val()), name)?;
     let refs: Vec<&Value> = inputs.iter().collect();
     let [ph, pw] = c.padding;
-    Ok(g.op(
-        "ConvTranspose",
-        name,
-        &refs,
-        vec![
-            ("kernel_shape", ints(&c.kernel_size)),
-            ("strides", ints(&c.stride)),
-            ("dilations", ints(&c.dilation)),
-            ("pads", ints(&[ph, pw, ph, pw])),
-            ("output_padding", ints(&c.padding_out)),
-            ("group", Attr::Int(c.groups as i64)),
-        ],
-    ))
+    Ok(g.op("ConvTranspose", name, &refs, {
+        let mut a = conv_attrs(
+            c.kernel_size,
+            c.stride,
+            c.dilation,
+            c.groups,
+            [ph, pw, ph, pw],
+        );
+        a.push(("output_padding", ints(&c.padding_out)));
+        a
+    }))
 }
 
 /// Batch norm in inference mode: the running statistics, γ and β (`BatchNormalization`;
@@ -209,6 +189,38 @@ pub fn rows(g: &mut Graph, table: &Value, index: &Value, name: &str) -> Value {
         &[table, index],
         vec![("axis", Attr::Int(0))],
     )
+}
+
+/// `[x, weight, (bias)]` as a node's inputs, the weights stored as `{name}.weight`/`.bias`.
+fn with_weights<const D: usize>(
+    g: &mut Graph,
+    x: &Value,
+    weight: Tensor<D>,
+    bias: Option<Tensor<1>>,
+    name: &str,
+) -> Result<Vec<Value>> {
+    let mut inputs = vec![x.clone(), g.weight(&format!("{name}.weight"), weight)?];
+    if let Some(b) = bias {
+        inputs.push(g.weight(&format!("{name}.bias"), b)?);
+    }
+    Ok(inputs)
+}
+
+/// The attributes `Conv` and `ConvTranspose` share.
+fn conv_attrs(
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+    pads: [usize; 4],
+) -> Vec<(&'static str, Attr)> {
+    vec![
+        ("kernel_shape", ints(&kernel)),
+        ("strides", ints(&stride)),
+        ("dilations", ints(&dilation)),
+        ("pads", ints(&pads)),
+        ("group", Attr::Int(groups as i64)),
+    ]
 }
 
 fn ints(v: &[usize]) -> Attr {

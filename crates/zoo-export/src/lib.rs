@@ -123,6 +123,42 @@ fn image_doc(channels: usize, size: usize) -> String {
     )
 }
 
+/// The image shape of a generator's output: channels and side.
+pub type ImageShape = (usize, usize);
+
+/// A noise-to-image generator's file: input `z`, output `image`; `lower` maps `z` to the image.
+pub fn noise_to_image(
+    model: &str,
+    (latent, prior): (usize, Prior),
+    (channels, size): ImageShape,
+    about: &str,
+    lower: impl FnOnce(&mut Graph, &Value) -> Result<Value>,
+) -> Result<OnnxModel> {
+    let mut g = Graph::new();
+    let z = noise_input(&mut g, latent, prior);
+    let x = lower(&mut g, &z)?;
+    image_output(&mut g, x, "image", channels, size);
+    finish(g, model, None, about)
+}
+
+/// A class-conditional generator's file: inputs `z` and `class`, output `image`; `lower` maps
+/// them to the image.
+pub fn class_to_image(
+    model: &str,
+    (latent, prior): (usize, Prior),
+    classes: &[String],
+    (channels, size): ImageShape,
+    about: &str,
+    lower: impl FnOnce(&mut Graph, &Value, &Value) -> Result<Value>,
+) -> Result<OnnxModel> {
+    let mut g = Graph::new();
+    let z = noise_input(&mut g, latent, prior);
+    let class = class_input(&mut g, classes);
+    let x = lower(&mut g, &z, &class)?;
+    image_output(&mut g, x, "image", channels, size);
+    finish(g, model, None, about)
+}
+
 /// Finishes a generator's graph with the common metadata and a description.
 pub fn finish(
     mut g: Graph,

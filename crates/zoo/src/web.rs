@@ -97,16 +97,7 @@ pub fn write(dir: &Path, report: &ExportReport, ort_dir: Option<&Path>) -> Resul
             d
         }
     };
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    ensure!(
-        parent.is_dir(),
-        "--web {}: the folder {} does not exist; create it first",
-        dir.display(),
-        parent.display()
-    );
+    let parent = crate::export::parent_folder("--web", dir)?;
     let name = dir
         .file_name()
         .context("--web names no folder")?

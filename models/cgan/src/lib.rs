@@ -168,22 +168,13 @@ impl ConditionalGan for Cgan {
 
 impl zoo_export::ExportConditional for Cgan {
     fn export_generator(&self, g: &Generator) -> Result<zoo_export::OnnxModel> {
-        let mut graph = zoo_export::Graph::new();
-        let z = zoo_export::noise_input(&mut graph, self.cfg.latent_dim, self.cfg.prior);
-        let class = zoo_export::class_input(&mut graph, &self.classes);
-        let x = g.to_onnx(&mut graph, &z, &class)?;
-        zoo_export::image_output(
-            &mut graph,
-            x,
-            "image",
-            self.layout.channels,
-            self.layout.size(),
-        );
-        zoo_export::finish(
-            graph,
+        zoo_export::class_to_image(
             Self::NAME,
-            None,
+            (self.cfg.latent_dim, self.cfg.prior),
+            &self.classes,
+            (self.layout.channels, self.layout.size()),
             "class embedding, transposed convolutions, conditional batch norm in eval mode, tanh",
+            |graph, z, class| g.to_onnx(graph, z, class),
         )
     }
 }

@@ -21,7 +21,7 @@ use zoo_core::config::RunConfig;
 use zoo_core::game::Direction;
 use zoo_core::gan::{GanModel, Losses, Prior};
 use zoo_core::loss::Adversarial;
-use zoo_export::{Export, Graph, OnnxModel};
+use zoo_export::{Export, OnnxModel};
 
 pub use nets::{Discriminator, Generator, Layout};
 
@@ -247,15 +247,12 @@ impl<F: Flavor> Export for ConvModel<F> {
     fn export(&self, g: &Generator, _direction: Option<Direction>) -> Result<OnnxModel> {
         let cfg = self.inner.config();
         let layout = self.inner.layout();
-        let mut graph = Graph::new();
-        let z = zoo_export::noise_input(&mut graph, cfg.latent_dim, cfg.prior);
-        let x = g.to_onnx(&mut graph, &z)?;
-        zoo_export::image_output(&mut graph, x, "image", layout.channels, layout.size());
-        zoo_export::finish(
-            graph,
+        zoo_export::noise_to_image(
             F::NAME,
-            None,
+            (cfg.latent_dim, cfg.prior),
+            (layout.channels, layout.size()),
             "transposed convolutions, batch norm in eval mode, ReLU, tanh",
+            |graph, z| g.to_onnx(graph, z),
         )
     }
 }

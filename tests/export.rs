@@ -352,6 +352,21 @@ fn page_result(chromium: &Path, url: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("result JSON: {e}: {text}"))
 }
 
+/// The canvas the page drew (its `png` data URL).
+fn canvas_of(result: &serde_json::Value) -> image::RgbImage {
+    use base64::Engine;
+    let png = result["png"].as_str().expect("png");
+    let b64 = png
+        .strip_prefix("data:image/png;base64,")
+        .expect("data url");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    image::load_from_memory(&bytes)
+        .expect("canvas png")
+        .to_rgb8()
+}
+
 #[test]
 fn export_web_page_samples_in_a_browser() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -457,6 +472,62 @@ fn export_web_page_samples_in_a_browser() {
         );
         assert!(levels.len() > 20, "a blank canvas: {} levels", levels.len());
     }
+    // A translator's page: held-out examples beside it, `?image=K` translates one.
+    let p2p = tiny_run("pix2pix", tmp.path());
+    let web2 = tmp.path().join("page-p2p");
+    ok(zoo(&[
+        "export",
+        s(&p2p),
+        "--web",
+        s(&web2),
+        "--ort-dir",
+        s(&ort),
+    ]));
+    assert!(
+        web2.join("examples/1.png").is_file(),
+        "no examples in {}",
+        web2.display()
+    );
+    let port2 = serve_dir(web2.clone());
+    let result = page_result(&chromium, &format!("http://127.0.0.1:{port2}/?image=1"));
+    assert!(result.get("error").is_none(), "the page failed: {result}");
+    assert_eq!(result["example"], 1, "{result}");
+    let x: Vec<f32> = result["x"]
+        .as_array()
+        .expect("x")
+        .iter()
+        .map(|v| v.as_f64().expect("float") as f32)
+        .collect();
+    let example = image::open(web2.join("examples/1.png"))
+        .expect("example")
+        .to_rgb8();
+    let (w, h) = (example.width() as usize, example.height() as usize);
+    assert_eq!(x.len(), 3 * w * h);
+    // The page fed the example's own pixels.
+    let px = example.get_pixel(2, 3).0;
+    for (k, &p) in px.iter().enumerate() {
+        assert!((x[k * w * h + 3 * w + 2] - (p as f32 / 127.5 - 1.0)).abs() < 1e-6);
+    }
+    let onnx2 = std::fs::read(web2.join("model.onnx")).expect("model");
+    let (dims, want) = run_tract(&onnx2, &[Feed::F32(vec![1, 3, h, w], x)]).expect("tract");
+    assert_eq!(dims, vec![1, 3, h, w]);
+    let canvas = canvas_of(&result);
+    let pad = result["pad"].as_u64().expect("pad") as usize;
+    let mut worst = 0;
+    for y in 0..h {
+        for x in 0..w {
+            let got = canvas.get_pixel((pad + x) as u32, (pad + y) as u32).0;
+            for (k, &g) in got.iter().enumerate() {
+                let v = level(want[(k * h + y) * w + x]);
+                worst = worst.max((g as i32 - v).abs());
+            }
+        }
+    }
+    assert!(
+        worst <= 1,
+        "the translator page's canvas differs from tract by {worst} levels"
+    );
+
     // A screenshot to look at (kept under target/ for the developer).
     let shot = repo_root().join("target").join("export-page.png");
     let _ = Command::new(&chromium)

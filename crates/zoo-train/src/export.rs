@@ -56,6 +56,8 @@ pub struct ExportReport {
     pub outputs: (Vec<usize>, Vec<f32>),
     /// Float parameters stored in the file.
     pub parameters: usize,
+    /// A translator's check inputs as PNG files (held-out images), for the page's examples.
+    pub examples: Vec<Vec<u8>>,
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
@@ -108,11 +110,26 @@ pub fn export<M: Game + Export>(req: &ExportRequest) -> Result<ExportReport> {
     // The check's inputs: the noise (and classes) `zoo sample` draws for the run's seed, or
     // images uniform in [-1, 1] for a translator.
     req.device.seed(mix(cfg.train.seed, SAMPLE));
+    let mut examples = Vec::new();
     let (feeds, want) = match (M::Role::translator(&model), direction) {
         (Some(t), Some(direction)) => {
             let [c, h, w] = image_dims(&onnx)?;
-            let x =
-                Tensor::<4>::random([n, c, h, w], Distribution::Uniform(-1.0, 1.0), &req.device);
+            // Held-out images of the input domain where the data is still there, else images
+            // uniform in [-1, 1].
+            let held = held_out_inputs(t, &cfg, direction, n, [c, h, w]);
+            let x = match &held {
+                Some(set) => {
+                    let v: Vec<f32> = set.pixels.iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
+                    Tensor::<4>::from_data(TensorData::new(v, [set.len, c, h, w]), &req.device)
+                }
+                None => {
+                    Tensor::<4>::random([n, c, h, w], Distribution::Uniform(-1.0, 1.0), &req.device)
+                }
+            };
+            examples = match &held {
+                Some(set) => example_pngs(set)?,
+                None => Vec::new(),
+            };
             let y = t.translate(&g, direction, x.clone()).0;
             let feeds = vec![Feed::F32(x.dims().to_vec(), values(x)?)];
             (feeds, (y.dims().to_vec(), values(y)?))
@@ -168,7 +185,59 @@ pub fn export<M: Game + Export>(req: &ExportRequest) -> Result<ExportReport> {
         compared: got.len(),
         feeds,
         outputs: want,
+        examples,
     })
+}
+
+/// Up to `n` held-out images of `direction`'s input domain, when they load and have the
+/// graph's input shape.
+fn held_out_inputs<M: Game>(
+    t: &dyn zoo_core::game::Translator<M>,
+    cfg: &zoo_core::config::RunConfig<M::Config>,
+    direction: Direction,
+    n: usize,
+    [c, h, w]: [usize; 3],
+) -> Option<zoo_core::data::ImageSet> {
+    let held = match t.held_out(cfg, n) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!("no held-out images for the check ({e:#}); using random images");
+            return None;
+        }
+    };
+    let mut set = match direction {
+        Direction::AToB => held.a,
+        Direction::BToA => held.b,
+    };
+    set.truncate(n);
+    (set.len > 0 && set.channels == c && set.size == h && h == w && set.floats.is_none())
+        .then_some(set)
+}
+
+/// Each image of `set` as PNG bytes.
+fn example_pngs(set: &zoo_core::data::ImageSet) -> Result<Vec<Vec<u8>>> {
+    let (c, s) = (set.channels, set.size);
+    (0..set.len)
+        .map(|i| {
+            let px = &set.pixels[i * set.image_len()..(i + 1) * set.image_len()];
+            let img = if c == 1 {
+                image::DynamicImage::ImageLuma8(
+                    image::GrayImage::from_raw(s as u32, s as u32, px.to_vec())
+                        .context("an example image")?,
+                )
+            } else {
+                let plane = s * s;
+                let rgb: Vec<u8> = (0..plane)
+                    .flat_map(|p| (0..3).map(move |k| px[k * plane + p]))
+                    .collect();
+                image::DynamicImage::ImageRgb8(
+                    image::RgbImage::from_raw(s as u32, s as u32, rgb)
+                        .context("an example image")?,
+                )
+            };
+            crate::output::png_bytes(&img)
+        })
+        .collect()
 }
 
 /// `[C, H, W]` of the graph's (image) input.

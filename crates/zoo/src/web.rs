@@ -125,6 +125,13 @@ fn fill(tmp: &Path, report: &ExportReport, ort: &Path) -> Result<()> {
             .with_context(|| format!("cannot copy {file} into {}", tmp.display()))?;
     }
     write_atomic(&tmp.join("model.onnx"), &report.bytes)?;
+    if !report.examples.is_empty() {
+        std::fs::create_dir_all(tmp.join("examples"))
+            .with_context(|| format!("cannot create {}", tmp.join("examples").display()))?;
+        for (i, png) in report.examples.iter().enumerate() {
+            write_atomic(&tmp.join("examples").join(format!("{i}.png")), png)?;
+        }
+    }
     let meta = page_meta(report)?;
     let html = PAGE.replace("/*ZOO_META*/null", &meta);
     if html == PAGE {
@@ -165,6 +172,7 @@ fn page_meta(r: &ExportReport) -> Result<String> {
         "outputs": ports(&r.model.outputs),
         "metadata": meta,
         "onnxruntime_web": ORT_WEB_VERSION,
+        "examples": (0..r.examples.len()).map(|i| format!("examples/{i}.png")).collect::<Vec<_>>(),
     });
     // Safe inside a <script> element: no `</` can close it early.
     Ok(serde_json::to_string(&v)?.replace("</", "<\\/"))

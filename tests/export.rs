@@ -45,6 +45,15 @@ const TRAINED: &[&str] = &[
     "30",
 ];
 
+/// `model` (an MNIST model) trained with [`TRAINED`]; returns the run folder.
+fn trained_run(model: &str, root: &Path) -> PathBuf {
+    let out = root.join("runs");
+    let mnist = mnist();
+    let mut args = vec!["train", model, "--data-dir", s(&mnist), "--out", s(&out)];
+    args.extend_from_slice(TRAINED);
+    run_dir(&ok(zoo(&args)))
+}
+
 /// Trains `model` for a few steps on small data; returns the run folder.
 fn tiny_run(model: &str, root: &Path) -> PathBuf {
     let out = root.join(format!("runs-{model}"));
@@ -218,11 +227,7 @@ fn level(v: f32) -> i32 {
 #[test]
 fn a_trained_dcgan_export_reproduces_zoo_sample() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = tmp.path().join("runs");
-    let mnist = mnist();
-    let mut args = vec!["train", "dcgan", "--data-dir", s(&mnist), "--out", s(&out)];
-    args.extend_from_slice(TRAINED);
-    let run = run_dir(&ok(zoo(&args)));
+    let run = trained_run("dcgan", tmp.path());
     let file = tmp.path().join("g.onnx");
     ok(zoo(&["export", s(&run), "--out", s(&file)]));
     let samples = tmp.path().join("samples");
@@ -370,11 +375,7 @@ fn canvas_of(result: &serde_json::Value) -> image::RgbImage {
 #[test]
 fn export_web_page_samples_in_a_browser() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = tmp.path().join("runs");
-    let mnist = mnist();
-    let mut args = vec!["train", "cgan", "--data-dir", s(&mnist), "--out", s(&out)];
-    args.extend_from_slice(TRAINED);
-    let run = run_dir(&ok(zoo(&args)));
+    let run = trained_run("cgan", tmp.path());
     let web = tmp.path().join("page");
     // onnxruntime-web's files, fetched once into the repository's data/ (as the quick start
     // puts MNIST there).

@@ -98,41 +98,23 @@ fn print_report(r: &ExportReport, out: Option<&Path>, page: Option<&Path>) {
     };
     let ema = if r.ema { ", EMA weights" } else { "" };
     let model = r.model.meta("zoo.model").unwrap_or("?");
-    match out {
-        Some(out) => println!(
-            "{model} {what} at step {}{ema}: {} ({} bytes, {} parameters, ONNX opset {})",
-            r.step,
-            out.display(),
-            r.bytes.len(),
-            zoo_core::gan::group_digits(r.parameters),
-            zoo_export::OPSET
-        ),
-        None => println!(
-            "{model} {what} at step {}{ema}: {} bytes, {} parameters, ONNX opset {}",
-            r.step,
-            r.bytes.len(),
-            zoo_core::gan::group_digits(r.parameters),
-            zoo_export::OPSET
-        ),
-    }
-    for p in &r.model.inputs {
-        println!(
-            "  input  {} {} {}: {}",
-            p.name,
-            p.elem.name(),
-            p.shape_text(),
-            p.doc
-        );
-    }
-    for p in &r.model.outputs {
-        println!(
-            "  output {} {} {}: {}",
-            p.name,
-            p.elem.name(),
-            p.shape_text(),
-            p.doc
-        );
-    }
+    let file = out.map_or_else(String::new, |o| format!("{} (", o.display()));
+    let close = if out.is_some() { ")" } else { "" };
+    println!(
+        "{model} {what} at step {}{ema}: {file}{} bytes, {} parameters, ONNX opset {}{close}",
+        r.step,
+        r.bytes.len(),
+        zoo_core::gan::group_digits(r.parameters),
+        zoo_export::OPSET
+    );
+    let ports = |kind: &str, ps: &[zoo_export::Port]| {
+        for p in ps {
+            let (name, elem, shape) = (&p.name, p.elem.name(), p.shape_text());
+            println!("  {kind} {name} {elem} {shape}: {}", p.doc);
+        }
+    };
+    ports("input ", &r.model.inputs);
+    ports("output", &r.model.outputs);
     println!(
         "  checked with tract on {} inputs: max |tract - zoo| = {:.2e} over {} values (limit {:.0e})",
         r.feeds.first().map_or(0, feed_rows),

@@ -72,7 +72,11 @@ pub fn noise_input(g: &mut Graph, latent: usize, prior: Prior) -> Value {
 /// The class input `class` `[N]` (int64 indices into `names`) and its metadata.
 pub fn class_input(g: &mut Graph, names: &[String]) -> Value {
     g.metadata("zoo.num_classes", names.len());
-    g.metadata("zoo.classes", names.join(","));
+    // A JSON array: class names are folder names and may hold commas.
+    g.metadata(
+        "zoo.classes",
+        serde_json::to_string(names).unwrap_or_else(|_| "[]".to_string()),
+    );
     let doc = format!(
         "the class of each image, an index 0..{} into zoo.classes ({})",
         names.len(),

@@ -110,7 +110,7 @@ fn dense_layers_and_a_dynamic_batch() {
     let h = reshape(&mut g, &h, &[0, 1, 2, 2], "reshape");
     image_output(&mut g, h, "image", 1, 2);
     let model = finish(g, "dense", None, "dense").expect("lowering");
-    assert_eq!(model.meta("zoo.classes"), Some("a,b,c"));
+    assert_eq!(model.meta("zoo.classes"), Some(r#"["a","b","c"]"#));
     assert_eq!(model.meta("zoo.prior"), Some("normal"));
     let bytes = model.to_bytes().expect("lowering");
 

@@ -246,16 +246,6 @@ impl Graph {
         });
     }
 
-    /// The graph's inputs.
-    pub fn inputs(&self) -> &[Port] {
-        &self.inputs
-    }
-
-    /// The graph's outputs.
-    pub fn outputs(&self) -> Vec<&Port> {
-        self.outputs.iter().map(|(_, p)| p).collect()
-    }
-
     /// The finished model: the graph named `name`, documented by `doc`.
     pub fn finish(self, name: &str, doc: &str) -> Result<OnnxModel> {
         ensure!(

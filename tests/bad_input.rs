@@ -824,6 +824,11 @@ const CATALOGUE: &[Case] = &[
         &["holds other files", "new or empty folder"],
     ),
     case(
+        "export --web in a folder that does not exist",
+        "export {T}/run --web {T}/nowhere/page",
+        &["--web", "does not exist", "create it first"],
+    ),
+    case(
         "export --web inside the run folder",
         "export {T}/run --web {T}/run/page",
         &["is inside the run folder", "elsewhere"],

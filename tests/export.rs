@@ -357,6 +357,16 @@ fn page_result(chromium: &Path, url: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("result JSON: {e}: {text}"))
 }
 
+/// The page result's array `key` as floats.
+fn floats(result: &serde_json::Value, key: &str) -> Vec<f32> {
+    result[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{key}` in {result}"))
+        .iter()
+        .map(|v| v.as_f64().expect("float") as f32)
+        .collect()
+}
+
 /// The canvas the page drew (its `png` data URL).
 fn canvas_of(result: &serde_json::Value) -> image::RgbImage {
     use base64::Engine;
@@ -415,12 +425,7 @@ fn export_web_page_samples_in_a_browser() {
         let result = page_result(&chromium, &url);
         assert!(result.get("error").is_none(), "the page failed: {result}");
         assert_eq!(result["seed"], seed, "{result}");
-        let z: Vec<f32> = result["z"]
-            .as_array()
-            .expect("z")
-            .iter()
-            .map(|v| v.as_f64().expect("float") as f32)
-            .collect();
+        let z = floats(&result, "z");
         let labels: Vec<i64> = result["class"]
             .as_array()
             .expect("class")
@@ -439,17 +444,7 @@ fn export_web_page_samples_in_a_browser() {
             &[Feed::F32(vec![n, 100], z), Feed::I64(vec![n], labels)],
         )
         .expect("tract");
-        let png = result["png"].as_str().expect("png");
-        let b64 = png
-            .strip_prefix("data:image/png;base64,")
-            .expect("data url");
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .expect("base64");
-        let canvas = image::load_from_memory(&bytes)
-            .expect("canvas png")
-            .to_rgb8();
+        let canvas = canvas_of(&result);
         let (h, w) = (dims[2], dims[3]);
         let cols = if class == "all" { 8 } else { 4 };
         let pad = result["pad"].as_u64().expect("pad") as usize;
@@ -493,12 +488,7 @@ fn export_web_page_samples_in_a_browser() {
     let result = page_result(&chromium, &format!("http://127.0.0.1:{port2}/?image=1"));
     assert!(result.get("error").is_none(), "the page failed: {result}");
     assert_eq!(result["example"], 1, "{result}");
-    let x: Vec<f32> = result["x"]
-        .as_array()
-        .expect("x")
-        .iter()
-        .map(|v| v.as_f64().expect("float") as f32)
-        .collect();
+    let x = floats(&result, "x");
     let example = image::open(web2.join("examples/1.png"))
         .expect("example")
         .to_rgb8();

@@ -14,8 +14,10 @@ use crate::get::{ORT_WEB_FILES, ORT_WEB_VERSION, get_ort_web, ort_web_present};
 const MARKER: &str = "zoo-page.json";
 const PAGE: &str = include_str!("page.html");
 
-/// `--web DIR` must be a new or empty folder, or a page zoo wrote before, outside the run.
+/// `--web DIR` must be a new or empty folder (in one that exists), or a page zoo wrote before,
+/// outside the run.
 pub fn check_dir(dir: &Path, run_dir: &Path) -> Result<()> {
+    crate::export::parent_folder("--web", dir)?;
     if dir.exists() {
         ensure!(
             dir.is_dir(),

@@ -399,10 +399,11 @@ fn bench_reports_throughput_and_memory() {
             .split('|')
             .filter_map(|c| c.trim().parse().ok())
             .collect();
-        // step ms, images/s, peak MiB, then the seven phases.
-        assert_eq!(row.len(), 10, "{out}");
+        // step ms, images/s, GFLOP/step, GFLOP/s, peak MiB, then the seven phases (the share of
+        // the peak, "NN%", is not a number).
+        assert_eq!(row.len(), 12, "{out}");
         assert!(row.iter().all(|v| v.is_finite() && *v >= 0.0), "{out}");
-        assert!(row[0] > 0.0 && row[1] > 0.0 && row[2] > 1.0, "{out}");
+        assert!(row[0] > 0.0 && row[1] > 0.0 && row[4] > 1.0, "{out}");
     }
     assert!(out.contains("(1 threads"), "{out}");
     let results: serde_json::Value =
@@ -415,6 +416,32 @@ fn bench_reports_throughput_and_memory() {
         Some(2),
         "{results}"
     );
+    // The counted GEMM work of vanilla's step, from its layer shapes (G 100-256-512-1024-784,
+    // D 784-1024-512-256-1, batch 8): G's forward, weight and input gradients (no input
+    // gradient of z) once; D on the real and on the detached fake batch, forward and both
+    // gradients (no input gradient of its first layer); D frozen on the fake batch for G's
+    // loss, forward and input gradient. 2 FLOPs per multiply-add.
+    let macs = |w: &[u64]| w.windows(2).map(|p| p[0] * p[1]).sum::<u64>();
+    let (g, d) = (
+        macs(&[100, 256, 512, 1024, 784]),
+        macs(&[784, 1024, 512, 256, 1]),
+    );
+    let per_sample = 3 * g - 100 * 256 + 2 * (3 * d - 784 * 1024) + 2 * d;
+    let expected = (2 * 8 * per_sample) as f64 / 1e9;
+    let counted = results[0]["gemm_gflop_per_step"].as_f64().expect("a count");
+    assert!(
+        (counted - expected).abs() <= 1e-9 * expected,
+        "counted {counted} GFLOP per step, expected {expected}"
+    );
+    for r in results.as_array().expect("rows") {
+        let (rate, peak) = (r["gflops"].as_f64(), r["peak_gflops"].as_f64());
+        let (rate, peak) = (rate.expect("a rate"), peak.expect("a peak"));
+        // The probe's square GEMM is the fastest shape; a training step stays below it.
+        assert!(
+            rate > 0.0 && rate < 1.5 * peak,
+            "{rate} GFLOP/s of a {peak} peak"
+        );
+    }
 }
 
 /// The standard table runs each row in its own process, so each row's peak memory is its own:

@@ -15,9 +15,9 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::module::{conv2d, linear};
+use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use zoo_kernels::{FastNorm, try_conv2d};
+use zoo_kernels::{FastNorm, linear, try_conv2d};
 
 /// A layer whose weight [`SpectralNorm`] can normalise.
 pub trait Weighted: Module {

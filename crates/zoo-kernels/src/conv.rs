@@ -509,18 +509,62 @@ fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
                 let src = &plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
                 let dst = &mut row[bi * s + y * g.ow..][..g.ow];
                 let start = x0 * g.sw + j - g.pw;
-                if g.sw == 1 {
-                    dst[x0..x1].copy_from_slice(&src[start..start + (x1 - x0)]);
-                } else {
-                    let src = src[start..].iter().step_by(g.sw);
-                    for (d, &v) in dst[x0..x1].iter_mut().zip(src) {
-                        *d = v;
-                    }
-                }
+                gather(&mut dst[x0..x1], &src[start..], g.sw);
             }
         }
     });
     col
+}
+
+/// `dst[t] = src[t · stride]` for every `t` of `dst`. Strides 1 and 2 (every layer of zoo's
+/// models) get loops whose bounds are checked once, so they compile to straight copies.
+#[inline(always)]
+fn gather(dst: &mut [f32], src: &[f32], stride: usize) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    match stride {
+        1 => dst.copy_from_slice(&src[..n]),
+        2 => {
+            let src = &src[..2 * n - 1];
+            for t in 0..n {
+                dst[t] = src[2 * t];
+            }
+        }
+        _ => {
+            for (d, &v) in dst.iter_mut().zip(src.iter().step_by(stride)) {
+                *d = v;
+            }
+        }
+    }
+}
+
+/// `dst[t · stride] += src[t]` for every `t` of `src` (the adjoint of [`gather`]).
+#[inline(always)]
+fn scatter_add(dst: &mut [f32], src: &[f32], stride: usize) {
+    let n = src.len();
+    if n == 0 {
+        return;
+    }
+    match stride {
+        1 => {
+            for (d, &v) in dst[..n].iter_mut().zip(src) {
+                *d += v;
+            }
+        }
+        2 => {
+            let dst = &mut dst[..2 * n - 1];
+            for t in 0..n {
+                dst[2 * t] += src[t];
+            }
+        }
+        _ => {
+            for (d, &v) in dst.iter_mut().step_by(stride).zip(src) {
+                *d += v;
+            }
+        }
+    }
 }
 
 /// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` added into `x` `[b, c, h, w]`,
@@ -538,10 +582,7 @@ fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
                     let src = &row[y * g.ow..][..g.ow];
                     let dst = &mut plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
                     let start = x0 * g.sw + j - g.pw;
-                    let dst = dst[start..].iter_mut().step_by(g.sw);
-                    for (d, &v) in dst.zip(&src[x0..x1]) {
-                        *d += v;
-                    }
+                    scatter_add(&mut dst[start..], &src[x0..x1], g.sw);
                 }
             }
         }
@@ -550,7 +591,21 @@ fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
 
 /// `lhs [m, k] · rhs [k, n]` as a new row-major `[m, n]` buffer, each operand given with its
 /// (row, column) strides.
-fn gemm(
+pub(crate) fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) -> Vec<f32> {
+    crate::cpu::count_gemm(m, n, k);
+    gemm_uncounted(m, n, k, lhs, lhs_strides, rhs, rhs_strides)
+}
+
+/// [`gemm`] without adding to [`crate::cpu::gemm_flops`] (the peak probe).
+pub(crate) fn gemm_uncounted(
     m: usize,
     n: usize,
     k: usize,
@@ -614,6 +669,7 @@ fn gemm_into(
         return;
     }
     check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
+    crate::cpu::count_gemm(m, n, k);
     // SAFETY: `dst` holds every element the strides address (asserted above) and is borrowed
     // mutably, so it aliases neither operand; the operands are checked.
     unsafe {

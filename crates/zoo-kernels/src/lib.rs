@@ -13,7 +13,10 @@
 //! - [`FastNorm`]: batch norm (training) and instance norm in two passes each way;
 //! - [`reflect_pad`]: reflection padding as one copy forward and one fold backward;
 //! - [`FastDropout`]: dropout masks from a fast seeded generator instead of one ChaCha draw per
-//!   element.
+//!   element;
+//! - [`FastLinear`]: linear layers as one GEMM each way;
+//! - [`cpu`]: the vector units chosen at run time, the GEMM work counted, the machine's GEMM
+//!   peak (`zoo bench`'s GFLOP/s columns).
 //!
 //! Every op is tested against burn's for values and gradients (Adam bit for bit, dropout by its
 //! statistics, the rest on random shapes and the models' layers); `ops_profile`
@@ -23,7 +26,9 @@
 mod act;
 mod adam;
 mod conv;
+pub mod cpu;
 mod dropout;
+mod linear;
 mod norm;
 mod pad;
 
@@ -31,6 +36,7 @@ pub use act::leaky_relu;
 pub use adam::Adam;
 pub use conv::{FastConv, try_conv2d};
 pub use dropout::FastDropout;
+pub use linear::{FastLinear, linear};
 pub use norm::FastNorm;
 pub use pad::reflect_pad;
 

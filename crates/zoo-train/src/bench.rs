@@ -8,6 +8,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
 use zoo_core::game::Game;
+use zoo_core::kernels::cpu::{self, gemm_flops};
 
 use crate::step::Players;
 pub use crate::step::Split;
@@ -27,6 +28,16 @@ pub struct BenchReport {
     pub split: Split,
     /// Peak resident memory of the process, in MiB (Linux; `None` elsewhere).
     pub peak_rss_mib: Option<f64>,
+    /// GEMM work of one step in GFLOP, counted from the layers' shapes as they ran in the timed
+    /// windows (`zoo_kernels::cpu::gemm_flops`: convolutions and linear layers, forward and
+    /// both gradients; 0 on a device where zoo's kernels do not run).
+    pub gemm_gflop_per_step: f64,
+    /// That work over the median step time, GFLOP/s.
+    pub gflops: f64,
+    /// This machine's GEMM rate on the same threads (a 1024³ probe after the steps), GFLOP/s.
+    pub peak_gflops: f64,
+    /// The vector instruction set the kernels chose at run time (`zoo_kernels::cpu::simd`).
+    pub simd: String,
 }
 
 impl BenchReport {
@@ -61,6 +72,7 @@ pub fn bench<M: Game>(
     let mut window_seconds = Vec::new();
     let mut split = Split::default();
     let mut start = Instant::now();
+    let (mut flops_start, mut flops_end) = (0, 0);
     // Redrawn at most a few times a second, from the calling thread: nothing measurable.
     let bar = crate::progress::bar(total, &format!("bench {}", M::NAME));
     for step in 0..total {
@@ -70,6 +82,10 @@ pub fn bench<M: Game>(
             device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
             if timed > 0 {
                 window_seconds.push(start.elapsed().as_secs_f64() / per_window as f64);
+            }
+            flops_end = gemm_flops();
+            if timed == 0 {
+                flops_start = flops_end;
             }
             start = Instant::now();
         }
@@ -98,6 +114,8 @@ pub fn bench<M: Game>(
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
     let images_per_step = cfg.train.batch_size * cfg.train.d_steps;
+    let timed_steps = (per_window * windows) as f64;
+    let gemm_gflop_per_step = (flops_end - flops_start) as f64 / timed_steps / 1e9;
     Ok(BenchReport {
         images_per_step,
         window_seconds_per_step: window_seconds,
@@ -105,6 +123,10 @@ pub fn bench<M: Game>(
         images_per_s: images_per_step as f64 / median,
         split: split.per(split_steps as f64),
         peak_rss_mib: peak_rss_mib(),
+        gemm_gflop_per_step,
+        gflops: gemm_gflop_per_step / median,
+        peak_gflops: cpu::gemm_peak_gflops(),
+        simd: cpu::simd().to_string(),
     })
 }
 

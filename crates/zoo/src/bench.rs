@@ -221,6 +221,18 @@ fn report(
     println!(
         "({threads} threads, {device:?}; a step is D's update then G's; the split comes from separate steps with a sync after each phase)"
     );
+    let peaks = measured.iter().map(|m| m.report.peak_gflops);
+    let (lo, hi) = peaks.fold((f64::INFINITY, 0.0_f64), |(lo, hi), p| {
+        (lo.min(p), hi.max(p))
+    });
+    if let Some(m) = measured.first() {
+        println!(
+            "(kernels: {} vector units, chosen at run time; GFLOP counts the GEMMs of zoo's convolution and linear kernels from the layers' shapes; peak: a 1024³ GEMM on the same threads, {}–{} GFLOP/s)",
+            m.report.simd,
+            sig(lo),
+            sig(hi)
+        );
+    }
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&measured).context("serialising the results")?;
         zoo_core::io::write_atomic(&path, text.as_bytes())?;
@@ -289,13 +301,23 @@ fn sig(x: f64) -> String {
 
 fn table(rows: &[Measured]) -> String {
     let mut out = String::from(
-        "| model | step ms (median) | min–max | images/s | peak MiB | data | D fwd | D bwd | D opt | G fwd | G bwd | G opt |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| model | step ms (median) | min–max | images/s | GFLOP/step | GFLOP/s | of peak | peak MiB | data | D fwd | D bwd | D opt | G fwd | G bwd | G opt |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for m in rows {
         let r = &m.report;
         let (lo, hi) = r.range();
+        // No counted work (another device, burn's own ops): no rate to show.
+        let (work, rate, share) = if r.gemm_gflop_per_step > 0.0 {
+            (
+                sig(r.gemm_gflop_per_step),
+                sig(r.gflops),
+                format!("{:.0}%", 100.0 * r.gflops / r.peak_gflops),
+            )
+        } else {
+            ("–".into(), "–".into(), "–".into())
+        };
         let mut line = format!(
-            "| {} | {} | {}–{} | {} | {} |",
+            "| {} | {} | {}–{} | {} | {work} | {rate} | {share} | {} |",
             m.label,
             sig(r.seconds_per_step * 1e3),
             sig(lo * 1e3),

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, tanh};
 use serde::{Deserialize, Serialize};
-use zoo_core::kernels::{FastConv, FastNorm, leaky_relu};
+use zoo_core::kernels::{FastConv, FastLinear, FastNorm, leaky_relu};
 use zoo_core::nn::{ConditionalBatchNorm, SpectralNorm, spectral_norm};
 use zoo_dcgan::Layout;
 use zoo_export::{Graph, Value, layers};
@@ -207,7 +207,7 @@ impl DLinear {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             DLinear::Spectral(l) => l.forward(x),
-            DLinear::Plain(l) => l.forward(x),
+            DLinear::Plain(l) => l.fast_forward(x),
         }
     }
     /// Rows `index` of the (normalised) weight: an embedding lookup.

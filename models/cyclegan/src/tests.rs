@@ -301,7 +301,10 @@ fn resume_continues_exactly_with_the_pools() {
 #[test]
 fn short_training_learns_the_known_mapping() {
     // A = bright rectangles on black, B = other rectangles inverted; the true map is inversion.
-    // 200 steps take the error on held-out A images from 0.50 (untrained) to about 0.19.
+    // 200 steps take the error on held-out A images from 0.42–0.53 (untrained) to 0.13–0.25
+    // (seeds 1–6 and the default, measured with the AVX-512 GEMM kernels; 400 steps do not
+    // narrow it), so the bounds leave ~15% above the worst seed and still fail a generator
+    // that does not learn (its error stays near the untrained one).
     let _l = rng_lock();
     let mut cfg = tiny(16);
     cfg.model.g_filters = 16;
@@ -331,7 +334,7 @@ fn short_training_learns_the_known_mapping() {
     let (g1, _) = load_trained::<CycleGan>(&cfg, &run);
     let after = error(&g1);
     assert!(
-        after.l1 < 0.5 * before.l1 && after.l1 < 0.25 * after.identity_l1,
+        after.l1 < 0.65 * before.l1 && after.l1 < 0.3 * after.identity_l1,
         "translation L1 {:.3} (untrained {:.3}, identity {:.3})",
         after.l1,
         before.l1,

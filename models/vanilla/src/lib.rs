@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use zoo_core::config::RunConfig;
 use zoo_core::game::Direction;
 use zoo_core::gan::{GanModel, Losses, Prior};
-use zoo_core::kernels::{FastDropout, leaky_relu};
+use zoo_core::kernels::{FastDropout, FastLinear, leaky_relu};
 use zoo_core::loss::Adversarial;
 use zoo_export::{Dim, Export, Graph, OnnxModel, Value, layers};
 
@@ -77,7 +77,7 @@ impl Generator {
         let last = self.layers.len() - 1;
         let mut x = z;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
+            x = layer.fast_forward(x);
             if i < last {
                 if let Some(norm) = self.norms.get(i) {
                     x = norm.forward(x);
@@ -132,7 +132,7 @@ impl Discriminator {
         let mut x: Tensor<2> = images.reshape([n as i64, -1]);
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
+            x = layer.fast_forward(x);
             if i < last {
                 x = self
                     .dropout

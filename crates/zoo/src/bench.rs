@@ -227,7 +227,7 @@ fn report(
     });
     if let Some(m) = measured.first() {
         println!(
-            "(kernels: {} vector units, chosen at run time; GFLOP counts the GEMMs of zoo's convolution and linear kernels from the layers' shapes; peak: a 1024³ GEMM on the same threads, {}–{} GFLOP/s)",
+            "(GEMM kernels: {}, chosen at run time for this CPU; GFLOP counts the GEMMs of zoo's convolution and linear kernels from the layers' shapes; peak: a 1024³ GEMM on the same threads, {}–{} GFLOP/s)",
             m.report.simd,
             sig(lo),
             sig(hi)

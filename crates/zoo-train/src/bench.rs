@@ -34,7 +34,8 @@ pub struct BenchReport {
     pub gemm_gflop_per_step: f64,
     /// That work over the median step time, GFLOP/s.
     pub gflops: f64,
-    /// This machine's GEMM rate on the same threads (a 1024³ probe after the steps), GFLOP/s.
+    /// This machine's GEMM rate on the same threads (a 1024³ probe after the steps), GFLOP/s;
+    /// 0 where no work was counted.
     pub peak_gflops: f64,
     /// The vector instruction set the kernels chose at run time (`zoo_kernels::cpu::simd`).
     pub simd: String,
@@ -125,7 +126,12 @@ pub fn bench<M: Game>(
         peak_rss_mib: peak_rss_mib(),
         gemm_gflop_per_step,
         gflops: gemm_gflop_per_step / median,
-        peak_gflops: cpu::gemm_peak_gflops(),
+        // Only where zoo's kernels ran (flex): elsewhere the CPU's peak says nothing of the step.
+        peak_gflops: if gemm_gflop_per_step > 0.0 {
+            cpu::gemm_peak_gflops()
+        } else {
+            0.0
+        },
         simd: cpu::simd().to_string(),
     })
 }

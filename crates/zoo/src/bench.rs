@@ -221,11 +221,16 @@ fn report(
     println!(
         "({threads} threads, {device:?}; a step is D's update then G's; the split comes from separate steps with a sync after each phase)"
     );
-    let peaks = measured.iter().map(|m| m.report.peak_gflops);
+    // Rows where zoo's kernels ran (flex) have a peak; on other devices there is nothing to say.
+    let counted: Vec<_> = measured
+        .iter()
+        .filter(|m| m.report.peak_gflops > 0.0)
+        .collect();
+    let peaks = counted.iter().map(|m| m.report.peak_gflops);
     let (lo, hi) = peaks.fold((f64::INFINITY, 0.0_f64), |(lo, hi), p| {
         (lo.min(p), hi.max(p))
     });
-    if let Some(m) = measured.first() {
+    if let Some(m) = counted.first() {
         println!(
             "(GEMM kernels: {}, chosen at run time for this CPU; GFLOP counts the GEMMs of zoo's convolution and linear kernels from the layers' shapes; peak: a 1024³ GEMM on the same threads, {}–{} GFLOP/s)",
             m.report.simd,

@@ -843,6 +843,22 @@ const CATALOGUE: &[Case] = &[
         "sample {T}/run --save-noise {T}/z.txt",
         &["is not a .npy file name"],
     ),
+    // DiffAugment.
+    case(
+        "DiffAugment ratio out of range",
+        "train dcgan --data-dir {MNIST} --set train.diffaug.cutout=true --set train.diffaug.cutout_ratio=2",
+        &["train.diffaug.cutout_ratio", "between 0 and 1"],
+    ),
+    case(
+        "DiffAugment on 2-D points",
+        "train vanilla --set data.dataset=ring8 --set train.diffaug.translation=true",
+        &["train.diffaug augments images", "2-D points"],
+    ),
+    case(
+        "DiffAugment on a translation model",
+        "train cyclegan --domains {T}/two {T}/two --set train.diffaug.cutout=true",
+        &["train.diffaug is on", "cyclegan"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.

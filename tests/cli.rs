@@ -14,7 +14,7 @@ fn list_config_and_info() {
     assert_eq!(
         names,
         [
-            "vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan", "pix2pix"
+            "vanilla", "dcgan", "lsgan", "sngan", "cgan", "acgan", "cyclegan", "pix2pix"
         ]
     );
     let cfg = ok(zoo(&["config", "vanilla"]));
@@ -76,7 +76,7 @@ fn the_shipped_configs_are_complete_and_valid() {
         }
     }
     for model in [
-        "vanilla", "dcgan", "lsgan", "cgan", "acgan", "cyclegan", "pix2pix",
+        "vanilla", "dcgan", "lsgan", "sngan", "cgan", "acgan", "cyclegan", "pix2pix",
     ] {
         let path = config_path(&format!("{model}.toml"));
         let info = ok(zoo(&["info", model, "--config", &path]));

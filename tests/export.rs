@@ -60,7 +60,7 @@ fn tiny_run(model: &str, root: &Path) -> PathBuf {
     let mnist = mnist();
     let stdout = match model {
         "vanilla" => ok(train_tiny(&mnist, &out, &["--steps", "3"])),
-        "dcgan" | "lsgan" | "cgan" | "acgan" => {
+        "dcgan" | "lsgan" | "sngan" | "cgan" | "acgan" => {
             let mut args = vec!["train", model, "--data-dir", s(&mnist), "--out", s(&out)];
             args.extend_from_slice(CONV);
             ok(zoo(&args))

@@ -420,9 +420,10 @@ fn the_same_seed_writes_the_same_bytes_for_every_model() {
         "--batch-size",
         "8",
     ];
-    let models: [(&str, Vec<&str>); 5] = [
+    let models: [(&str, Vec<&str>); 6] = [
         ("dcgan", conv.to_vec()),
         ("lsgan", conv.to_vec()),
+        ("sngan", conv.to_vec()),
         ("cgan", conv.to_vec()),
         ("acgan", conv.to_vec()),
         ("cyclegan", {

@@ -289,6 +289,8 @@ pub struct TrainConfig {
     pub lr_schedule: LrSchedule,
     /// An exponential moving average of the generator (off by default).
     pub ema: EmaConfig,
+    /// DiffAugment of D's real and fake inputs (off by default; `zoo config` lists the keys).
+    pub diffaug: crate::augment::DiffAugment,
 }
 
 /// `[train.ema]`: an exponential moving average of the generator's weights, used for grids,
@@ -335,6 +337,7 @@ impl Default for TrainConfig {
             on_nonfinite: OnNonFinite::Stop,
             lr_schedule: LrSchedule::Constant,
             ema: EmaConfig::default(),
+            diffaug: crate::augment::DiffAugment::default(),
         }
     }
 }
@@ -444,7 +447,14 @@ impl<M> RunConfig<M> {
             "train.ema.decay must be in [0, 1) (got {}); 0 turns the EMA off, 0.999 is usual",
             t.ema.decay
         );
+        t.diffaug.validate()?;
         let d = &self.data;
+        ensure!(
+            !(t.diffaug.is_on() && d.dataset.is_toy()),
+            "train.diffaug augments images, and data.dataset = \"{}\" is 2-D points; turn \
+             train.diffaug off or train on images",
+            d.dataset.name()
+        );
         ensure!(
             d.channels == 1 || d.channels == 3,
             "data.channels must be 1 (gray) or 3 (RGB) (got {})",

@@ -29,6 +29,7 @@ use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::augment::DiffAugment;
 use crate::config::RunConfig;
 use crate::data::ImageSet;
 use crate::data::paired::PairedSet;
@@ -150,6 +151,23 @@ pub trait Game: Sized + 'static {
         batch: Self::Batch,
         fakes: Self::Fakes,
     ) -> Losses;
+
+    /// Whether D's inputs are plain image batches that [`Game::augment`] can transform
+    /// (`train.diffaug`). A run asking for DiffAugment of a model without it is refused by name
+    /// before anything loads.
+    const DIFF_AUGMENT: bool = false;
+    /// The batch and fakes as D sees them under DiffAugment, each augmented with its own draw
+    /// (the fakes stay attached to G's graph). The engine calls it before every `d_loss` and
+    /// before `g_loss` when `train.diffaug` is on; `None` (the default) leaves them as they
+    /// are, which only models without [`Game::DIFF_AUGMENT`] do.
+    fn augment(
+        &self,
+        _aug: &DiffAugment,
+        _batch: &Self::Batch,
+        _fakes: &Self::Fakes,
+    ) -> Option<(Self::Batch, Self::Fakes)> {
+        None
+    }
 
     /// The fixed inputs of the sample grids (`n` = `train.grid_samples`).
     fn probe(&self, data: &Self::Data, seed: u64, n: usize, device: &Device) -> Self::Probe;

@@ -30,6 +30,7 @@ use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::augment::DiffAugment;
 use crate::config::RunConfig;
 use crate::data::classes::load_labelled_set;
 use crate::data::{Batches, ImageSet, Real, load_training_set};
@@ -173,6 +174,16 @@ impl<M: GanModel> Game for M {
         <M as GanModel>::g_loss(self, d, fake)
     }
 
+    const DIFF_AUGMENT: bool = true;
+    fn augment(
+        &self,
+        aug: &DiffAugment,
+        real: &Real,
+        fake: &Tensor<4>,
+    ) -> Option<(Real, Tensor<4>)> {
+        Some(augmented(aug, real, fake))
+    }
+
     fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Tensor<2> {
         device.seed(mix(seed, FIXED_NOISE));
         self.noise(n, device)
@@ -241,6 +252,15 @@ pub trait ConditionalGan: Sized + 'static {
     fn after_d_step(&mut self, d: Self::D) -> Self::D {
         d
     }
+}
+
+/// DiffAugment of a real batch and its fakes, each with its own draw (labels unchanged).
+fn augmented(aug: &DiffAugment, real: &Real, fake: &Tensor<4>) -> (Real, Tensor<4>) {
+    let real = Real {
+        images: aug.apply(real.images.clone()),
+        labels: real.labels.clone(),
+    };
+    (real, aug.apply(fake.clone()))
 }
 
 /// The [`Game`] of a [`ConditionalGan`].
@@ -353,6 +373,15 @@ impl<M: ConditionalGan> Game for Conditional<M> {
     fn g_loss(&mut self, _g: &M::G, d: &M::D, real: Real, fake: Tensor<4>) -> Losses {
         let labels = labels_of(&real);
         self.0.g_loss(d, fake, labels)
+    }
+    const DIFF_AUGMENT: bool = true;
+    fn augment(
+        &self,
+        aug: &DiffAugment,
+        real: &Real,
+        fake: &Tensor<4>,
+    ) -> Option<(Real, Tensor<4>)> {
+        Some(augmented(aug, real, fake))
     }
     /// One row per class (at most `n` images; see [`class_rows`]).
     fn probe(&self, _data: &Batches, seed: u64, n: usize, device: &Device) -> Self::Probe {

@@ -10,11 +10,13 @@
 //!   hinge, Wasserstein), one enum with one dispatch site;
 //! - [`reg`]: discriminator regularisers and what burn 0.22 allows of them;
 //! - [`nn`]: layers any model may use (spectral normalisation);
+//! - [`augment`]: DiffAugment, the differentiable augmentation of what D sees;
 //! - [`config`]: the typed run config and its one resolver;
 //! - [`data`]: MNIST / Fashion-MNIST (IDX), image folders (flat, one sub-folder per class,
 //!   paired), 2-D mixtures, seeded batching with labels;
 //! - [`streams`]: every random stream id; [`io`]: atomic writes.
 
+pub mod augment;
 pub mod config;
 pub mod data;
 pub mod game;

@@ -7,6 +7,7 @@ use anyhow::Result;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use zoo_core::augment::DiffAugment;
 use zoo_core::config::{OnNonFinite, RunConfig};
 use zoo_core::game::Game;
 use zoo_core::gan::Losses;
@@ -18,6 +19,21 @@ use crate::run::Checkpoint;
 
 fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().into_scalar::<f32>().to_f64()
+}
+
+/// The batch and fakes as D sees them under `train.diffaug` (a fresh draw per call), or `None`
+/// when it is off.
+fn augmented<M: Game>(
+    model: &M,
+    aug: &DiffAugment,
+    batch: &M::Batch,
+    fakes: &M::Fakes,
+) -> Option<(M::Batch, M::Fakes)> {
+    if aug.is_on() {
+        model.augment(aug, batch, fakes)
+    } else {
+        None
+    }
 }
 
 /// Both networks, their optimizers and the EMA generator: the state one training step
@@ -118,7 +134,10 @@ impl<M: Game> Players<M> {
             let batch = model.batch(data, step * t.d_steps as u64 + k as u64, ad);
             lap(|s| &mut s.data, &mut split);
             let fakes = model.fakes(&g, &batch);
-            let out = model.d_loss(&d, &batch, &fakes);
+            let out = match augmented(model, &t.diffaug, &batch, &fakes) {
+                Some((b, f)) => model.d_loss(&d, &b, &f),
+                None => model.d_loss(&d, &batch, &fakes),
+            };
             lap(|s| &mut s.d_forward, &mut split);
             if let Some(e) = non_finite(step + 1, "loss_d", &out) {
                 return give_up(Self::of(g, d, opt_g, opt_d, ema), e);
@@ -134,6 +153,7 @@ impl<M: Game> Players<M> {
         // D's parameters need no gradient in G's update: a frozen view (same tensors, same batch
         // norm running state) spares the backward its weight gradients.
         let d_view = d.clone().no_grad();
+        let (batch, fakes) = augmented(model, &t.diffaug, &batch, &fakes).unwrap_or((batch, fakes));
         let g_out = model.g_loss(&g, &d_view, batch, fakes);
         drop(d_view);
         lap(|s| &mut s.g_forward, &mut split);

@@ -297,7 +297,14 @@ type Resolved<M> = (
 /// G and D's parameters with their gradients and Adam's two moments (4 × 4 bytes each), the
 /// moving average of G when on, and the real and generated batches with their gradients.
 /// A lower bound (activations of inner layers come on top), so a refusal is always right.
+/// First, that the model can take what `[train]` asks of it (DiffAugment).
 pub fn ensure_training_fits<M: Game>(model: &M, cfg: &RunConfig<M::Config>) -> Result<()> {
+    ensure!(
+        M::DIFF_AUGMENT || !cfg.train.diffaug.is_on(),
+        "train.diffaug is on, but {}'s discriminator does not take a plain image batch; \
+         DiffAugment is for the noise-to-image and class-conditional models (zoo list)",
+        M::NAME
+    );
     let device = Device::flex();
     let (g, d) = (
         crate::params::lazy_param_count(&model.init_g(&device)),

@@ -8,6 +8,7 @@ pub static MODELS: &[&dyn ModelEntry] = &[
     &Entry::<zoo_vanilla::Vanilla>::new(),
     &Entry::<zoo_dcgan::Dcgan>::new(),
     &Entry::<zoo_lsgan::Lsgan>::new(),
+    &Entry::<zoo_sngan::Sngan>::new(),
     &Entry::<zoo_cgan::CganGame>::new(),
     &Entry::<zoo_acgan::AcganGame>::new(),
     &Entry::<zoo_cyclegan::CycleGan>::new(),

@@ -71,20 +71,12 @@ impl ConvGan {
     /// Checks the model section against the data shape and derives the layout.
     pub fn new(cfg: &RunConfig<DcganConfig>) -> Result<Self> {
         let m = &cfg.model;
-        check_nets(
-            m.latent_dim,
-            m.g_filters,
-            m.d_filters,
-            m.init_std,
-            m.leaky_slope,
+        let layout = checked_layout(
+            (m.latent_dim, m.g_filters, m.d_filters),
+            (m.init_std, m.leaky_slope),
+            &m.loss,
+            &cfg.data,
         )?;
-        m.loss.validate()?;
-        anyhow::ensure!(
-            !cfg.data.dataset.is_toy(),
-            "data.dataset = \"{}\" is 2-D points, not images; train it with `zoo train vanilla`",
-            cfg.data.dataset.name()
-        );
-        let layout = Layout::new(cfg.data.image_size, cfg.data.channels)?;
         Ok(Self {
             cfg: m.clone(),
             layout,
@@ -169,6 +161,25 @@ pub fn check_nets(
         "model.leaky_slope must be a non-negative number (got {leaky_slope})"
     );
     Ok(())
+}
+
+/// The checks of an unconditional model on DCGAN's layout ([`check_nets`] on
+/// `(latent_dim, g_filters, d_filters)` and `(init_std, leaky_slope)`, the loss, images rather
+/// than 2-D points) and the layout of its images.
+pub fn checked_layout(
+    (latent_dim, g_filters, d_filters): (usize, usize, usize),
+    (init_std, leaky_slope): (f64, f64),
+    loss: &Adversarial,
+    data: &zoo_core::config::DataConfig,
+) -> Result<Layout> {
+    check_nets(latent_dim, g_filters, d_filters, init_std, leaky_slope)?;
+    loss.validate()?;
+    anyhow::ensure!(
+        !data.dataset.is_toy(),
+        "data.dataset = \"{}\" is 2-D points, not images; train it with `zoo train vanilla`",
+        data.dataset.name()
+    );
+    Layout::new(data.image_size, data.channels)
 }
 
 /// The layout of a conditional model's images, refusing the unlabelled 2-D mixtures.

@@ -51,12 +51,13 @@ impl Layout {
     }
 }
 
-fn normal(std: f64) -> Initializer {
+/// N(0, σ) weights.
+pub fn normal(std: f64) -> Initializer {
     Initializer::Normal { mean: 0.0, std }
 }
 
 /// Batch norm with γ ~ N(1, σ), β = 0 (the paper's init).
-fn batch_norm(features: usize, std: f64, device: &Device) -> BatchNorm {
+pub fn batch_norm(features: usize, std: f64, device: &Device) -> BatchNorm {
     let mut bn = BatchNormConfig::new(features).init(device);
     let gamma = Tensor::random([features], Distribution::Normal(1.0, std), device);
     bn.gamma = Param::from_tensor(gamma);

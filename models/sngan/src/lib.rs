@@ -23,7 +23,7 @@ use zoo_core::config::RunConfig;
 use zoo_core::game::Direction;
 use zoo_core::gan::{GanModel, Losses, Prior};
 use zoo_core::loss::Adversarial;
-use zoo_dcgan::{Layout, check_nets, conv_defaults};
+use zoo_dcgan::{Layout, checked_layout, conv_defaults};
 use zoo_export::{Export, OnnxModel};
 
 pub use nets::{Discriminator, Generator};
@@ -98,20 +98,12 @@ impl GanModel for Sngan {
 
     fn new(cfg: &RunConfig<SnganConfig>) -> Result<Self> {
         let m = &cfg.model;
-        check_nets(
-            m.latent_dim,
-            m.g_filters,
-            m.d_filters,
-            m.init_std,
-            m.leaky_slope,
+        let layout = checked_layout(
+            (m.latent_dim, m.g_filters, m.d_filters),
+            (m.init_std, m.leaky_slope),
+            &m.loss,
+            &cfg.data,
         )?;
-        m.loss.validate()?;
-        anyhow::ensure!(
-            !cfg.data.dataset.is_toy(),
-            "data.dataset = \"{}\" is 2-D points, not images; train it with `zoo train vanilla`",
-            cfg.data.dataset.name()
-        );
-        let layout = Layout::new(cfg.data.image_size, cfg.data.channels)?;
         Ok(Self {
             cfg: m.clone(),
             layout,

@@ -10,30 +10,17 @@
 //!   64, 64, 128, 128, 256, 256, 512, dense — the paper's.
 
 use anyhow::Result;
-use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, tanh};
 use zoo_core::kernels::{FastConv, FastLinear, FastNorm, leaky_relu};
 use zoo_core::nn::{SpectralNorm, spectral_norm};
 use zoo_dcgan::Layout;
+use zoo_dcgan::nets::{batch_norm, normal};
 use zoo_export::{Graph, Value, layers};
 
 use crate::SnganConfig;
-
-fn normal(std: f64) -> Initializer {
-    Initializer::Normal { mean: 0.0, std }
-}
-
-/// Batch norm with γ ~ N(1, σ), β = 0.
-fn batch_norm(features: usize, std: f64, device: &Device) -> BatchNorm {
-    let mut bn = BatchNormConfig::new(features).init(device);
-    let gamma = Tensor::random([features], Distribution::Normal(1.0, std), device);
-    bn.gamma = Param::from_tensor(gamma);
-    bn
-}
 
 /// The generator (see the module docs).
 #[derive(Module, Debug)]

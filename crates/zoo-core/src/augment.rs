@@ -55,8 +55,9 @@ impl Default for DiffAugment {
 fn draws(n: usize, device: &Device) -> Vec<f32> {
     Tensor::<1>::random([n], Distribution::Uniform(0.0, 1.0), device)
         .into_data()
+        .convert::<f32>()
         .try_to_vec::<f32>()
-        .unwrap_or_default()
+        .expect("converted to f32")
 }
 
 /// An integer uniform in [lo, hi] from a draw `u` in [0, 1).
@@ -112,21 +113,16 @@ impl DiffAugment {
 }
 
 fn color(x: Tensor<4>) -> Tensor<4> {
-    let [n, c, _, _] = x.dims();
+    let n = x.dims()[0];
     let device = x.device();
     let u = |device: &Device| {
         Tensor::<4>::random([n, 1, 1, 1], Distribution::Uniform(0.0, 1.0), device)
     };
     // Brightness.
     let x = x + u(&device).sub_scalar(0.5);
-    // Saturation (the channel mean is the pixel itself on gray images).
-    let x = if c > 1 {
-        let mean = x.clone().mean_dim(1);
-        (x - mean.clone()) * u(&device).mul_scalar(2.0) + mean
-    } else {
-        let _ = u(&device);
-        x
-    };
+    // Saturation (on gray images the channel mean is the pixel itself: unchanged, exactly).
+    let mean = x.clone().mean_dim(1);
+    let x = (x - mean.clone()) * u(&device).mul_scalar(2.0) + mean;
     // Contrast.
     let mean = x.clone().mean_dim(1).mean_dim(2).mean_dim(3);
     (x - mean.clone()) * u(&device).add_scalar(0.5) + mean

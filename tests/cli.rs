@@ -66,12 +66,12 @@ fn config_path(name: &str) -> String {
 
 #[test]
 fn the_shipped_configs_are_complete_and_valid() {
-    fn keys(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    fn keys(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
         for (k, v) in t {
             let p = format!("{prefix}{k}");
             match v {
                 toml::Value::Table(s) => keys(s, &format!("{p}."), out),
-                _ => out.push(p),
+                _ => out.push((p, v.clone())),
             }
         }
     }
@@ -90,8 +90,14 @@ fn the_shipped_configs_are_complete_and_valid() {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         keys(&defaults, "", &mut a);
         keys(&file, "", &mut b);
-        for k in &a {
-            assert!(b.contains(k), "configs/{model}.toml lacks `{k}`");
+        for (k, v) in &a {
+            let in_file = b.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+            assert!(in_file.is_some(), "configs/{model}.toml lacks `{k}`");
+            assert_eq!(
+                in_file,
+                Some(v),
+                "configs/{model}.toml: `{k}` is not the default"
+            );
         }
     }
     // The sparse 2-D config builds 2-in / 2-out MLPs: G 2→400×4→2, D 2→200×3→1.

@@ -73,6 +73,14 @@ fn init_follows_the_paper() {
 }
 
 #[test]
+fn defaults_train_g_at_twice_ds_rate() {
+    let cfg = Dcgan::defaults();
+    assert_eq!(cfg.model.loss, Adversarial::NonSaturating);
+    assert_eq!((cfg.optim.g.lr, cfg.optim.d.lr), (4e-4, 2e-4));
+    assert_eq!((cfg.optim.g.beta1, cfg.optim.d.beta1), (0.5, 0.5));
+}
+
+#[test]
 fn one_step_moves_both_players() {
     let _l = rng_lock();
     assert_one_step_moves_both::<Dcgan>(&config(8, 1, 4), toy_images(16, 1, 8));

@@ -1,5 +1,6 @@
 //! The commands' happy paths, end to end on the shared MNIST.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 use crate::util::*;
@@ -66,12 +67,14 @@ fn config_path(name: &str) -> String {
 
 #[test]
 fn the_shipped_configs_are_complete_and_valid() {
-    fn keys(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+    fn keys(t: &toml::Table, prefix: &str, out: &mut BTreeMap<String, toml::Value>) {
         for (k, v) in t {
             let p = format!("{prefix}{k}");
             match v {
                 toml::Value::Table(s) => keys(s, &format!("{p}."), out),
-                _ => out.push((p, v.clone())),
+                _ => {
+                    out.insert(p, v.clone());
+                }
             }
         }
     }
@@ -87,11 +90,11 @@ fn the_shipped_configs_are_complete_and_valid() {
             .expect("read")
             .parse()
             .expect("toml");
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
         keys(&defaults, "", &mut a);
         keys(&file, "", &mut b);
         for (k, v) in &a {
-            let in_file = b.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+            let in_file = b.get(k);
             assert!(in_file.is_some(), "configs/{model}.toml lacks `{k}`");
             assert_eq!(
                 in_file,

@@ -79,6 +79,12 @@ pub trait GanModel: Sized + 'static {
     fn d_loss(&mut self, d: &Self::D, real: Tensor<4>, fake: Tensor<4>) -> Losses;
     /// The generator's loss on fakes attached to its graph.
     fn g_loss(&mut self, d: &Self::D, fake: Tensor<4>) -> Losses;
+    /// The generator's loss given the step's real batch as well (never differentiated): for a
+    /// D that must see real images beside the fakes, e.g. one whose batch norm normalises real
+    /// and fake together. Defaults to [`GanModel::g_loss`], which ignores them.
+    fn g_loss_beside_real(&mut self, d: &Self::D, _real: Tensor<4>, fake: Tensor<4>) -> Losses {
+        self.g_loss(d, fake)
+    }
 
     /// Regularisers of D computed from the real and (detached) fake batches: each
     /// `(name, term)` is added to D's loss and logged as its own column. None by default.
@@ -170,8 +176,8 @@ impl<M: GanModel> Game for M {
     fn after_d_step(&mut self, d: M::D) -> M::D {
         <M as GanModel>::after_d_step(self, d)
     }
-    fn g_loss(&mut self, _g: &M::G, d: &M::D, _real: Real, fake: Tensor<4>) -> Losses {
-        <M as GanModel>::g_loss(self, d, fake)
+    fn g_loss(&mut self, _g: &M::G, d: &M::D, real: Real, fake: Tensor<4>) -> Losses {
+        <M as GanModel>::g_loss_beside_real(self, d, real.images.detach(), fake)
     }
 
     const DIFF_AUGMENT: bool = true;

@@ -77,6 +77,7 @@ impl AcganConfig {
             init_std: self.init_std,
             leaky_slope: self.leaky_slope,
             loss: self.loss,
+            d_joint_batch: false,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct DcganConfig {
     pub leaky_slope: f64,
     /// Adversarial objective (see `zoo config vanilla` for the kinds).
     pub loss: Adversarial,
+    /// D sees each step's real and fake images as one batch (its batch norm normalises them
+    /// together, in D's update and in G's) instead of a batch of each.
+    pub d_joint_batch: bool,
 }
 
 impl Default for DcganConfig {
@@ -56,6 +59,7 @@ impl Default for DcganConfig {
             init_std: 0.02,
             leaky_slope: 0.2,
             loss: Adversarial::NonSaturating,
+            d_joint_batch: false,
         }
     }
 }
@@ -109,14 +113,45 @@ impl ConvGan {
         self.cfg.prior.sample(n, self.cfg.latent_dim, device)
     }
 
-    /// The discriminator's loss.
-    pub fn d_loss(&self, d: &Discriminator, real: Tensor<4>, fake: Tensor<4>) -> Losses {
-        self.cfg.loss.d_losses(d.forward(real), d.forward(fake))
+    /// D's logits on a real and a fake batch: two forwards, or one of the two batches joined
+    /// (`d_joint_batch`), split back into the real half and the fake half.
+    pub fn d_logits(
+        &self,
+        d: &Discriminator,
+        real: Tensor<4>,
+        fake: Tensor<4>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        if !self.cfg.d_joint_batch {
+            return (d.forward(real), d.forward(fake));
+        }
+        let (n, m) = (real.dims()[0], fake.dims()[0]);
+        let logits = d.forward(Tensor::cat(vec![real, fake], 0));
+        (logits.clone().narrow(0, 0, n), logits.narrow(0, n, m))
     }
 
-    /// The generator's loss (a fresh D forward).
+    /// The discriminator's loss.
+    pub fn d_loss(&self, d: &Discriminator, real: Tensor<4>, fake: Tensor<4>) -> Losses {
+        let (real, fake) = self.d_logits(d, real, fake);
+        self.cfg.loss.d_losses(real, fake)
+    }
+
+    /// The generator's loss (a fresh D forward of the fakes alone).
     pub fn g_loss(&self, d: &Discriminator, fake: Tensor<4>) -> Losses {
         self.cfg.loss.g_losses(d.forward(fake))
+    }
+
+    /// The generator's loss in training: with `d_joint_batch`, D sees the step's real batch
+    /// beside the fakes, as in its own update.
+    pub fn g_loss_beside_real(
+        &self,
+        d: &Discriminator,
+        real: Tensor<4>,
+        fake: Tensor<4>,
+    ) -> Losses {
+        if !self.cfg.d_joint_batch {
+            return self.g_loss(d, fake);
+        }
+        self.cfg.loss.g_losses(self.d_logits(d, real, fake).1)
     }
 
     /// The defaults of DCGAN and LSGAN: MNIST at 28×28, batch 64, Adam β (0.5, 0.999) with
@@ -258,6 +293,14 @@ impl<F: Flavor> GanModel for ConvModel<F> {
     }
     fn g_loss(&mut self, d: &Discriminator, fake: Tensor<4>) -> Losses {
         self.inner.g_loss(d, fake)
+    }
+    fn g_loss_beside_real(
+        &mut self,
+        d: &Discriminator,
+        real: Tensor<4>,
+        fake: Tensor<4>,
+    ) -> Losses {
+        self.inner.g_loss_beside_real(d, real, fake)
     }
 }
 

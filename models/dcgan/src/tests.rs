@@ -1,3 +1,4 @@
+use burn::tensor::Distribution;
 use zoo_core::gan::{GanModel, trainable_params};
 use zoo_train::testing::{
     assert_checkpoint_round_trip, assert_one_step_moves_both, rng_lock, toy_images,
@@ -91,4 +92,37 @@ fn one_step_moves_both_players() {
 fn checkpoint_round_trip_is_bit_exact() {
     let _l = rng_lock();
     assert_checkpoint_round_trip::<Dcgan>(&config(16, 3, 4));
+}
+
+#[test]
+fn joint_batch_normalises_real_and_fake_together() {
+    // D's batch norm in training mode: with `d_joint_batch` a fake's logit depends on the real
+    // images beside it (one set of batch statistics over both halves); with a batch of each it
+    // does not. Both modes train a step.
+    let _l = rng_lock();
+    let dev = Device::flex().autodiff();
+    let logit_of_fakes = |joint: bool, real_scale: f32| {
+        let mut cfg = config(16, 1, 4);
+        cfg.model.d_joint_batch = joint;
+        let m = Dcgan::new(&cfg).expect("valid");
+        dev.seed(3);
+        let (g, d) = (m.init_g(&dev), m.init_d(&dev));
+        let fake = m.generate(&g, m.noise(4, &dev));
+        let real = Tensor::<4>::random([4, 1, 16, 16], Distribution::Uniform(-1.0, 1.0), &dev)
+            * real_scale;
+        let (r, f) = m.inner().d_logits(&d, real, fake);
+        assert_eq!((r.dims(), f.dims()), ([4, 1], [4, 1]));
+        f.into_data().try_to_vec::<f32>().expect("f32")
+    };
+    let max_diff = |a: Vec<f32>, b: Vec<f32>| {
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    };
+    assert!(max_diff(logit_of_fakes(false, 1.0), logit_of_fakes(false, 0.2)) < 1e-6);
+    assert!(max_diff(logit_of_fakes(true, 1.0), logit_of_fakes(true, 0.2)) > 1e-3);
+    let mut cfg = config(8, 1, 4);
+    cfg.model.d_joint_batch = true;
+    assert_one_step_moves_both::<Dcgan>(&cfg, toy_images(16, 1, 8));
 }

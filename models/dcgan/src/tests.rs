@@ -98,7 +98,7 @@ fn checkpoint_round_trip_is_bit_exact() {
 fn joint_batch_normalises_real_and_fake_together() {
     // D's batch norm in training mode: with `d_joint_batch` a fake's logit depends on the real
     // images beside it (one set of batch statistics over both halves); with a batch of each it
-    // does not. Both modes train a step.
+    // does not. A step with the option trains both players.
     let _l = rng_lock();
     let dev = Device::flex().autodiff();
     let logit_of_fakes = |joint: bool, real_scale: f32| {

@@ -394,6 +394,11 @@ const CATALOGUE: &[Case] = &[
         &["step_999999"],
     ),
     case(
+        "eval --no-ema of a run without an EMA",
+        "eval {T}/pix2pix-run --no-ema",
+        &["keeps no moving average", "drop --no-ema"],
+    ),
+    case(
         "compare with zero seeds",
         "compare vanilla --seeds 0",
         &["--seeds must be between 1 and 20"],

@@ -72,6 +72,35 @@ fn classifier_eval_and_compare() {
     assert_eq!(json["step"].as_u64(), Some(6));
     let hit = json["floor"]["coverage"]["classes_hit"].as_u64();
     assert_eq!(hit, Some(10), "the real test split covers every class");
+    // --no-ema: vanilla samples with its EMA (decay 0.999, so after 6 steps it is still close
+    // to the first generator); the trained generator is scored into its own file.
+    let before = std::fs::read(run.join("eval.json")).expect("eval.json");
+    let printed = ok(zoo_cached(
+        &cache,
+        &[
+            "eval",
+            run.to_str().expect("utf-8"),
+            "-n",
+            "300",
+            "--no-ema",
+        ],
+    ));
+    assert!(printed.contains("eval_no_ema.json"), "{printed}");
+    assert_eq!(
+        std::fs::read(run.join("eval.json")).expect("eval.json"),
+        before,
+        "eval.json is left as it was"
+    );
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval_no_ema.json")).expect("json"))
+            .expect("valid json");
+    let raw_fd = raw["samples"]["fd"].as_f64().expect("fd");
+    // The same samples' noise and the same reference: equal weights would give the same bits.
+    assert_ne!(
+        raw_fd, fd,
+        "the trained generator scores apart from its average"
+    );
+    assert_eq!(raw["floor"]["fd"].as_f64(), Some(floor), "the same floor");
     fails(
         zoo_cached(&cache, &["eval", run.to_str().expect("utf-8"), "-n", "5"]),
         &["-n must be between 100 and 60000"],

@@ -302,6 +302,25 @@ pub struct EmaConfig {
     pub decay: f64,
     /// Steps before which the average is a plain copy of the generator.
     pub start: u64,
+    /// Ramp-up (StyleGAN2-ADA's `ema_rampup`): when > 0 the average's half-life is at most this
+    /// share of the steps so far, so a short run does not carry its first generators; `decay`
+    /// caps it for long runs. 0 = a fixed decay from `start` on.
+    pub rampup: f64,
+}
+
+impl EmaConfig {
+    /// The weight of the old average for the update after step `step` (0-based).
+    pub fn keep(&self, step: u64) -> f64 {
+        if step < self.start {
+            return 0.0;
+        }
+        if self.rampup > 0.0 {
+            let half_life = self.rampup * (step - self.start + 1) as f64;
+            self.decay.min(0.5f64.powf(1.0 / half_life))
+        } else {
+            self.decay
+        }
+    }
 }
 
 /// `train.on_nonfinite`: what happens when a loss is NaN or infinite.

@@ -139,6 +139,7 @@ fn run_one(req: &CompareRequest, entry: &dyn Contender, seed: u64) -> Result<Run
         run_dir: report.run_dir.clone(),
         n: Some(req.n),
         checkpoint: None,
+        weights: Default::default(),
         device: req.device.clone(),
     })? {
         Evaluation::Images(r) => r,

@@ -10,7 +10,7 @@ use zoo_core::data::toy;
 use zoo_core::game::{Game, Role};
 use zoo_core::io::write_atomic;
 use zoo_core::streams::{EVAL, mix};
-use zoo_train::checkpoint::load_generator;
+use zoo_train::checkpoint::{Weights, load_generator_of};
 use zoo_train::output::{points_of, save_scatter};
 use zoo_train::tasks::{chosen_checkpoint, generate, generate_balanced, open_trained, sampler_of};
 
@@ -26,8 +26,21 @@ pub struct EvalRequest {
     pub n: Option<usize>,
     /// A checkpoint folder of the run (default: the latest).
     pub checkpoint: Option<PathBuf>,
+    /// Which generator to score (`--no-ema`: the trained one beside its EMA).
+    pub weights: Weights,
     /// Compute device.
     pub device: Device,
+}
+
+impl EvalRequest {
+    /// The report's file in the run folder: `eval.json`, or `eval_no_ema.json` for the trained
+    /// generator of a run that samples with its EMA (so neither overwrites the other).
+    pub fn json_path(&self) -> PathBuf {
+        self.run_dir.join(match self.weights {
+            Weights::Sampled => "eval.json",
+            Weights::Trained => "eval_no_ema.json",
+        })
+    }
 }
 
 /// The range of `-n` (samples scored), checked up front by `zoo eval` and `zoo compare`.
@@ -48,7 +61,7 @@ pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
     let ck = chosen_checkpoint(latest, req.checkpoint.as_deref())?;
     let step = ck.state()?.step;
     let eval = if let Some(t) = M::Role::translator(&model) {
-        let g = load_generator(&model, &ck, &req.device)?.valid();
+        let g = load_generator_of(&model, &ck, req.weights, &req.device)?.valid();
         let mut t =
             crate::translation::evaluate(t, &g, &cfg, req.n.unwrap_or(10_000), &req.device)?;
         t.run = req.run_dir.clone();
@@ -57,7 +70,7 @@ pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
     } else {
         // Fails early for models that neither sample nor translate.
         sampler_of(&model)?;
-        let g = load_generator(&model, &ck, &req.device)?.valid();
+        let g = load_generator_of(&model, &ck, req.weights, &req.device)?.valid();
         if cfg.data.dataset.is_toy() {
             let n = req.n.unwrap_or(cfg.data.toy.eval_samples);
             let samples = generate(&model, &g, n, mix(cfg.train.seed, EVAL), &req.device)?;
@@ -99,7 +112,7 @@ pub fn eval<M: Game>(req: &EvalRequest) -> Result<Evaluation> {
         }
     };
     let json = serde_json::to_string_pretty(&eval).context("serialising eval.json")?;
-    write_atomic(&req.run_dir.join("eval.json"), json.as_bytes())?;
+    write_atomic(&req.json_path(), json.as_bytes())?;
     Ok(eval)
 }
 

@@ -19,11 +19,40 @@ pub use crate::ema::EMA_FILE;
 /// Loads the generator a run samples with from a checkpoint: the EMA generator when the run
 /// keeps one, else the trained generator.
 pub fn load_generator<M: Game>(model: &M, ck: &Checkpoint, device: &Device) -> Result<M::G> {
+    load_generator_of(model, ck, Weights::Sampled, device)
+}
+
+/// Which of a checkpoint's generators to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Weights {
+    /// The one the run samples with: the EMA generator when the run keeps one.
+    #[default]
+    Sampled,
+    /// The trained generator itself, beside its EMA (`zoo eval --no-ema`); an error for a run
+    /// without an EMA, where it would silently be the same as [`Weights::Sampled`].
+    Trained,
+}
+
+/// Loads the chosen generator from a checkpoint (see [`Weights`]).
+pub fn load_generator_of<M: Game>(
+    model: &M,
+    ck: &Checkpoint,
+    weights: Weights,
+    device: &Device,
+) -> Result<M::G> {
     let ema = ck.file(EMA_FILE);
-    let path = if ema.is_file() {
-        ema
-    } else {
-        ck.file("generator.bpk")
+    let path = match weights {
+        Weights::Sampled if ema.is_file() => ema,
+        Weights::Sampled => ck.file("generator.bpk"),
+        Weights::Trained => {
+            if !ema.is_file() {
+                bail!(
+                    "--no-ema: this run keeps no moving average of its generator (train.ema.decay \
+                     was 0), so its samples already come from the trained generator; drop --no-ema"
+                );
+            }
+            ck.file("generator.bpk")
+        }
     };
     load_module(model.init_g(device), &path)
 }

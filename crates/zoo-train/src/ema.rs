@@ -21,8 +21,7 @@ pub const EMA_FILE: &str = "generator_ema.bpk";
 pub struct Ema<G: Module> {
     /// The average (an inference-mode copy of the generator's structure).
     pub g: G,
-    decay: f64,
-    start: u64,
+    cfg: EmaConfig,
 }
 
 /// Each float tensor of a module, flattened, and whether it is trained.
@@ -63,8 +62,7 @@ impl<G: Module + Clone> Ema<G> {
     pub fn new(cfg: &EmaConfig, g: &G) -> Option<Self> {
         (cfg.decay > 0.0).then(|| Self {
             g: g.valid(),
-            decay: cfg.decay,
-            start: cfg.start,
+            cfg: *cfg,
         })
     }
 
@@ -79,7 +77,7 @@ impl<G: Module + Clone> Ema<G> {
         for ((_, t), (_, v)) in trained.0.iter().zip(c.0.iter_mut()) {
             *v = *t;
         }
-        let keep = if step < self.start { 0.0 } else { self.decay };
+        let keep = self.cfg.keep(step);
         let mut blend = Blend { from: c.0, keep };
         self.g = self.g.clone().map(&mut blend);
     }
@@ -118,6 +116,7 @@ mod tests {
         let cfg = EmaConfig {
             decay: 0.9,
             start: 1,
+            rampup: 0.0,
         };
         let mut ema = Ema::new(&cfg, &g0).expect("on");
         assert!(
@@ -136,6 +135,34 @@ mod tests {
     }
 
     #[test]
+    fn ema_rampup_caps_the_half_life_at_a_share_of_the_steps_so_far() {
+        let cfg = EmaConfig {
+            decay: 0.999,
+            start: 10,
+            rampup: 0.05,
+        };
+        assert_eq!(cfg.keep(9), 0.0, "a copy before start");
+        // 100 steps after start: half-life 5 steps, 0.5^(1/5) = 0.8706 (< 0.999).
+        assert!(
+            (cfg.keep(109) - 0.5f64.powf(0.2)).abs() < 1e-12,
+            "{}",
+            cfg.keep(109)
+        );
+        // 2,000 steps after start: half-life 100 steps, 0.5^(1/100) = 0.993092.
+        assert!(
+            (cfg.keep(2009) - 0.993_092).abs() < 1e-6,
+            "{}",
+            cfg.keep(2009)
+        );
+        // Long runs: capped by the decay (half-life 693 steps from 13,860 steps on).
+        assert_eq!(cfg.keep(100_000), 0.999);
+        // The weight never falls as the run goes on.
+        assert!((10..20_000).all(|s| cfg.keep(s + 1) >= cfg.keep(s)));
+        let fixed = EmaConfig { rampup: 0.0, ..cfg };
+        assert_eq!(fixed.keep(109), 0.999);
+    }
+
+    #[test]
     fn ema_copies_batch_norm_statistics_with_their_latest_update() {
         use burn::nn::{BatchNorm, BatchNormConfig};
         let _l = zoo_core::kernels::rng_lock();
@@ -145,6 +172,7 @@ mod tests {
         let cfg = EmaConfig {
             decay: 0.5,
             start: 0,
+            rampup: 0.0,
         };
         let mut ema = Ema::new(&cfg, &bn).expect("on");
         // A training forward leaves a pending running-statistics update.

@@ -212,6 +212,10 @@ pub struct EvalArgs {
     /// A checkpoint folder of the run (default: its latest).
     #[arg(long, conflicts_with = "images")]
     pub checkpoint: Option<PathBuf>,
+    /// Score the trained generator instead of its moving average (runs with train.ema on),
+    /// to measure what the EMA adds from one run; writes eval_no_ema.json beside eval.json.
+    #[arg(long, conflicts_with = "images")]
+    pub no_ema: bool,
     /// Score a folder of PNG/JPEG images instead of a run (another framework's samples, a
     /// paper's release): the same metrics and floor, against --dataset. Only read.
     #[arg(long, value_name = "DIR")]

@@ -25,6 +25,7 @@ use zoo_core::game::Direction;
 use zoo_core::gan::group_digits;
 use zoo_eval::compare::{CompareRequest, Contender};
 use zoo_eval::evaluate::EvalRequest;
+use zoo_train::checkpoint::Weights;
 use zoo_train::engine::StopSignal;
 use zoo_train::run::RunDir;
 use zoo_train::tasks::{RunHook, SampleRequest, TrainRequest, TranslateRequest};
@@ -347,14 +348,20 @@ fn eval(args: EvalArgs, g: &GlobalArgs) -> Result<()> {
     }
     let run_dir = args.run_dir.context("name a run folder, or --images DIR")?;
     let entry = entry_of_run(&run_dir)?;
-    let report = entry.eval(&EvalRequest {
-        run_dir: run_dir.clone(),
+    let req = EvalRequest {
+        run_dir,
         n: args.n,
         checkpoint: args.checkpoint,
+        weights: if args.no_ema {
+            Weights::Trained
+        } else {
+            Weights::Sampled
+        },
         device: device(g.device)?,
-    })?;
+    };
+    let report = entry.eval(&req)?;
     print!("{}", report.table());
-    println!("written: {}", run_dir.join("eval.json").display());
+    println!("written: {}", req.json_path().display());
     Ok(())
 }
 

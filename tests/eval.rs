@@ -72,8 +72,8 @@ fn classifier_eval_and_compare() {
     assert_eq!(json["step"].as_u64(), Some(6));
     let hit = json["floor"]["coverage"]["classes_hit"].as_u64();
     assert_eq!(hit, Some(10), "the real test split covers every class");
-    // --no-ema: vanilla samples with its EMA (decay 0.999, so after 6 steps it is still close
-    // to the first generator); the trained generator is scored into its own file.
+    // --no-ema: vanilla samples with its EMA (ramped up: after 6 steps a blend of the last
+    // generators); the trained generator is scored into its own file.
     let before = std::fs::read(run.join("eval.json")).expect("eval.json");
     let printed = ok(zoo_cached(
         &cache,

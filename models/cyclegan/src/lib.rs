@@ -45,6 +45,9 @@ pub struct CycleGanConfig {
     pub d_filters: usize,
     /// Residual blocks per generator (the reference: 9 at 256 px, 6 at 128 px and below).
     pub g_blocks: usize,
+    /// Stride-2 down-sampling steps of the generator before its blocks, and as many up (the
+    /// reference's 2; the image side must be a multiple of 2^g_down).
+    pub g_down: usize,
     /// Strided layers of the PatchGAN (3 = the 70×70 PatchGAN).
     pub d_layers: usize,
     /// Dropout 0.5 inside the residual blocks.
@@ -73,6 +76,7 @@ impl Default for CycleGanConfig {
             g_filters: 64,
             d_filters: 64,
             g_blocks: 9,
+            g_down: 2,
             d_layers: 3,
             dropout: false,
             init_std: 0.02,
@@ -235,9 +239,17 @@ impl Game for CycleGan {
         );
         let size = cfg.data.image_size;
         ensure!(
-            size >= 8 && size.is_multiple_of(1 << nets::DOWN),
-            "data.image_size = {size} does not suit the ResNet generator: it must be a multiple \
-             of 4, at least 8 (e.g. 28, 64, 128, 256)"
+            (1..=5).contains(&m.g_down),
+            "model.g_down must be between 1 and 5 (got {}); the reference uses 2",
+            m.g_down
+        );
+        let step = 1usize << m.g_down;
+        ensure!(
+            size >= 2 * step && size.is_multiple_of(step),
+            "data.image_size = {size} does not suit the ResNet generator with model.g_down = {}: \
+             it must be a multiple of {step}, at least {} (e.g. 64, 128, 256)",
+            m.g_down,
+            2 * step
         );
         ensure!(
             m.load_size >= size,

@@ -99,11 +99,9 @@ impl ResBlock {
     }
 }
 
-/// Down-sampling steps of the generator (the reference's fixed two).
-pub const DOWN: usize = 2;
-
 /// The ResNet generator: c7s1-ngf, d(2·ngf), d(4·ngf), N residual blocks, u(2·ngf), u(ngf),
-/// c7s1-channels, tanh.
+/// c7s1-channels, tanh — with the reference's two down-sampling steps (`model.g_down`; each
+/// more halves the blocks' side and doubles their width).
 #[derive(Module, Debug)]
 pub struct ResnetGenerator {
     head: Conv2d,
@@ -119,10 +117,10 @@ pub struct ResnetGenerator {
 impl ResnetGenerator {
     /// Builds a generator from `input`-channel to `output`-channel images.
     pub fn new(cfg: &CycleGanConfig, (input, output): (usize, usize), device: &Device) -> Self {
-        let (ngf, std) = (cfg.g_filters, cfg.init_std);
+        let (ngf, std, down_steps) = (cfg.g_filters, cfg.init_std, cfg.g_down);
         let mut down = Vec::new();
         let mut down_norms = Vec::new();
-        for i in 0..DOWN {
+        for i in 0..down_steps {
             let (a, b) = (ngf << i, ngf << (i + 1));
             down.push(conv(
                 Conv2dConfig::new([a, b], [3, 3])
@@ -133,13 +131,13 @@ impl ResnetGenerator {
             ));
             down_norms.push(instance_norm(b, device));
         }
-        let width = ngf << DOWN;
+        let width = ngf << down_steps;
         let blocks = (0..cfg.g_blocks)
             .map(|_| ResBlock::new(width, cfg.dropout, std, device))
             .collect();
         let mut up = Vec::new();
         let mut up_norms = Vec::new();
-        for i in (0..DOWN).rev() {
+        for i in (0..down_steps).rev() {
             let (a, b) = (ngf << (i + 1), ngf << i);
             up.push(conv_t(
                 ConvTranspose2dConfig::new([a, b], [3, 3])

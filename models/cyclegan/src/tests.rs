@@ -95,6 +95,53 @@ fn shapes_at_small_sizes() {
 }
 
 #[test]
+fn generator_down_sampling_steps_are_configurable() {
+    let _l = rng_lock();
+    let dev = Device::flex().autodiff();
+    let params = |size: usize, down: usize| {
+        let mut cfg = tiny(size);
+        cfg.model.g_down = down;
+        let m = CycleGan::new(&cfg).expect("valid");
+        let g = m.init_g(&dev);
+        let x = Tensor::<4>::random(
+            [2, 1, size, size],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &dev,
+        );
+        assert_eq!(g.g.forward(x).dims(), [2, 1, size, size], "g_down {down}");
+        trainable_params(&g.g)
+    };
+    // By hand (biased convolutions, norms without parameters; 8 filters, one block, gray):
+    // the 7×7 head and tail, `down` 3×3 convolutions f·2^i → f·2^(i+1) and as many transposed
+    // back, and the block's two 3×3 convolutions at the width f·2^down.
+    let by_hand = |down: u32| {
+        let (f, c) = (8usize, 1usize);
+        let ends = 49 * c * f + f + 49 * f * c + c;
+        let steps: usize = (0..down)
+            .map(|i| {
+                let (a, b) = (f << i, f << (i + 1));
+                (9 * a * b + b) + (9 * b * a + a)
+            })
+            .sum();
+        let w = f << down;
+        ends + steps + 2 * (9 * w * w + w)
+    };
+    for down in 1..=3 {
+        assert_eq!(params(32, down as usize), by_hand(down), "g_down {down}");
+    }
+    let mut bad = tiny(28);
+    bad.model.g_down = 3;
+    let e = CycleGan::new(&bad)
+        .expect_err("28 is not a multiple of 8")
+        .to_string();
+    assert!(e.contains("multiple of 8"), "{e}");
+    let mut bad = tiny(32);
+    bad.model.g_down = 0;
+    let e = CycleGan::new(&bad).expect_err("no steps").to_string();
+    assert!(e.contains("model.g_down must be between 1 and 5"), "{e}");
+}
+
+#[test]
 fn reflection_padding_matches_hand_values() {
     let dev = Device::flex();
     let x = Tensor::<4>::from_floats(

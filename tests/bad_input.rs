@@ -748,6 +748,16 @@ const CATALOGUE: &[Case] = &[
         &["identity loss", "model.lambda_identity = 0"],
     ),
     case(
+        "cyclegan with no down-sampling steps",
+        "train cyclegan --domains {T}/two {T}/two --set model.g_down=0",
+        &["model.g_down must be between 1 and 5"],
+    ),
+    case(
+        "cyclegan image size its down-sampling cannot halve",
+        "train cyclegan --domains {T}/two {T}/two --set data.image_size=28 --set model.load_size=28 --set model.g_down=3",
+        &["must be a multiple of 8", "model.g_down = 3"],
+    ),
+    case(
         "data pair emoji where the emoji set is not",
         "data pair emoji --data-dir {T}/empty --out {T}/emoji-pair",
         &["emoji set was not found", "--data-dir"],

@@ -874,6 +874,25 @@ const CATALOGUE: &[Case] = &[
         "train cyclegan --domains {T}/two {T}/two --set train.diffaug.cutout=true",
         &["train.diffaug is on", "cyclegan"],
     ),
+    Case {
+        what: "time limit that is not a duration",
+        args: "train vanilla --time-limit ten",
+        needles: &[
+            "invalid value 'ten' for '--time-limit",
+            "not a positive duration",
+            "10m",
+        ],
+        code: 2,
+    },
+    Case {
+        what: "time limit of zero",
+        args: "train vanilla --time-limit 0",
+        needles: &[
+            "invalid value '0' for '--time-limit",
+            "not a positive duration",
+        ],
+        code: 2,
+    },
 ];
 
 /// Builds every fixture the catalogue names under `t`.

@@ -344,6 +344,24 @@ fn train_sample_and_resume_end_to_end() {
         std::fs::read_to_string(run.join("checkpoints/latest")).expect("latest"),
         "step_000008"
     );
+
+    // --time-limit: the first step takes longer than a microsecond, so it ends the session, checkpointed,
+    // and the summary says how to go on.
+    let stdout = ok(train_tiny(
+        &mnist(),
+        out.path(),
+        &["--steps", "8", "--time-limit", "0.000001s"],
+    ));
+    assert!(stdout.contains("steps: 1/8"), "{stdout}");
+    assert!(
+        stdout.contains("stopped at the time limit; continue with `zoo train vanilla --resume"),
+        "{stdout}"
+    );
+    let cut = run_dir(&stdout);
+    assert_eq!(
+        std::fs::read_to_string(cut.join("checkpoints/latest")).expect("latest"),
+        "step_000001"
+    );
 }
 
 #[test]

@@ -129,6 +129,7 @@ fn run_one(req: &CompareRequest, entry: &dyn Contender, seed: u64) -> Result<Run
         device: req.device.clone(),
         progress: req.progress,
         stop: req.stop.clone(),
+        time_limit: None,
         on_run: None,
     })?;
     let peak_mib = peak_rss_mib();

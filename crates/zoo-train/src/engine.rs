@@ -34,6 +34,10 @@ pub struct TrainOptions {
     /// SIGINT/SIGTERM: during the training loop, at the end of the step with a checkpoint
     /// ([`Interrupted`]); before and after it, at once.
     pub stop: Option<StopSignal>,
+    /// `--time-limit`: end the session after the first step that finishes this long after the
+    /// loop began, as if it were the last (logged, sampled, checkpointed); the schedule still
+    /// runs to the configured steps, so `--resume` continues the same run exactly.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// How SIGINT/SIGTERM stop a command. The handlers (the CLI's) set `signal` to the signal's
@@ -237,10 +241,13 @@ pub fn train<M: Game>(
     let mut book = Logbook::new(cfg, model.per_epoch(&data), start, total, opts.progress);
     let mut skipped_in_a_row = 0;
     let _graceful = Graceful::new(opts.stop.as_ref());
+    let clock = std::time::Instant::now();
     for step in start..total {
         let (next, outcome) = players.step(model, cfg, &mut data, step, total, &ad, None);
         players = next;
         let done = step + 1;
+        let out_of_time = opts.time_limit.is_some_and(|l| clock.elapsed() >= l);
+        let last = done == total || out_of_time;
         let losses = match outcome {
             Ok(l) => Some(l).inspect(|_| skipped_in_a_row = 0),
             Err(e) => {
@@ -255,27 +262,31 @@ pub fn train<M: Game>(
             book.bar.suspend(|| o.observe(&at, false))?;
         }
         if let Some(l) = &losses
-            && (done.is_multiple_of(t.log_every) || done == total)
+            && (done.is_multiple_of(t.log_every) || last)
         {
             check_params(run, &players, done)?;
             let factor = lr_factor(model, cfg, &data, step, total);
             let extra = observer.as_ref().map(|o| o.columns()).unwrap_or_default();
             book.log(run, done, l, &extra, factor)?;
         }
-        if done.is_multiple_of(t.sample_every) || done == total {
+        if done.is_multiple_of(t.sample_every) || last {
             write_grid(model, &players, &probe, run, done)?;
             book.sampled(run, done)?;
         }
         let signal = opts.stop.as_ref().map_or(0, StopSignal::get);
-        if done.is_multiple_of(t.checkpoint_every) || done == total || signal != 0 {
+        if done.is_multiple_of(t.checkpoint_every) || last || signal != 0 {
             save_checkpoint(&Moment::new(model, cfg, run, (done, total), &players))?;
         }
         if signal != 0 {
             book.bar.finish_and_clear();
             return Err(Interrupted::at::<M>(run, signal, done).into());
         }
+        if out_of_time && done < total {
+            tracing::info!("time limit reached after step {done} of {total}");
+            return Ok(book.finish(done, true));
+        }
     }
-    Ok(book.finish())
+    Ok(book.finish(total, false))
 }
 
 /// Writes the sample grid of step `step` from the generator that samples (the EMA when on).

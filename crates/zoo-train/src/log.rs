@@ -29,6 +29,8 @@ pub struct Summary {
     pub images_per_s: f64,
     /// Wall time of this session.
     pub seconds: f64,
+    /// The session ended at `--time-limit` before `total_steps` (resume to go on).
+    pub time_limited: bool,
     /// The last logged values, by column.
     pub last: Vec<(String, f64)>,
 }
@@ -247,17 +249,19 @@ impl Logbook {
         Ok(())
     }
 
-    /// The session's summary.
-    pub fn finish(self) -> Summary {
+    /// The session's summary, its last step `step` (`time_limited`: stopped there by the
+    /// time limit).
+    pub fn finish(self, step: u64, time_limited: bool) -> Summary {
         self.bar.finish_and_clear();
-        let (total, start) = (self.total, self.start);
+        let start = self.start;
         let seconds = self.session_start.elapsed().as_secs_f64();
-        let done_steps = total.saturating_sub(start);
+        let done_steps = step.saturating_sub(start);
         Summary {
-            step: total.max(start),
-            total_steps: total,
+            step: step.max(start),
+            total_steps: self.total,
             images_per_s: (done_steps * self.images_per_step) as f64 / seconds.max(1e-9),
             seconds,
+            time_limited,
             last: self.last,
         }
     }

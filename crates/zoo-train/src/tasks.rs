@@ -54,8 +54,33 @@ pub struct TrainRequest {
     pub progress: bool,
     /// Set by a signal handler to stop training gracefully (see [`engine::Interrupted`]).
     pub stop: Option<engine::StopSignal>,
+    /// `--time-limit`: end this session after so much training ([`TrainOptions::time_limit`]).
+    pub time_limit: Option<std::time::Duration>,
     /// Called with the run folder once it exists, before the first step (`--watch`).
     pub on_run: Option<RunHook>,
+}
+
+/// `--time-limit`: seconds, or a number with `s`, `m` or `h` (`90`, `90s`, `10m`, `1.5h`).
+pub fn parse_time_limit(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1.0),
+        Some((i, 'm')) => (&t[..i], 60.0),
+        Some((i, 'h')) => (&t[..i], 3600.0),
+        _ => (t, 1.0),
+    };
+    let secs = num
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(|v| v * unit)
+        .filter(|v| *v <= 1e9)
+        .ok_or_else(|| {
+            "not a positive duration; give seconds, or a number with s, m or h (600, 10m, 1.5h)"
+                .to_string()
+        })?;
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// What a [`RunHook`] calls.
@@ -349,6 +374,7 @@ pub fn train<M: Game>(req: &TrainRequest, observer: ObserverFactory<'_, M>) -> R
     let opts = TrainOptions {
         progress: req.progress,
         stop: req.stop.clone(),
+        time_limit: req.time_limit,
     };
     let summary = engine::train(
         &mut model,

@@ -339,6 +339,7 @@ pub fn assert_class_sampling<M: Game>(sets: &[&str], steps: u64) {
         device: Device::flex(),
         progress: false,
         stop: None,
+        time_limit: None,
         on_run: None,
     };
     let report = crate::tasks::train::<M>(&req, &engine::unobserved::<M>).expect("trains");

@@ -15,7 +15,7 @@ use zoo_core::loss::Adversarial;
 use zoo_core::reg::drift;
 
 use crate::checkpoint::{EMA_FILE, load_generator};
-use crate::engine::Players;
+use crate::engine::{self, Players, TrainOptions};
 use crate::run::RunDir;
 use crate::testing::{rng_lock, tempfile_dir, train};
 
@@ -179,6 +179,86 @@ fn ema_is_checkpointed_resumed_exactly_and_sampled_from() {
         assert_eq!(read(&ck(&plain)), read(&a), "{f}: the EMA changed training");
     }
     let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_time_limit_ends_the_session_with_a_checkpoint_and_resume_finishes_the_same_run() {
+    let _l = rng_lock();
+    let mut c = cfg(6);
+    c.train.checkpoint_every = 100;
+    c.train.sample_every = 100;
+    c.train.log_every = 100;
+    let out = tempfile_dir();
+    let whole = RunDir::create(&out.join("a"), "tiny").expect("run");
+    let full = train::<Tiny>(&c, data(), &whole, false);
+    assert!(!full.time_limited);
+    assert_eq!(full.step, 6);
+    // A zero limit: the first step is the last of the session, and it is checkpointed,
+    // logged and sampled like a final step although no interval falls on it.
+    let parted = RunDir::create(&out.join("b"), "tiny").expect("run");
+    let mut model = Tiny { reg: false };
+    let opts = TrainOptions {
+        time_limit: Some(std::time::Duration::ZERO),
+        ..Default::default()
+    };
+    let dev = Device::flex();
+    let cut = engine::train(
+        &mut model,
+        &c,
+        Batches::new(data(), 8, c.train.seed).expect("batches"),
+        &parted,
+        None,
+        &dev,
+        opts,
+        &engine::unobserved::<Tiny>,
+    )
+    .expect("trains");
+    assert!(cut.time_limited);
+    assert_eq!((cut.step, cut.total_steps), (1, 6));
+    let ck = |r: &RunDir| r.latest_checkpoint().expect("readable").expect("one");
+    assert_eq!(ck(&parted).state().expect("state").step, 1);
+    assert!(parted.samples_dir().join("step_000001.png").exists());
+    let logged = std::fs::read_to_string(parted.metrics_path()).expect("log");
+    assert_eq!(logged.lines().count(), 2, "the header and step 1: {logged}");
+    // Resumed without a limit, it ends where the uninterrupted run did, byte for byte.
+    let rest = train::<Tiny>(&c, data(), &parted, true);
+    assert!(!rest.time_limited);
+    assert_eq!(rest.step, 6);
+    for f in [
+        "generator.bpk",
+        "discriminator.bpk",
+        "optim_g.bpk",
+        "optim_d.bpk",
+    ] {
+        let read = |ck: &crate::run::Checkpoint| std::fs::read(ck.file(f)).expect("file");
+        assert_eq!(
+            read(&ck(&whole)),
+            read(&ck(&parted)),
+            "{f} differs after the cut"
+        );
+    }
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn time_limits_take_seconds_minutes_and_hours() {
+    use crate::tasks::parse_time_limit as parse;
+    for (text, ms) in [
+        ("90", 90_000),
+        ("90s", 90_000),
+        ("10m", 600_000),
+        ("1.5h", 5_400_000),
+        ("0.25s", 250),
+    ] {
+        assert_eq!(
+            parse(text),
+            Ok(std::time::Duration::from_millis(ms)),
+            "{text}"
+        );
+    }
+    for bad in ["", "m", "0", "-5m", "ten", "5d", "nanm", "inf", "1e12h"] {
+        assert!(parse(bad).is_err(), "{bad:?} parsed");
+    }
 }
 
 /// A conditional tiny model that records the labels its D and G losses receive.

@@ -131,6 +131,12 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// End this session after so much training (`90s`, `10m`, `1.5h`, or seconds): the step
+    /// that passes it is the last, logged, sampled and checkpointed; the run keeps its
+    /// configured length and schedule, so `--resume` continues it exactly. For equal-wall-time
+    /// comparisons.
+    #[arg(long, value_name = "DURATION", value_parser = zoo_train::tasks::parse_time_limit)]
+    pub time_limit: Option<std::time::Duration>,
     /// Serve the live view of this run while it trains (as `zoo watch RUN_DIR`; the address
     /// is printed).
     #[arg(long)]

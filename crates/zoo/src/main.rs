@@ -226,6 +226,7 @@ fn train(args: TrainArgs, g: &GlobalArgs) -> Result<()> {
         device: device(g.device)?,
         progress: progress(g),
         stop: Some(stop_flag()?),
+        time_limit: args.time_limit,
         on_run: args.watch.then(|| {
             let port = args.port;
             RunHook(Arc::new(move |run: &Path| {
@@ -244,6 +245,13 @@ fn train(args: TrainArgs, g: &GlobalArgs) -> Result<()> {
         "steps: {}/{}  time: {:.1}s  images/s: {:.0}",
         s.step, s.total_steps, s.seconds, s.images_per_s
     );
+    if s.time_limited {
+        println!(
+            "stopped at the time limit; continue with `zoo train {} --resume {}`",
+            entry.name(),
+            report.run_dir.display()
+        );
+    }
     let last: Vec<String> = s
         .last
         .iter()

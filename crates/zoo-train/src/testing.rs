@@ -90,6 +90,17 @@ pub fn train_game<M: Game>(
     run: &RunDir,
     resume: bool,
 ) -> Summary {
+    train_game_with::<M>(cfg, data, run, resume, TrainOptions::default())
+}
+
+/// [`train_game`] with the session's options (a time limit, a stop signal).
+pub fn train_game_with<M: Game>(
+    cfg: &RunConfig<M::Config>,
+    data: M::Data,
+    run: &RunDir,
+    resume: bool,
+    opts: TrainOptions,
+) -> Summary {
     let mut model = M::new(cfg).expect("valid config");
     let ck = resume.then(|| {
         run.latest_checkpoint()
@@ -103,7 +114,7 @@ pub fn train_game<M: Game>(
         run,
         ck.as_ref(),
         &Device::flex(),
-        TrainOptions::default(),
+        opts,
         &engine::unobserved::<M>,
     )
     .expect("training runs")

@@ -15,9 +15,9 @@ use zoo_core::loss::Adversarial;
 use zoo_core::reg::drift;
 
 use crate::checkpoint::{EMA_FILE, load_generator};
-use crate::engine::{self, Players, TrainOptions};
+use crate::engine::{Players, TrainOptions};
 use crate::run::RunDir;
-use crate::testing::{rng_lock, tempfile_dir, train};
+use crate::testing::{batches, rng_lock, tempfile_dir, train, train_game_with};
 
 #[derive(Module, Debug)]
 struct Net {
@@ -132,6 +132,19 @@ fn d_regularizers_join_the_loss_and_are_logged() {
     );
 }
 
+/// Both players' weights and optimiser states are the same bytes in `a` and `b`.
+fn assert_same_training(a: &crate::run::Checkpoint, b: &crate::run::Checkpoint, why: &str) {
+    for f in [
+        "generator.bpk",
+        "discriminator.bpk",
+        "optim_g.bpk",
+        "optim_d.bpk",
+    ] {
+        let read = |ck: &crate::run::Checkpoint| std::fs::read(ck.file(f)).expect("file");
+        assert_eq!(read(a), read(b), "{f}: {why}");
+    }
+}
+
 #[test]
 fn ema_is_checkpointed_resumed_exactly_and_sampled_from() {
     let _l = rng_lock();
@@ -169,15 +182,7 @@ fn ema_is_checkpointed_resumed_exactly_and_sampled_from() {
     off.train.ema = Default::default();
     train::<Tiny>(&off, data(), &plain, false);
     assert!(!ck(&plain).file(EMA_FILE).exists());
-    for f in [
-        "generator.bpk",
-        "discriminator.bpk",
-        "optim_g.bpk",
-        "optim_d.bpk",
-    ] {
-        let read = |ck: &crate::run::Checkpoint| std::fs::read(ck.file(f)).expect("file");
-        assert_eq!(read(&ck(&plain)), read(&a), "{f}: the EMA changed training");
-    }
+    assert_same_training(&ck(&plain), &a, "the EMA changed training");
     let _ = std::fs::remove_dir_all(out);
 }
 
@@ -196,23 +201,11 @@ fn a_time_limit_ends_the_session_with_a_checkpoint_and_resume_finishes_the_same_
     // A zero limit: the first step is the last of the session, and it is checkpointed,
     // logged and sampled like a final step although no interval falls on it.
     let parted = RunDir::create(&out.join("b"), "tiny").expect("run");
-    let mut model = Tiny { reg: false };
     let opts = TrainOptions {
         time_limit: Some(std::time::Duration::ZERO),
         ..Default::default()
     };
-    let dev = Device::flex();
-    let cut = engine::train(
-        &mut model,
-        &c,
-        Batches::new(data(), 8, c.train.seed).expect("batches"),
-        &parted,
-        None,
-        &dev,
-        opts,
-        &engine::unobserved::<Tiny>,
-    )
-    .expect("trains");
+    let cut = train_game_with::<Tiny>(&c, batches(&c, data()), &parted, false, opts);
     assert!(cut.time_limited);
     assert_eq!((cut.step, cut.total_steps), (1, 6));
     let ck = |r: &RunDir| r.latest_checkpoint().expect("readable").expect("one");
@@ -224,19 +217,7 @@ fn a_time_limit_ends_the_session_with_a_checkpoint_and_resume_finishes_the_same_
     let rest = train::<Tiny>(&c, data(), &parted, true);
     assert!(!rest.time_limited);
     assert_eq!(rest.step, 6);
-    for f in [
-        "generator.bpk",
-        "discriminator.bpk",
-        "optim_g.bpk",
-        "optim_d.bpk",
-    ] {
-        let read = |ck: &crate::run::Checkpoint| std::fs::read(ck.file(f)).expect("file");
-        assert_eq!(
-            read(&ck(&whole)),
-            read(&ck(&parted)),
-            "{f} differs after the cut"
-        );
-    }
+    assert_same_training(&ck(&whole), &ck(&parted), "differs after the cut");
     let _ = std::fs::remove_dir_all(out);
 }
 

@@ -1,9 +1,10 @@
 """Runs one of eriklindernoren/PyTorch-GAN's MNIST scripts (gan.py, dcgan.py, lsgan.py) unchanged,
 for the side-by-side quality tables of the README: seeded, on N threads, stopped after
 --max-steps generator updates or --max-seconds of training if given (equal steps, equal wall
-time), then N samples of its generator written as 28x28 PNGs (train mode, as the script draws its
-own samples) for `zoo eval --images DIR`, and DIR.json with the training seconds (from the first
-G update; with the setup: total_s) and the steps.
+time), then N samples of its generator written as PNGs at the script's own size (gan.py 28x28,
+dcgan.py and lsgan.py 32x32; `zoo eval --images DIR` resizes them to 28x28), in train mode as the
+script draws its own samples, its trained G's state_dict as DIR.pt, and DIR.json with the
+training seconds (from the first G update; with the setup: total_s) and the steps.
 
 The script is read from a checkout outside this repository; it is exec'd as __main__ in the
 current folder, so run it where `../../data/mnist/MNIST/raw/` holds the four unpacked IDX files
@@ -73,12 +74,14 @@ total_s, train_s = t_end - state["t0"], t_end - (state["t1"] or t_end)
 torch.optim.Adam.step = adam_step
 gen, latent = g["generator"], g["opt"].latent_dim
 os.makedirs(a.out, exist_ok=True)
+torch.save(gen.state_dict(), a.out.rstrip("/") + ".pt")  # the trained G, kept whatever follows
 k = 0
 with torch.no_grad():
     while k < a.n:
         b = min(500, a.n - k)
         z = torch.from_numpy(np.random.normal(0, 1, (b, latent)).astype(np.float32))
-        x = gen(z).reshape(b, -1, 28, 28)[:, 0]
+        x = gen(z)  # (b, 1, side, side): 28 for gan.py, the script's --img_size (32) for dcgan.py, lsgan.py
+        x = x.reshape(b, -1, x.shape[-2], x.shape[-1])[:, 0]
         x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
         for i in range(b):
             Image.fromarray(x[i], mode="L").save(os.path.join(a.out, f"{k + i:05d}.png"))

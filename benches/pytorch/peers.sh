@@ -59,8 +59,10 @@ job() { # job OUT CHECKOUT SCRIPT SEED EPOCHS
   mkdir -p "$d/x"
   cd "$d/x" # the script reads ../../data/mnist and writes images/ here
   OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$here/peer.py" "$pg/implementations/$script/$script.py" \
-    --seed "$seed" --threads 1 --out ../samples --n_epochs "$epochs" > ../log 2>&1
-  "$ZOO" --threads 1 eval --images ../samples --dataset mnist --json ../eval.json > ../eval.txt 2>> ../log
+    --seed "$seed" --threads 1 --out ../samples --n_epochs "$epochs" > ../log 2>&1 \
+    || { echo "error: $script.py seed $seed failed; see $d/log" >&2; return 1; }
+  "$ZOO" --threads 1 eval --images ../samples --dataset mnist --json ../eval.json > ../eval.txt 2>> ../log \
+    || { echo "error: zoo eval of $script.py seed $seed failed; see $d/log" >&2; return 1; }
   echo "$(date +%T) done $script seed $seed: $(grep -m1 -i 'FD' ../eval.txt || true)"
 }
 

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# The peer half of the README's quality table: eriklindernoren/PyTorch-GAN's MNIST scripts
+# The peer half of the README's quality tables: eriklindernoren/PyTorch-GAN's MNIST scripts
 # (gan.py 3 epochs, dcgan.py and lsgan.py 2 epochs: 2,814 and 1,876 steps at batch 64) on
 # several seeds, each through peer.py (unchanged, seeded, one thread), its 10,000 samples scored
 # by `zoo eval --images`, then one markdown table: FD per seed and mean, precision / recall /
-# classes, training seconds.
+# classes, training seconds and steps. With ZOO_MODELS, zoo's models run in the same queue (one
+# thread each, `zoo eval RUN`), so both sides train under the same load; with MAX_SECONDS, every
+# job stops after that much training (peer.py --max-seconds, zoo train --time-limit): the
+# equal-wall-time table.
 #
 #   benches/pytorch/peers.sh PYTORCH_GAN_CHECKOUT OUT [SEED ...]     (seeds default: 1 2 3)
 #   benches/pytorch/peers.sh --summary OUT                           (the table of finished jobs)
+#   MAX_SECONDS=300 MODELS="dcgan:2" ZOO_MODELS="dcgan=dcgan" benches/pytorch/peers.sh PG OUT 1 2 3
 #
 # Environment: PYTHON (a Python with torch, torchvision, numpy, pillow; default
 # /opt/torchenv/bin/python), ZOO (default: target/release/zoo of this repository), ZOO_DATA
 # (holds mnist/ with the four IDX .gz files; they are unpacked once into OUT/data, where the
 # scripts' own relative path finds them), LANES (jobs side by side, default 2: one per core),
-# MODELS (default "gan:3 dcgan:2 lsgan:2", script:epochs).
-# Each job lives in OUT/<script>-s<seed>/: log, samples/, samples.json (peer.py's times), eval.json.
+# MODELS (default "gan:3 dcgan:2 lsgan:2", script:epochs[:max G steps]; "" for none), ZOO_MODELS (default none:
+# NAME=MODEL[,KEY=VALUE...], e.g. "sngan-cpu=sngan,train.d_steps=1,model.g_filters=32"),
+# ZOO_STEPS (zoo's --steps; default 1876, or 1000000 under MAX_SECONDS), MAX_SECONDS.
+# Each job lives in OUT/<script>-s<seed>/ or OUT/zoo-<name>-s<seed>/: log, samples/ or runs/,
+# samples.json (training seconds and steps), eval.json.
 # The checkout is only read; nothing is written into this repository. Not part of zoo's build or
 # tests.
 set -euo pipefail
@@ -22,7 +29,10 @@ repo=$(cd "$here/../.." && pwd)
 PYTHON=${PYTHON:-/opt/torchenv/bin/python}
 ZOO=${ZOO:-$repo/target/release/zoo}
 LANES=${LANES:-2}
-MODELS=${MODELS:-gan:3 dcgan:2 lsgan:2}
+MODELS=${MODELS-gan:3 dcgan:2 lsgan:2}
+ZOO_MODELS=${ZOO_MODELS:-}
+MAX_SECONDS=${MAX_SECONDS:-}
+if [ -n "$MAX_SECONDS" ]; then ZOO_STEPS=${ZOO_STEPS:-1000000}; else ZOO_STEPS=${ZOO_STEPS:-1876}; fi
 
 summary() {
   python3 - "$1" <<'EOF'
@@ -39,37 +49,60 @@ for name in sorted(os.listdir(out)):
     rows.setdefault(script, []).append((int(seed), e, t))
 if not rows:
     sys.exit(f"no finished jobs (eval.json and samples.json) under {out}")
-print("| script, steps | FD (per seed) | mean | precision / recall / classes (per seed) | train s (per seed) |")
-print("|---|---|---|---|---|")
+print("| job | FD (per seed) | mean | precision / recall / classes (per seed) | train s (per seed) | steps (per seed) |")
+print("|---|---|---|---|---|---|")
 for script, rs in sorted(rows.items()):
     rs.sort(key=lambda r: r[0])
     fd = [r[1]["fd"] for r in rs]
     prc = "; ".join(f"{r[1]['precision']:.3f} / {r[1]['recall']:.3f} / {r[1]['coverage']['classes_hit']}" for r in rs)
-    steps = ", ".join(sorted({str(r[2]["g_steps"]) for r in rs}))
+    steps = ", ".join(str(r[2]["g_steps"]) for r in rs)
     secs = ", ".join(f"{r[2]['train_s']:.0f}" for r in rs)
     seeds = ", ".join(str(r[0]) for r in rs)
-    print(f"| {script}.py, {steps} (seeds {seeds}) | {', '.join(f'{x:.2f}' for x in fd)} | "
-          f"**{statistics.mean(fd):.2f}** | {prc} | {secs} |")
+    base, _, k = script.partition("-k")  # "dcgan-k530": dcgan.py stopped at 530 G steps
+    name = script if script.startswith("zoo-") else f"{base}.py" + (f" to {k} steps" if k else "")
+    print(f"| {name} (seeds {seeds}) | {', '.join(f'{x:.2f}' for x in fd)} | "
+          f"**{statistics.mean(fd):.2f}** | {prc} | {secs} | {steps} |")
 EOF
 }
 
-job() { # job OUT CHECKOUT SCRIPT SEED EPOCHS
-  local out=$1 pg=$2 script=$3 seed=$4 epochs=$5
-  local d=$out/$script-s$seed
+job() { # job OUT CHECKOUT SCRIPT SEED EPOCHS [MAX_STEPS]
+  local out=$1 pg=$2 script=$3 seed=$4 epochs=$5 steps=${6:-}
+  local d=$out/$script${steps:+-k$steps}-s$seed
   mkdir -p "$d/x"
   cd "$d/x" # the script reads ../../data/mnist and writes images/ here
   OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$here/peer.py" "$pg/implementations/$script/$script.py" \
-    --seed "$seed" --threads 1 --out ../samples --n_epochs "$epochs" > ../log 2>&1 \
+    --seed "$seed" --threads 1 --out ../samples --n_epochs "$epochs" \
+    ${MAX_SECONDS:+--max-seconds "$MAX_SECONDS"} ${steps:+--max-steps "$steps"} > ../log 2>&1 \
     || { echo "error: $script.py seed $seed failed; see $d/log" >&2; return 1; }
   "$ZOO" --threads 1 eval --images ../samples --dataset mnist --json ../eval.json > ../eval.txt 2>> ../log \
     || { echo "error: zoo eval of $script.py seed $seed failed; see $d/log" >&2; return 1; }
   echo "$(date +%T) done $script seed $seed: $(grep -m1 -i 'FD' ../eval.txt || true)"
 }
 
+zoo_job() { # zoo_job OUT NAME=MODEL[,KEY=VALUE...] SEED
+  local out=$1 spec=$2 seed=$3
+  local name=${spec%%=*} rest=${spec#*=}
+  local model=${rest%%,*} d=$out/zoo-${spec%%=*}-s$seed sets=()
+  local kv; IFS=, read -ra kv <<< "$rest"
+  for x in "${kv[@]:1}"; do sets+=(--set "$x"); done
+  rm -rf "$d"; mkdir -p "$d"
+  "$ZOO" --threads 1 train "$model" --seed "$seed" --steps "$ZOO_STEPS" "${sets[@]}" \
+    ${MAX_SECONDS:+--time-limit "$MAX_SECONDS"} --out "$d/runs" > "$d/train.txt" 2> "$d/log" \
+    || { echo "error: zoo train $name seed $seed failed; see $d/log" >&2; return 1; }
+  local run; run=$(sed -n 's/^run: //p' "$d/train.txt")
+  "$ZOO" --threads 1 eval "$run" > "$d/eval.txt" 2>> "$d/log" && cp "$run/eval.json" "$d/eval.json" \
+    || { echo "error: zoo eval of $name seed $seed failed; see $d/log" >&2; return 1; }
+  # "steps: 1876/1876  time: 301.2s  ..." -> the peers' samples.json fields
+  sed -n 's|^steps: \([0-9]*\)/[0-9]*  time: \([0-9.]*\)s.*|{"g_steps": \1, "train_s": \2}|p' \
+    "$d/train.txt" > "$d/samples.json"
+  echo "$(date +%T) done zoo $name seed $seed: $(grep -m1 -i 'FD' "$d/eval.txt" || true)"
+}
+
 case "${1:-}" in
   --summary) summary "${2:?usage: peers.sh --summary OUT}"; exit ;;
   --job) shift; job "$@"; exit ;;
-  ""|-h|--help) sed -n '2,18p' "$0"; exit 2 ;;
+  --zoo-job) shift; zoo_job "$@"; exit ;;
+  ""|-h|--help) sed -n '2,25p' "$0"; exit 2 ;;
 esac
 pg=$(cd "${1:?}" && pwd); mkdir -p "${2:?usage: peers.sh PYTORCH_GAN_CHECKOUT OUT [SEED ...]}"
 out=$(cd "$2" && pwd); shift 2
@@ -88,6 +121,9 @@ if [ ! -f "$raw/t10k-labels-idx1-ubyte" ]; then
     mv "$raw/$f.part" "$raw/$f"
   done
 fi
-for seed in "${seeds[@]}"; do for m in $MODELS; do echo "$out $pg ${m%%:*} $seed ${m##*:}"; done; done \
-  | xargs -P "$LANES" -L 1 "$0" --job
+# One queue, a peer job then a zoo job per seed, so the two sides share the machine alike.
+for seed in "${seeds[@]}"; do
+  for m in $MODELS; do IFS=: read -r sc ep st <<< "$m"; echo "--job $out $pg $sc $seed $ep${st:+ $st}"; done  # no trailing blank: xargs -L would join the next line
+  for z in $ZOO_MODELS; do echo "--zoo-job $out $z $seed"; done
+done | xargs -P "$LANES" -L 1 "$0"
 summary "$out"

@@ -16,8 +16,8 @@
 # /opt/torchenv/bin/python), ZOO (default: target/release/zoo of this repository), ZOO_DATA
 # (holds mnist/ with the four IDX .gz files; they are unpacked once into OUT/data, where the
 # scripts' own relative path finds them), LANES (jobs side by side, default 2: one per core),
-# MODELS (default "gan:3 dcgan:2 lsgan:2", script:epochs[:max G steps]; "" for none), ZOO_MODELS (default none:
-# NAME=MODEL[,KEY=VALUE...], e.g. "sngan-cpu=sngan,train.d_steps=1,model.g_filters=32"),
+# MODELS (default "gan:3 dcgan:2 lsgan:2", script:epochs[:max G steps]; "" for none),
+# ZOO_MODELS (default none: NAME=MODEL[,KEY=VALUE...], e.g. "sngan-cpu=sngan,train.d_steps=1"),
 # ZOO_STEPS (zoo's --steps; default 1876, or 1000000 under MAX_SECONDS), MAX_SECONDS.
 # Each job lives in OUT/<script>-s<seed>/ or OUT/zoo-<name>-s<seed>/: log, samples/ or runs/,
 # samples.json (training seconds and steps), eval.json.
@@ -82,7 +82,7 @@ job() { # job OUT CHECKOUT SCRIPT SEED EPOCHS [MAX_STEPS]
 zoo_job() { # zoo_job OUT NAME=MODEL[,KEY=VALUE...] SEED
   local out=$1 spec=$2 seed=$3
   local name=${spec%%=*} rest=${spec#*=}
-  local model=${rest%%,*} d=$out/zoo-${spec%%=*}-s$seed sets=()
+  local model=${rest%%,*} d=$out/zoo-$name-s$seed sets=()
   local kv; IFS=, read -ra kv <<< "$rest"
   for x in "${kv[@]:1}"; do sets+=(--set "$x"); done
   rm -rf "$d"; mkdir -p "$d"
@@ -123,7 +123,8 @@ if [ ! -f "$raw/t10k-labels-idx1-ubyte" ]; then
 fi
 # One queue, a peer job then a zoo job per seed, so the two sides share the machine alike.
 for seed in "${seeds[@]}"; do
-  for m in $MODELS; do IFS=: read -r sc ep st <<< "$m"; echo "--job $out $pg $sc $seed $ep${st:+ $st}"; done  # no trailing blank: xargs -L would join the next line
+  # No trailing blank on a line: xargs -L would join the next line to it.
+  for m in $MODELS; do IFS=: read -r sc ep st <<< "$m"; echo "--job $out $pg $sc $seed $ep${st:+ $st}"; done
   for z in $ZOO_MODELS; do echo "--zoo-job $out $z $seed"; done
 done | xargs -P "$LANES" -L 1 "$0"
 summary "$out"

@@ -893,6 +893,11 @@ const CATALOGUE: &[Case] = &[
         ],
         code: 2,
     },
+    case(
+        "cyclegan with a negative cycle noise",
+        "train cyclegan --domains {T}/two {T}/two --set model.cycle_noise=-0.1",
+        &["model.cycle_noise must be a non-negative number", "-0.1"],
+    ),
 ];
 
 /// Builds every fixture the catalogue names under `t`.

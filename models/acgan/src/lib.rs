@@ -72,7 +72,7 @@ impl AcganConfig {
         DcganConfig {
             latent_dim: self.latent_dim + classes,
             prior: self.prior,
-            g_filters: self.g_filters,
+            g_filters: Some(self.g_filters),
             d_filters: self.d_filters,
             init_std: self.init_std,
             leaky_slope: self.leaky_slope,

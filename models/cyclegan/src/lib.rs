@@ -62,6 +62,11 @@ pub struct CycleGanConfig {
     pub lambda_b: f64,
     /// Identity loss weight relative to λ (0 disables the identity loss).
     pub lambda_identity: f64,
+    /// σ of Gaussian noise added to each translation before it is translated back for the
+    /// cycle loss, in training only (Bashkirova, Usman & Saenko 2019, "Adversarial self-defense
+    /// for cycle-consistent GANs": the generators can no longer hide their input in faint
+    /// high-frequency patterns for the way back). 0 = the reference (no noise).
+    pub cycle_noise: f64,
     /// Fakes remembered per domain for D (0 disables the pool).
     pub pool_size: usize,
     /// Images are resized to this side, then randomly cropped to `data.image_size`.
@@ -88,6 +93,7 @@ impl Default for CycleGanConfig {
             lambda_a: 10.0,
             lambda_b: 10.0,
             lambda_identity: 0.5,
+            cycle_noise: 0.0,
             pool_size: 50,
             load_size: 286,
             flip: true,
@@ -130,10 +136,34 @@ impl CycleGan {
 
     /// G(a), F(G(a)), F(b), G(F(b)).
     pub fn cycle(&self, g: &Generators, a: Tensor<4>, b: Tensor<4>) -> Fakes {
+        self.cycle_with_noise(g, a, b, 0.0)
+    }
+
+    /// G(a), F(G(a) + ε), F(b), G(F(b) + ε) with ε ~ N(0, σ²) drawn from the device RNG (the
+    /// engine seeds it per step); the fakes themselves, which D judges, stay noise-free.
+    pub fn cycle_with_noise(
+        &self,
+        g: &Generators,
+        a: Tensor<4>,
+        b: Tensor<4>,
+        sigma: f64,
+    ) -> Fakes {
+        let noisy = |t: &Tensor<4>| {
+            if sigma > 0.0 {
+                let eps = Tensor::<4>::random(
+                    t.shape(),
+                    burn::tensor::Distribution::Normal(0.0, sigma),
+                    &t.device(),
+                );
+                t.clone() + eps
+            } else {
+                t.clone()
+            }
+        };
         let fake_b = g.g.forward(a);
-        let rec_a = g.f.forward(fake_b.clone());
+        let rec_a = g.f.forward(noisy(&fake_b));
         let fake_a = g.f.forward(b);
-        let rec_b = g.g.forward(fake_a.clone());
+        let rec_b = g.g.forward(noisy(&fake_a));
         Fakes {
             fake_b,
             rec_a,
@@ -224,6 +254,7 @@ impl Game for CycleGan {
             ("lambda_a", m.lambda_a),
             ("lambda_b", m.lambda_b),
             ("lambda_identity", m.lambda_identity),
+            ("cycle_noise", m.cycle_noise),
         ] {
             ensure!(
                 v.is_finite() && v >= 0.0,
@@ -321,7 +352,7 @@ impl Game for CycleGan {
     }
 
     fn fakes(&mut self, g: &Generators, pair: &Pair) -> Fakes {
-        self.cycle(g, pair.a.clone(), pair.b.clone())
+        self.cycle_with_noise(g, pair.a.clone(), pair.b.clone(), self.cfg.cycle_noise)
     }
 
     fn d_loss(&mut self, d: &Discriminators, pair: &Pair, fakes: &Fakes) -> Losses {

@@ -34,8 +34,11 @@ pub struct DcganConfig {
     pub latent_dim: usize,
     /// Latent prior: `normal` or `uniform`.
     pub prior: Prior,
-    /// Filters of G's last hidden layer (ngf); each earlier stage doubles it.
-    pub g_filters: usize,
+    /// Filters of G's last hidden layer (ngf); each earlier stage doubles it. Unset: 128 for
+    /// images of 28 px or less (MNIST's two-stage net, whose generator is otherwise what limits
+    /// the game per step: measured in the README), 64 above (the paper's 64-px net).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub g_filters: Option<usize>,
     /// Filters of D's first layer (ndf); each later stage doubles it.
     pub d_filters: usize,
     /// Standard deviation of the N(0, σ) weight init (batch-norm γ: N(1, σ)).
@@ -54,7 +57,7 @@ impl Default for DcganConfig {
         Self {
             latent_dim: 100,
             prior: Prior::Normal,
-            g_filters: 64,
+            g_filters: None,
             d_filters: 64,
             init_std: 0.02,
             leaky_slope: 0.2,
@@ -63,6 +66,25 @@ impl Default for DcganConfig {
         }
     }
 }
+
+impl DcganConfig {
+    /// G's filters at this image size: `g_filters`, or where unset 128 for images of 28 px or
+    /// less and 64 above.
+    pub fn g_filters_at(&self, image_size: usize) -> usize {
+        self.g_filters.unwrap_or(if image_size <= SMALL_IMAGE {
+            SMALL_IMAGE_G_FILTERS
+        } else {
+            64
+        })
+    }
+}
+
+/// The largest image side whose default generator is [`SMALL_IMAGE_G_FILTERS`] wide.
+pub const SMALL_IMAGE: usize = 28;
+
+/// G's default filters for images of [`SMALL_IMAGE`] px or less: twice the paper's 64 (at
+/// 1,876 steps on MNIST, three seeds, FD 11.75 → 10.34 for 1.6–1.8× the step's time).
+pub const SMALL_IMAGE_G_FILTERS: usize = 128;
 
 /// A convolutional GAN: DCGAN's networks with any adversarial loss. [`Dcgan`] and LSGAN are
 /// thin named wrappers around it.
@@ -77,7 +99,11 @@ impl ConvGan {
     pub fn new(cfg: &RunConfig<DcganConfig>) -> Result<Self> {
         let m = &cfg.model;
         let layout = checked_layout(
-            (m.latent_dim, m.g_filters, m.d_filters),
+            (
+                m.latent_dim,
+                m.g_filters_at(cfg.data.image_size),
+                m.d_filters,
+            ),
             (m.init_std, m.leaky_slope),
             &m.loss,
             &cfg.data,

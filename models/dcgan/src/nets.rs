@@ -77,7 +77,8 @@ impl Generator {
         let n = layout.stages;
         let init = normal(cfg.init_std);
         // Widths: ngf·2^(n-1), …, ngf, then the image channels.
-        let widths: Vec<usize> = (0..n).rev().map(|i| cfg.g_filters << i).collect();
+        let ngf = cfg.g_filters_at(layout.size());
+        let widths: Vec<usize> = (0..n).rev().map(|i| ngf << i).collect();
         let mut convs = vec![
             ConvTranspose2dConfig::new([cfg.latent_dim, widths[0]], [layout.base; 2])
                 .with_bias(false)

@@ -10,7 +10,7 @@ fn config(size: usize, channels: usize, filters: usize) -> RunConfig<DcganConfig
     let mut cfg = Dcgan::defaults();
     cfg.data.image_size = size;
     cfg.data.channels = channels;
-    cfg.model.g_filters = filters;
+    cfg.model.g_filters = Some(filters);
     cfg.model.d_filters = filters;
     cfg.model.latent_dim = 8;
     cfg.train.batch_size = 4;
@@ -27,6 +27,31 @@ fn parameter_counts_match_the_pytorch_reference() {
     let dev = Device::flex().autodiff();
     assert_eq!(trainable_params(&m.init_g(&dev)), 3_576_704);
     assert_eq!(trainable_params(&m.init_d(&dev)), 2_765_568);
+}
+
+#[test]
+fn generator_width_defaults_to_128_filters_at_28_px_and_64_above() {
+    let _l = rng_lock();
+    let dev = Device::flex().autodiff();
+    let g_params = |size: usize, filters: Option<usize>| {
+        let mut cfg = Dcgan::defaults();
+        cfg.data.image_size = size;
+        cfg.model.g_filters = filters;
+        trainable_params(&Dcgan::new(&cfg).expect("valid").init_g(&dev))
+    };
+    // 28 px, unset = 128: z 100 -> 256 (7x7), BN, 256 -> 128 (4x4), BN, 128 -> 1 (4x4).
+    let wide = 100 * 256 * 49 + 2 * 256 + 256 * 128 * 16 + 2 * 128 + 128 * 16;
+    assert_eq!(g_params(28, None), wide);
+    assert_eq!(g_params(28, Some(128)), wide);
+    // The paper's 64 filters when asked: 100 -> 128 -> 64 -> 1.
+    let paper = 100 * 128 * 49 + 2 * 128 + 128 * 64 * 16 + 2 * 64 + 64 * 16;
+    assert_eq!(g_params(28, Some(64)), paper);
+    // Above 28 px the default is the paper's 64 (32 px: 100 -> 256 -> 128 -> 64 -> 1 from 4x4).
+    let at32 =
+        100 * 256 * 16 + 2 * 256 + 256 * 128 * 16 + 2 * 128 + 128 * 64 * 16 + 2 * 64 + 64 * 16;
+    assert_eq!(g_params(32, None), at32);
+    assert_eq!(Dcgan::defaults().model.g_filters_at(28), 128);
+    assert_eq!(Dcgan::defaults().model.g_filters_at(64), 64);
 }
 
 #[test]

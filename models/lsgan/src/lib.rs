@@ -52,7 +52,7 @@ mod tests {
         let _l = rng_lock();
         let mut cfg = Lsgan::defaults();
         cfg.data.image_size = 8;
-        cfg.model.g_filters = 4;
+        cfg.model.g_filters = Some(4);
         cfg.model.d_filters = 4;
         cfg.train.batch_size = 4;
         assert_one_step_moves_both::<Lsgan>(&cfg, toy_images(8, 1, 8));

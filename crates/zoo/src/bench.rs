@@ -56,7 +56,7 @@ const STANDARD: &[Row] = &[
     Row {
         label: "LSGAN 28² b64",
         model: "lsgan",
-        // The paper's 64 filters, as the PyTorch side builds them (dcgan's default at
+        // The paper's 64 filters, as the PyTorch side builds them (lsgan's default at
         // 28 px is 128).
         sets: &["model.g_filters=64"],
         batch: 64,

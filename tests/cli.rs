@@ -32,6 +32,13 @@ fn list_config_and_info() {
         "{cycle}"
     );
     assert!(!cycle.contains("\nsteps = "), "{cycle}");
+    // A key unset by default (resolved from the image size) is shown commented, at its value.
+    let dcgan = ok(zoo(&["config", "dcgan"]));
+    assert!(
+        dcgan.contains("[model]\n# g_filters = 128    # unset: 128 for images of 28 px or less"),
+        "{dcgan}"
+    );
+    assert!(!dcgan.contains("\ng_filters"), "{dcgan}");
     let info = ok(zoo(&["info", "vanilla"]));
     assert!(
         info.contains("Generator parameters: 1,489,936 (+ 3,584 batch-norm running statistics)"),

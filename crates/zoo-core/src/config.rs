@@ -727,8 +727,10 @@ pub fn to_toml<T: Serialize>(value: &T) -> Result<String> {
 impl<M: Serialize> RunConfig<M> {
     /// The config as `zoo config` shows it: only the sections that apply (`[data.toy]` only for
     /// the 2-D mixtures), and with `train.epochs` set, `steps` shown commented out with the word
-    /// that epochs decide the length. Valid TOML that resolves to the same run.
-    pub fn to_display_toml(&self) -> Result<String> {
+    /// that epochs decide the length; `model_notes` (comment lines,
+    /// [`crate::game::Game::unset_notes`]) right under `[model]`. Valid TOML that resolves to the
+    /// same run.
+    pub fn to_display_toml(&self, model_notes: &[String]) -> Result<String> {
         let text = to_toml(self)?;
         let skip_toy = !self.data.dataset.is_toy();
         let mut out = String::new();
@@ -749,6 +751,13 @@ impl<M: Serialize> RunConfig<M> {
                 }
                 _ => {
                     out += line;
+                    out.push('\n');
+                }
+            }
+            if line == "[model]" {
+                for note in model_notes {
+                    debug_assert!(note.starts_with('#'), "a note is a comment: {note}");
+                    out += note;
                     out.push('\n');
                 }
             }
@@ -788,7 +797,7 @@ mod tests {
     #[test]
     fn display_toml_shows_only_what_applies() {
         let mut cfg = defaults();
-        let shown = cfg.to_display_toml().expect("toml");
+        let shown = cfg.to_display_toml(&[]).expect("toml");
         assert!(
             !shown.contains("[data.toy]") && !shown.contains("radius"),
             "{shown}"
@@ -802,7 +811,11 @@ mod tests {
 
         cfg.data.dataset = DatasetKind::Ring8;
         cfg.train.epochs = Some(7);
-        let shown = cfg.to_display_toml().expect("toml");
+        let note = "# unset_key = 3   # unset: the rule".to_string();
+        let shown = cfg
+            .to_display_toml(std::slice::from_ref(&note))
+            .expect("toml");
+        assert!(shown.contains(&format!("[model]\n{note}\n")), "{shown}");
         assert!(shown.contains("[data.toy]\nradius"), "{shown}");
         assert!(
             shown.contains("# steps = ") && shown.contains("epochs = 7\n"),

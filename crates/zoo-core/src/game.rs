@@ -108,6 +108,13 @@ pub trait Game: Sized + 'static {
 
     /// The full default run config.
     fn defaults() -> RunConfig<Self::Config>;
+    /// Comment lines `zoo config` shows under `[model]` for keys left unset by default (an
+    /// `Option` the model resolves from other keys, which TOML cannot write as a value): each
+    /// the key set to what it resolves to in `cfg`, commented out, with the rule. None by
+    /// default.
+    fn unset_notes(_cfg: &RunConfig<Self::Config>) -> Vec<String> {
+        Vec::new()
+    }
     /// Builds the model from a resolved config, rejecting invalid values with a message that
     /// names the key.
     fn new(cfg: &RunConfig<Self::Config>) -> Result<Self>;

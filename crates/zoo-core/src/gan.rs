@@ -60,6 +60,10 @@ pub trait GanModel: Sized + 'static {
     fn defaults() -> RunConfig<Self::Config> {
         RunConfig::default()
     }
+    /// See [`Game::unset_notes`].
+    fn unset_notes(_cfg: &RunConfig<Self::Config>) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Builds the model recipe from a resolved config, rejecting invalid values with a
     /// message that names the key.
@@ -119,6 +123,9 @@ impl<M: GanModel> Game for M {
 
     fn defaults() -> RunConfig<M::Config> {
         <M as GanModel>::defaults()
+    }
+    fn unset_notes(cfg: &RunConfig<M::Config>) -> Vec<String> {
+        <M as GanModel>::unset_notes(cfg)
     }
     fn new(cfg: &RunConfig<M::Config>) -> Result<Self> {
         <M as GanModel>::new(cfg)

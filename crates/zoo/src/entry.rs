@@ -75,7 +75,8 @@ impl<M: Game + Export> ModelEntry for Entry<M> {
         M::ABOUT
     }
     fn default_config(&self) -> Result<String> {
-        M::defaults().to_display_toml()
+        let cfg = M::defaults();
+        cfg.to_display_toml(&M::unset_notes(&cfg))
     }
     fn info(&self, config_file: Option<&Path>, sets: &[String]) -> Result<String> {
         tasks::info::<M>(config_file, sets)

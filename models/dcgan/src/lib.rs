@@ -297,6 +297,17 @@ impl<F: Flavor> GanModel for ConvModel<F> {
     fn defaults() -> RunConfig<DcganConfig> {
         ConvGan::defaults(F::LOSS)
     }
+    fn unset_notes(cfg: &RunConfig<DcganConfig>) -> Vec<String> {
+        let size = cfg.data.image_size;
+        match cfg.model.g_filters {
+            Some(_) => Vec::new(),
+            None => vec![format!(
+                "# g_filters = {}    # unset: {SMALL_IMAGE_G_FILTERS} for images of \
+                 {SMALL_IMAGE} px or less, 64 above (data.image_size = {size})",
+                cfg.model.g_filters_at(size)
+            )],
+        }
+    }
     fn new(cfg: &RunConfig<DcganConfig>) -> Result<Self> {
         Ok(Self {
             inner: ConvGan::new(cfg)?,

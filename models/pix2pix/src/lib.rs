@@ -163,6 +163,16 @@ impl Game for Pix2Pix {
     fn defaults() -> RunConfig<Pix2PixConfig> {
         zoo_cyclegan::reference_run()
     }
+    fn unset_notes(cfg: &RunConfig<Pix2PixConfig>) -> Vec<String> {
+        let size = cfg.data.image_size;
+        match cfg.model.g_depth {
+            Some(_) => Vec::new(),
+            None => vec![format!(
+                "# g_depth = {}    # unset: as many levels as data.image_size = {size} halves",
+                size.trailing_zeros()
+            )],
+        }
+    }
 
     fn new(cfg: &RunConfig<Pix2PixConfig>) -> Result<Self> {
         let m = &cfg.model;

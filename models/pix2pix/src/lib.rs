@@ -146,6 +146,14 @@ impl Pix2Pix {
     }
 }
 
+impl Pix2PixConfig {
+    /// The U-Net's levels at this image size: `g_depth`, or where unset as many as the side
+    /// halves (its trailing zero bits).
+    pub fn g_depth_at(&self, image_size: usize) -> usize {
+        self.g_depth.unwrap_or(image_size.trailing_zeros() as usize)
+    }
+}
+
 impl Game for Pix2Pix {
     type Config = Pix2PixConfig;
     type G = UnetGenerator;
@@ -169,7 +177,7 @@ impl Game for Pix2Pix {
             Some(_) => Vec::new(),
             None => vec![format!(
                 "# g_depth = {}    # unset: as many levels as data.image_size = {size} halves",
-                size.trailing_zeros()
+                cfg.model.g_depth_at(size)
             )],
         }
     }
@@ -185,7 +193,7 @@ impl Game for Pix2Pix {
         m.loss.validate()?;
         let size = cfg.data.image_size;
         let full = size.trailing_zeros() as usize;
-        let depth = m.g_depth.unwrap_or(full);
+        let depth = m.g_depth_at(size);
         ensure!(
             depth >= 2 && size.is_multiple_of(1 << depth),
             "data.image_size = {size} does not suit a U-Net of {depth} levels: the side must be \

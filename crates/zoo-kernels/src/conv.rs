@@ -197,6 +197,15 @@ impl Geom {
     fn cols(&self) -> usize {
         self.b * self.oh * self.ow
     }
+    /// Whether the kernel covers the image exactly, without padding, in one output pixel
+    /// (so unfold and fold are transposes).
+    fn is_one_pixel(&self) -> bool {
+        self.oh * self.ow == 1
+            && self.ph == 0
+            && self.pw == 0
+            && self.h == self.kh
+            && self.w == self.kw
+    }
     /// The range of output columns `o` whose input column `o·s + j − p` lies in `0..n`.
     fn valid(o_len: usize, n: usize, s: usize, j: usize, p: usize) -> (usize, usize) {
         let lo = p.saturating_sub(j).div_ceil(s);
@@ -497,12 +506,33 @@ fn channels_last_to_batch(y: &[f32], b: usize, c: usize, s: usize, out: &mut [f3
 
 /// im2col: `[b, c, h, w]` → `[c·kh·kw, b·oh·ow]`, zeros where the kernel overlaps the padding.
 fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
+    if g.is_one_pixel() {
+        // To one pixel: a transpose, `[b, c·kh·kw]` → `[c·kh·kw, b]`.
+        let (mut col, image) = (vec![0.0; g.rows() * g.b], g.c * g.h * g.w);
+        rows(&mut col, g.b, |t, row| {
+            for (bi, v) in row.iter_mut().enumerate() {
+                *v = x[bi * image + t];
+            }
+        });
+        return col;
+    }
+    match Phases::new(g) {
+        Some(p) => unfold_phased(x, g, &p),
+        None => unfold_rows(x, g),
+    }
+}
+
+/// The general [`unfold`]: each col row gathered image row by image row at stride `sw`.
+fn unfold_rows(x: &[f32], g: &Geom) -> Vec<f32> {
     let (s, n) = (g.oh * g.ow, g.cols());
     let mut col = vec![0.0; g.rows() * n];
     rows(&mut col, n, |r, row| {
         let (ci, i, j) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
         let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
         let (x0, x1) = Geom::valid(g.ow, g.w, g.sw, j, g.pw);
+        if x0 == x1 {
+            return; // the tap sees only padding
+        }
         for bi in 0..g.b {
             let plane = &x[(bi * g.c + ci) * g.h * g.w..][..g.h * g.w];
             for y in y0..y1 {
@@ -567,9 +597,26 @@ fn scatter_add(dst: &mut [f32], src: &[f32], stride: usize) {
     }
 }
 
-/// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` added into `x` `[b, c, h, w]`,
-/// overlapping windows summed.
+/// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` summed into `x` `[b, c, h, w]`, which
+/// must be all zeros, overlapping windows added.
 fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
+    if g.is_one_pixel() {
+        // From one pixel (a DCGAN G's projection of z): a transpose, `[c·kh·kw, b]` → `[b, ..]`.
+        let (n, image) = (g.cols(), g.c * g.h * g.w);
+        return rows(x, image, |bi, out| {
+            for (t, v) in out.iter_mut().enumerate() {
+                *v = col[t * n + bi];
+            }
+        });
+    }
+    match Phases::new(g) {
+        Some(p) => fold_phased(col, g, &p, x),
+        None => fold_scatter(col, g, x),
+    }
+}
+
+/// The general [`fold`]: every kernel tap's rows added into the image at stride `sw`.
+fn fold_scatter(col: &[f32], g: &Geom, x: &mut [f32]) {
     let (s, n) = (g.oh * g.ow, g.cols());
     rows(x, g.h * g.w, |p, plane| {
         let (bi, ci) = (p / g.c, p % g.c);
@@ -577,6 +624,9 @@ fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
             let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
             for j in 0..g.kw {
                 let (x0, x1) = Geom::valid(g.ow, g.w, g.sw, j, g.pw);
+                if x0 == x1 {
+                    continue; // the tap sees only padding
+                }
                 let row = &col[((ci * g.kh + i) * g.kw + j) * n + bi * s..][..s];
                 for y in y0..y1 {
                     let src = &row[y * g.ow..][..g.ow];
@@ -587,6 +637,257 @@ fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
             }
         }
     });
+}
+
+/// The phases of an image whose size is its output's times the stride (`h = oh·sh`,
+/// `w = ow·sw`: every layer of zoo's models but the last of a DCGAN D), for [`unfold`] and
+/// [`fold`] without strided element-by-element loops.
+///
+/// Such an image splits into `sh·sw` phases (`y mod sh`, `x mod sw`), each `oh × ow` like the
+/// plane of a col row, and kernel tap `(i, j)` reads (unfold) or adds to (fold) exactly one
+/// phase, shifted by `(dy, dx)` against its col plane. Flattened, a shift is a contiguous run,
+/// so a tap is one long vector copy or add over the plane; where a horizontal shift carries
+/// across a row end, a bit mask zeroes the element (exact, unlike multiplying by 0). A row of
+/// `ow` (7 to 32) floats at stride `sw` is too short for vector code.
+struct Phases {
+    /// Per phase `py·sw + px`, its taps.
+    taps: Vec<Vec<Tap>>,
+    /// Per horizontal shift: `!0` where `0 ≤ x + shift < ow`, 0 elsewhere, per flat index.
+    masks: Vec<Vec<u32>>,
+    /// Floats of a phase (and col) plane, `oh·ow`.
+    plane: usize,
+}
+
+/// One kernel tap of a [`Phases`] split.
+struct Tap {
+    /// Its col row within a channel, `i·kw + j`.
+    t: usize,
+    /// Col plane index = phase plane index + `off` (`dy·ow + dx`).
+    off: isize,
+    /// The phase plane indexes fold adds to.
+    fold: Run,
+    /// The col plane indexes unfold writes.
+    unfold: Run,
+}
+
+/// A flat run `lo..hi` of destination indexes whose source (shifted by `±off`) is in its
+/// plane, and the mask of those whose row it is not in.
+struct Run {
+    lo: usize,
+    hi: usize,
+    mask: Option<usize>,
+}
+
+impl Phases {
+    fn new(g: &Geom) -> Option<Self> {
+        if g.h != g.oh * g.sh || g.w != g.ow * g.sw {
+            return None;
+        }
+        let (s, ow, oh) = (g.oh * g.ow, g.ow as isize, g.oh as isize);
+        let mut shifts: Vec<isize> = Vec::new();
+        // Destination `k` reads source `k + sy·ow + sx`, inside its plane and row.
+        let mut run = |sy: isize, sx: isize| {
+            let rows = ((-sy).max(0), oh.min(oh - sy));
+            let off = sy * ow + sx;
+            let lo = (rows.0 * ow).max(-off);
+            let hi = (rows.1 * ow).min(s as isize - off);
+            let mask = (sx != 0).then(|| match shifts.iter().position(|&d| d == sx) {
+                Some(m) => m,
+                None => {
+                    shifts.push(sx);
+                    shifts.len() - 1
+                }
+            });
+            (hi > lo).then_some(Run {
+                lo: lo as usize,
+                hi: hi as usize,
+                mask,
+            })
+        };
+        let mut taps: Vec<Vec<Tap>> = (0..g.sh * g.sw).map(|_| Vec::new()).collect();
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                // image row `sh·ty + py` = col row `oy·sh + i − ph`, so `oy = ty + dy`
+                let py = (i as isize - g.ph as isize).rem_euclid(g.sh as isize);
+                let px = (j as isize - g.pw as isize).rem_euclid(g.sw as isize);
+                let dy = (py + g.ph as isize - i as isize) / g.sh as isize;
+                let dx = (px + g.pw as isize - j as isize) / g.sw as isize;
+                if dy.abs() >= oh || dx.abs() >= ow {
+                    continue; // the tap's plane lies wholly in the padding
+                }
+                if let (Some(fold), Some(unfold)) = (run(dy, dx), run(-dy, -dx)) {
+                    let t = i * g.kw + j;
+                    let off = dy * ow + dx;
+                    taps[py as usize * g.sw + px as usize].push(Tap {
+                        t,
+                        off,
+                        fold,
+                        unfold,
+                    });
+                }
+            }
+        }
+        let masks = shifts
+            .iter()
+            .map(|&sx| {
+                (0..s)
+                    .map(|k| {
+                        let inside = (0..ow).contains(&((k as isize % ow) + sx));
+                        if inside { !0 } else { 0 }
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(Self {
+            taps,
+            masks,
+            plane: s,
+        })
+    }
+
+    /// `dst[k] (op)= src[k + off]` over `run`, masked: the one loop of both directions.
+    #[inline(always)]
+    fn apply(&self, dst: &mut [f32], src: &[f32], off: isize, run: &Run, add: bool) {
+        let (lo, hi) = (run.lo, run.hi);
+        let src = &src[(lo as isize + off) as usize..][..hi - lo];
+        let dst = &mut dst[lo..hi];
+        match (run.mask, add) {
+            (None, true) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v),
+            (None, false) => dst.copy_from_slice(src),
+            (Some(m), add) => {
+                let mask = &self.masks[m][lo..hi];
+                for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mask) {
+                    let v = f32::from_bits(v.to_bits() & m);
+                    *d = if add { *d + v } else { v };
+                }
+            }
+        }
+    }
+}
+
+/// [`unfold`] by phases ([`Phases`]): per channel (one block of `kh·kw` col rows) and image,
+/// the plane split into its phases once, then every tap one masked copy.
+fn unfold_phased(x: &[f32], g: &Geom, p: &Phases) -> Vec<f32> {
+    let (s, n, taps) = (g.oh * g.ow, g.cols(), g.kh * g.kw);
+    let mut col = vec![0.0; g.rows() * n];
+    let single = g.sh * g.sw == 1;
+    rows(&mut col, taps * n, |ci, block| {
+        with_scratch(if single { 0 } else { g.h * g.w }, |buf| {
+            for bi in 0..g.b {
+                let plane = &x[(bi * g.c + ci) * g.h * g.w..][..g.h * g.w];
+                let phases: &[f32] = if single {
+                    plane
+                } else {
+                    split_phases(plane, g, buf);
+                    buf
+                };
+                for (phase, list) in p.taps.iter().enumerate() {
+                    let src = &phases[phase * s..][..s];
+                    for tap in list {
+                        let dst = &mut block[tap.t * n + bi * s..][..s];
+                        p.apply(dst, src, -tap.off, &tap.unfold, false);
+                    }
+                }
+            }
+        })
+    });
+    col
+}
+
+thread_local! {
+    /// Each thread's buffer for [`with_scratch`].
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer of `len` floats (contents unspecified). Kernels
+/// that need a plane-sized buffer per parallel task use it instead of allocating one per task:
+/// allocations on rayon's threads go to per-thread heaps of the allocator, which add to the
+/// peak memory (+17 MiB on the DCGAN 28² step).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered on this thread (a nested parallel call ran another task here): its own.
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
+/// `[h, w]` → its `sh·sw` phase planes `[oh, ow]` (`h = oh·sh`, `w = ow·sw`), into `out`.
+fn split_phases(plane: &[f32], g: &Geom, out: &mut [f32]) {
+    let s = g.oh * g.ow;
+    for y in 0..g.h {
+        let (ty, py) = (y / g.sh, y % g.sh);
+        let row = &plane[y * g.w..][..g.w];
+        match g.sw {
+            2 => {
+                let (even, odd) = out[py * 2 * s..][..2 * s].split_at_mut(s);
+                let (even, odd) = (
+                    &mut even[ty * g.ow..][..g.ow],
+                    &mut odd[ty * g.ow..][..g.ow],
+                );
+                for ((pair, e), o) in row.chunks_exact(2).zip(even).zip(odd) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+            }
+            sw => {
+                for (xi, &v) in row.iter().enumerate() {
+                    out[(py * sw + xi % sw) * s + ty * g.ow + xi / sw] = v;
+                }
+            }
+        }
+    }
+}
+
+/// [`fold`] by phases ([`Phases`]): per image plane, each phase summed tap by tap in a buffer
+/// and written out once, interleaved (stride 1: summed in place).
+fn fold_phased(col: &[f32], g: &Geom, p: &Phases, x: &mut [f32]) {
+    let (s, n, taps) = (g.oh * g.ow, g.cols(), g.kh * g.kw);
+    let single = g.sh * g.sw == 1;
+    rows(x, g.h * g.w, |q, plane| {
+        let (bi, ci) = (q / g.c, q % g.c);
+        if single {
+            return add_taps(col, p, plane, (ci * taps) * n + bi * s, n);
+        }
+        with_scratch(g.h * g.w, |buf| {
+            buf.fill(0.0);
+            add_taps(col, p, buf, (ci * taps) * n + bi * s, n);
+            for y in 0..g.h {
+                let (ty, py) = (y / g.sh, y % g.sh);
+                let row = &mut plane[y * g.w..][..g.w];
+                let at = |px: usize| &buf[(py * g.sw + px) * s + ty * g.ow..][..g.ow];
+                match g.sw {
+                    2 => {
+                        let (even, odd) = (at(0), at(1));
+                        for (pair, (&e, &o)) in row.chunks_exact_mut(2).zip(even.iter().zip(odd)) {
+                            pair[0] = e;
+                            pair[1] = o;
+                        }
+                    }
+                    sw => {
+                        for (xi, v) in row.iter_mut().enumerate() {
+                            *v = at(xi % sw)[xi / sw];
+                        }
+                    }
+                }
+            }
+        })
+    });
+}
+
+/// Every tap of every phase added into `acc` (the phase planes, zeroed), from the col rows of
+/// one channel and image (`at`: the index of its first tap's plane; rows `n` apart).
+fn add_taps(col: &[f32], p: &Phases, acc: &mut [f32], at: usize, n: usize) {
+    let s = p.plane;
+    for (phase, acc) in acc.chunks_exact_mut(s).enumerate() {
+        for tap in &p.taps[phase] {
+            p.apply(acc, &col[at + tap.t * n..][..s], tap.off, &tap.fold, true);
+        }
+    }
 }
 
 /// `lhs [m, k] · rhs [k, n]` as a new row-major `[m, n]` buffer, each operand given with its
@@ -955,6 +1256,52 @@ mod tests {
         convt([128, 64], 4, 2, 1, 0, 7);
         convt([64, 1], 4, 2, 1, 0, 14);
         convt([64, 32], 3, 2, 1, 1, 8);
+    }
+
+    /// The phase and one-pixel paths of unfold and fold give exactly what the general ones
+    /// give (same additions in the same order), over strides 1–3, kernels 1–5 and paddings
+    /// 0–3 of images `oh·sh × ow·sw`, and kernels covering a whole image.
+    #[test]
+    fn phased_unfold_and_fold_equal_the_general_ones() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut phased = 0;
+        for case in 0..300 {
+            let (sh, sw) = (rng.random_range(1..=3), rng.random_range(1..=3));
+            let (kh, kw) = (rng.random_range(1..=5), rng.random_range(1..=5));
+            let (oh, ow) = (rng.random_range(1..=6), rng.random_range(1..=6));
+            let one = case % 10 == 0;
+            let g = Geom {
+                b: rng.random_range(1..=3),
+                c: rng.random_range(1..=3),
+                h: if one { kh } else { oh * sh },
+                w: if one { kw } else { ow * sw },
+                kh,
+                kw,
+                sh,
+                sw,
+                ph: if one { 0 } else { rng.random_range(0..=3) },
+                pw: if one { 0 } else { rng.random_range(0..=3) },
+                oh: if one { 1 } else { oh },
+                ow: if one { 1 } else { ow },
+            };
+            phased += usize::from(Phases::new(&g).is_some() && !g.is_one_pixel());
+            let x: Vec<f32> = (0..g.b * g.c * g.h * g.w)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            assert_eq!(
+                unfold(&x, &g),
+                unfold_rows(&x, &g),
+                "unfold, case {case}: {g:?}"
+            );
+            let col: Vec<f32> = (0..g.rows() * g.cols())
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let (mut fast, mut general) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            fold(&col, &g, &mut fast);
+            fold_scatter(&col, &g, &mut general);
+            assert_eq!(fast, general, "fold, case {case}: {g:?}");
+        }
+        assert!(phased > 200, "{phased} phased cases of 300");
     }
 
     /// Batches that span several blocks of images ([`blocks`]), with the forward's unfolded

@@ -314,7 +314,7 @@ impl Kernels for Conv {
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let dy = batch_to_channels(dy, g.b, k, s);
         let mut dx = need_x.then(|| vec![0.0; g.b * image]);
-        let mut dw = need_w.then(|| vec![0.0; k * r]);
+        let mut dw = need_w.then(|| WeightGrad::new(k, r));
         for (i, (b0, nb)) in blocks(&g, r).enumerate() {
             let gb = Geom { b: nb, ..g };
             let dy_b = &dy[b0 * s..];
@@ -333,10 +333,10 @@ impl Kernels for Conv {
                     }
                 };
                 // dW [k, r] += dy' [k, nb·s] · colᵀ [nb·s, r]
-                gemm_into(k, r, nb * s, dw, r, i > 0, dy_b, (n, 1), col, (1, col_rs));
+                dw.add(nb * s, i > 0, dy_b, n, col, col_rs);
             }
         }
-        (dx, dw)
+        (dx, dw.map(WeightGrad::finish))
     }
 }
 
@@ -373,7 +373,7 @@ impl Kernels for ConvT {
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let x = need_w.then(|| batch_to_channels(x, g.b, k, s));
         let mut dx = need_x.then(|| vec![0.0; k * n]);
-        let mut dw = need_w.then(|| vec![0.0; k * r]);
+        let mut dw = need_w.then(|| WeightGrad::new(k, r));
         for (i, (b0, nb)) in blocks(&g, r).enumerate() {
             let dcol = unfold(&dy[b0 * image..][..nb * image], &Geom { b: nb, ..g });
             if let Some(dx) = dx.as_mut() {
@@ -394,7 +394,7 @@ impl Kernels for ConvT {
             if let (Some(dw), Some(x)) = (dw.as_mut(), x.as_ref()) {
                 // dW [k, r] += x' [k, nb·s] · unfold(dy)ᵀ [nb·s, r]
                 let xb = &x[b0 * s..];
-                gemm_into(k, r, nb * s, dw, r, i > 0, xb, (n, 1), &dcol, (1, nb * s));
+                dw.add(nb * s, i > 0, xb, n, &dcol, nb * s);
             }
         }
         let dx = dx.map(|d| {
@@ -402,7 +402,91 @@ impl Kernels for ConvT {
             channels_last_to_batch(&d, g.b, k, s, &mut out);
             out
         });
-        (dx, dw)
+        (dx, dw.map(WeightGrad::finish))
+    }
+}
+
+/// A weight gradient `dW [k, r] = Σ a [k, K] · bᵀ [K, r]` over blocks of columns, `a` and `b`
+/// row-major with the reduction `K` contiguous in both (the output gradient or the input, and
+/// an unfolded matrix).
+///
+/// The gemm crate copies ("packs") one operand into panels first, and with `K` contiguous that
+/// copy is a gather across rows. Which operand it packs follows from the destination's layout,
+/// so the product is taken in the orientation that packs the smaller one: `dWᵀ [r, k]`,
+/// transposed at the end, when `k < r` (every layer whose kernel window holds more values than
+/// it has output channels: a DCGAN D's 64 → 128 layer packs 128 rows instead of 1,024).
+struct WeightGrad {
+    k: usize,
+    r: usize,
+    /// `[k, r]`, or `[r, k]` when `k < r`.
+    dw: Vec<f32>,
+}
+
+impl WeightGrad {
+    fn new(k: usize, r: usize) -> Self {
+        Self {
+            k,
+            r,
+            dw: vec![0.0; k * r],
+        }
+    }
+
+    fn transposed(&self) -> bool {
+        self.k < self.r
+    }
+
+    /// `dW += a [k, cols] · bᵀ` (`=` unless `accumulate`), `a` and `b` rows `a_rs`, `b_rs` apart.
+    fn add(
+        &mut self,
+        cols: usize,
+        accumulate: bool,
+        a: &[f32],
+        a_rs: usize,
+        b: &[f32],
+        b_rs: usize,
+    ) {
+        let (k, r) = (self.k, self.r);
+        if self.transposed() {
+            gemm_into(
+                r,
+                k,
+                cols,
+                &mut self.dw,
+                k,
+                accumulate,
+                b,
+                (b_rs, 1),
+                a,
+                (1, a_rs),
+            );
+        } else {
+            gemm_into(
+                k,
+                r,
+                cols,
+                &mut self.dw,
+                r,
+                accumulate,
+                a,
+                (a_rs, 1),
+                b,
+                (1, b_rs),
+            );
+        }
+    }
+
+    /// `dW [k, r]`.
+    fn finish(self) -> Vec<f32> {
+        if !self.transposed() {
+            return self.dw;
+        }
+        let mut out = vec![0.0; self.k * self.r];
+        rows(&mut out, self.r, |ki, row| {
+            for (ri, v) in row.iter_mut().enumerate() {
+                *v = self.dw[ri * self.k + ki];
+            }
+        });
+        out
     }
 }
 

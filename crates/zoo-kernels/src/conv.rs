@@ -1441,7 +1441,8 @@ mod tests {
 
     /// Batches that span several blocks of images ([`blocks`]), with the forward's unfolded
     /// input kept for the weight gradient (batch 24) and recomputed block by block (batch 40,
-    /// above [`KEEP_MAX`]): DCGAN 64²'s second layers.
+    /// above [`KEEP_MAX`]): a CycleGAN-style 3×3 stride-2 downsampling (kept: 2.25× its input),
+    /// and DCGAN 64²'s second G layer.
     #[test]
     fn multi_block_batches_match_burn() {
         let _lock = rng_lock();
@@ -1462,28 +1463,54 @@ mod tests {
             oh: 16,
             ow: 16,
         };
+        // 128 channels at 32², 3×3 kernel, stride 2, padding 1.
+        let down = Geom {
+            c: 128,
+            kh: 3,
+            kw: 3,
+            ..image
+        };
         for b in [24, 40] {
-            let conv = Conv2dConfig::new([64, 128], [4, 4])
+            let conv = Conv2dConfig::new([128, 64], [3, 3])
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(&device);
-            let g = Geom { b, ..image };
+            let g = Geom { b, ..down };
             assert!(
                 blocks(&g, g.rows()).count() > 1,
                 "the test must span several blocks"
             );
             assert_eq!(g.rows() * g.cols() <= KEEP_MAX, b == 24);
             assert!(g.rows() * g.cols() <= KEEP_RATIO * g.b * g.c * g.h * g.w);
-            let x = Tensor::<4>::random([b, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+            let x = Tensor::<4>::random([b, 128, 32, 32], Distribution::Normal(0.0, 1.0), &device);
             check(
                 conv,
                 x,
                 fast,
                 |l, x| l.forward(x),
                 conv_params,
-                &format!("conv 64->128 @32, batch {b}"),
+                &format!("conv 128->64 3x3 @32, batch {b}"),
             );
         }
+        // DCGAN 64²'s second D layer (4×4, never kept), over several blocks.
+        let conv = Conv2dConfig::new([64, 128], [4, 4])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        let g = Geom { b: 40, ..image };
+        assert!(
+            blocks(&g, g.rows()).count() > 1
+                && g.rows() * g.cols() > KEEP_RATIO * 40 * 64 * 32 * 32
+        );
+        let x = Tensor::<4>::random([40, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        check(
+            conv,
+            x,
+            fast,
+            |l, x| l.forward(x),
+            conv_params,
+            "conv 64->128 4x4 @32, batch 40",
+        );
         let convt = ConvTranspose2dConfig::new([128, 64], [4, 4])
             .with_stride([2, 2])
             .with_padding([1, 1])

@@ -485,11 +485,7 @@ impl WeightGrad {
             return self.dw;
         }
         let mut out = vec![0.0; self.k * self.r];
-        rows(&mut out, self.r, |ki, row| {
-            for (ri, v) in row.iter_mut().enumerate() {
-                *v = self.dw[ri * self.k + ki];
-            }
-        });
+        transpose_into(&self.dw, self.r, self.k, &mut out);
         out
     }
 }
@@ -574,6 +570,16 @@ impl<K: Kernels> Backward<Flex, 2> for Op<K> {
     }
 }
 
+/// `src [m, n]` → `dst [n, m]` (row-major, both `m·n` floats).
+fn transpose_into(src: &[f32], m: usize, n: usize, dst: &mut [f32]) {
+    assert!(src.len() == m * n && dst.len() == m * n, "transpose: sizes");
+    rows(dst, m, |j, row| {
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = src[i * n + j];
+        }
+    });
+}
+
 /// `[b, c, s]` → `[c, b·s]`.
 fn batch_to_channels(x: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
     let mut out = vec![0.0; x.len()];
@@ -596,12 +602,8 @@ fn channels_last_to_batch(y: &[f32], b: usize, c: usize, s: usize, out: &mut [f3
 fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
     if g.is_one_pixel() {
         // To one pixel: a transpose, `[b, c·kh·kw]` → `[c·kh·kw, b]`.
-        let (mut col, image) = (vec![0.0; g.rows() * g.b], g.c * g.h * g.w);
-        rows(&mut col, g.b, |t, row| {
-            for (bi, v) in row.iter_mut().enumerate() {
-                *v = x[bi * image + t];
-            }
-        });
+        let mut col = vec![0.0; g.rows() * g.b];
+        transpose_into(x, g.b, g.rows(), &mut col);
         return col;
     }
     match Phases::new(g) {
@@ -690,12 +692,7 @@ fn scatter_add(dst: &mut [f32], src: &[f32], stride: usize) {
 fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
     if g.is_one_pixel() {
         // From one pixel (a DCGAN G's projection of z): a transpose, `[c·kh·kw, b]` → `[b, ..]`.
-        let (n, image) = (g.cols(), g.c * g.h * g.w);
-        return rows(x, image, |bi, out| {
-            for (t, v) in out.iter_mut().enumerate() {
-                *v = col[t * n + bi];
-            }
-        });
+        return transpose_into(col, g.rows(), g.b, x);
     }
     match Phases::new(g) {
         Some(p) => fold_phased(col, g, &p, x),
@@ -728,7 +725,8 @@ fn fold_scatter(col: &[f32], g: &Geom, x: &mut [f32]) {
 }
 
 /// The phases of an image whose size is its output's times the stride (`h = oh·sh`,
-/// `w = ow·sw`: every layer of zoo's models but the last of a DCGAN D), for [`unfold`] and
+/// `w = ow·sw`: the padded stride-2 layers of zoo's models and their transposes; not
+/// CycleGAN's valid-padded 3×3 and 7×7 layers nor a DCGAN D's last), for [`unfold`] and
 /// [`fold`] without strided element-by-element loops.
 ///
 /// Such an image splits into `sh·sw` phases (`y mod sh`, `x mod sw`), each `oh × ow` like the
@@ -1500,7 +1498,7 @@ mod tests {
         let g = Geom { b: 40, ..image };
         assert!(
             blocks(&g, g.rows()).count() > 1
-                && g.rows() * g.cols() > KEEP_RATIO * 40 * 64 * 32 * 32
+                && g.rows() * g.cols() > KEEP_RATIO * g.b * g.c * g.h * g.w
         );
         let x = Tensor::<4>::random([40, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         check(

@@ -8,7 +8,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor, activation};
 
-use super::{contiguous, rows, slice, tensor};
+use std::mem::MaybeUninit;
+
+use super::{contiguous, rows_new, slice, tensor};
 
 /// `x` where `x ≥ 0`, `slope · x` elsewhere: burn's `leaky_relu`, as one branch-free pass
 /// (forward and backward) for f32 tensors on flex, burn's op elsewhere.
@@ -42,26 +44,29 @@ fn try_fast<const D: usize>(x: Tensor<D>, slope: f32) -> Option<Tensor<D>> {
 /// The forward on a contiguous f32 tensor.
 fn forward(x: &FlexTensor, slope: f32) -> FlexTensor {
     let src = slice(x);
-    let mut out = vec![0.0; src.len()];
-    rows(&mut out, CHUNK, |i, row| {
-        scale_by_sign(
-            row,
-            &src[i * CHUNK..][..row.len()],
-            &src[i * CHUNK..][..row.len()],
-            slope,
-        );
-    });
+    // SAFETY: `scale_by_sign` writes every element of its row.
+    #[allow(unsafe_code)]
+    let out = unsafe {
+        rows_new(src.len(), CHUNK, |i, row| {
+            scale_by_sign(
+                row,
+                &src[i * CHUNK..][..row.len()],
+                &src[i * CHUNK..][..row.len()],
+                slope,
+            );
+        })
+    };
     tensor(out, x.layout().shape().to_vec())
 }
 
 /// `out = v · (1 where x ≥ 0, else slope)`: the forward with `v = x`, the backward with
 /// `v = dy`. Written as a product by a selected constant so that it compiles to vector blends
 /// (a NaN `x` gives NaN in the forward, as burn's op does).
-fn scale_by_sign(out: &mut [f32], x: &[f32], v: &[f32], slope: f32) {
+fn scale_by_sign(out: &mut [MaybeUninit<f32>], x: &[f32], v: &[f32], slope: f32) {
     let n = out.len();
     let (x, v) = (&x[..n], &v[..n]);
     for k in 0..n {
-        out[k] = v[k] * if x[k] >= 0.0 { 1.0 } else { slope };
+        out[k].write(v[k] * if x[k] >= 0.0 { 1.0 } else { slope });
     }
 }
 
@@ -81,11 +86,14 @@ impl Backward<Flex, 1> for LeakyRelu {
         let (x, slope) = ops.state;
         let xs = slice(&x);
         let dys = slice(&dy);
-        let mut dx = vec![0.0; xs.len()];
-        rows(&mut dx, CHUNK, |i, row| {
-            let n = row.len();
-            scale_by_sign(row, &xs[i * CHUNK..][..n], &dys[i * CHUNK..][..n], slope);
-        });
+        // SAFETY: `scale_by_sign` writes every element of its row.
+        #[allow(unsafe_code)]
+        let dx = unsafe {
+            rows_new(xs.len(), CHUNK, |i, row| {
+                let n = row.len();
+                scale_by_sign(row, &xs[i * CHUNK..][..n], &dys[i * CHUNK..][..n], slope);
+            })
+        };
         grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().to_vec()));
     }
 }

@@ -30,13 +30,14 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use burn::tensor::{DType, Tensor};
 
 use rayon::prelude::*;
 
-use super::{PAR_MIN, contiguous, rows, slice, tensor};
+use super::{PAR_MIN, contiguous, rows, rows_new, slice, tensor, unwritten};
 
 /// A layer that has a fast forward on flex.
 pub trait FastConv {
@@ -288,7 +289,8 @@ impl Kernels for Conv {
         let size = r * g.cols();
         let kept = (keep && size <= KEEP_MAX && size <= KEEP_RATIO * x.len())
             .then(|| Arc::new(unfold(x, &g)));
-        let mut y = vec![0.0; g.b * k * s];
+        let mut y = unwritten(g.b * k * s);
+        let out = &mut y.spare_capacity_mut()[..g.b * k * s];
         for (b0, nb) in blocks(&g, r) {
             let gb = Geom { b: nb, ..g };
             let own;
@@ -302,8 +304,10 @@ impl Kernels for Conv {
             };
             // y' [k, nb·s] = W [k, r] · col [r, nb·s]
             let yb = gemm(k, nb * s, r, w, (r, 1), col, (col_rs, 1));
-            channels_last_to_batch(&yb, nb, k, s, &mut y[b0 * k * s..][..nb * k * s]);
+            channels_last_to_batch(&yb, nb, k, s, &mut out[b0 * k * s..][..nb * k * s]);
         }
+        // SAFETY: the blocks cover the batch, and each block's images were written in full.
+        unsafe { y.set_len(g.b * k * s) };
         (y, [g.b, k, g.oh, g.ow], kept)
     }
     fn backward(
@@ -317,7 +321,7 @@ impl Kernels for Conv {
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let dy = batch_to_channels(dy, g.b, k, s);
-        let mut dx = need_x.then(|| vec![0.0; g.b * image]);
+        let mut dx = need_x.then(|| unwritten(g.b * image));
         let mut dw = need_w.then(|| WeightGrad::new(k, r));
         for (i, (b0, nb)) in blocks(&g, r).enumerate() {
             let gb = Geom { b: nb, ..g };
@@ -325,7 +329,8 @@ impl Kernels for Conv {
             if let Some(dx) = dx.as_mut() {
                 // dcol [r, nb·s] = Wᵀ [r, k] · dy' [k, nb·s]
                 let dcol = gemm(r, nb * s, k, w, (1, r), dy_b, (n, 1));
-                fold(&dcol, &gb, &mut dx[b0 * image..][..nb * image]);
+                let out = &mut dx.spare_capacity_mut()[b0 * image..][..nb * image];
+                fold(&dcol, &gb, out);
             }
             if let Some(dw) = dw.as_mut() {
                 let own;
@@ -340,6 +345,10 @@ impl Kernels for Conv {
                 dw.add(nb * s, i > 0, dy_b, n, col, col_rs);
             }
         }
+        if let Some(dx) = dx.as_mut() {
+            // SAFETY: the blocks cover the batch, and `fold` writes every element of its block.
+            unsafe { dx.set_len(g.b * image) };
+        }
         (dx, dw.map(WeightGrad::finish))
     }
 }
@@ -353,16 +362,16 @@ impl Kernels for ConvT {
         let ConvArgs { g, k } = a;
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let x = batch_to_channels(x, g.b, k, s);
-        let mut y = vec![0.0; g.b * image];
+        let mut y = unwritten(g.b * image);
+        let out = &mut y.spare_capacity_mut()[..g.b * image];
         for (b0, nb) in blocks(&g, r) {
             // col [r, nb·s] = Wᵀ [r, k] · x' [k, nb·s]
             let col = gemm(r, nb * s, k, w, (1, r), &x[b0 * s..], (n, 1));
-            fold(
-                &col,
-                &Geom { b: nb, ..g },
-                &mut y[b0 * image..][..nb * image],
-            );
+            let gb = Geom { b: nb, ..g };
+            fold(&col, &gb, &mut out[b0 * image..][..nb * image]);
         }
+        // SAFETY: the blocks cover the batch, and `fold` writes every element of its block.
+        unsafe { y.set_len(g.b * image) };
         (y, [g.b, g.c, g.h, g.w], None)
     }
     fn backward(
@@ -376,24 +385,14 @@ impl Kernels for ConvT {
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let x = need_w.then(|| batch_to_channels(x, g.b, k, s));
-        let mut dx = need_x.then(|| vec![0.0; k * n]);
+        let mut dx = need_x.then(|| unwritten(k * n));
         let mut dw = need_w.then(|| WeightGrad::new(k, r));
         for (i, (b0, nb)) in blocks(&g, r).enumerate() {
             let dcol = unfold(&dy[b0 * image..][..nb * image], &Geom { b: nb, ..g });
             if let Some(dx) = dx.as_mut() {
                 // dx' [k, nb·s] = W [k, r] · unfold(dy) [r, nb·s], into columns of [k, b·s]
-                gemm_into(
-                    k,
-                    nb * s,
-                    r,
-                    &mut dx[b0 * s..],
-                    n,
-                    false,
-                    w,
-                    (r, 1),
-                    &dcol,
-                    (nb * s, 1),
-                );
+                let out = &mut dx.spare_capacity_mut()[b0 * s..k * n];
+                gemm_write(k, nb * s, r, out, n, w, (r, 1), &dcol, (nb * s, 1));
             }
             if let (Some(dw), Some(x)) = (dw.as_mut(), x.as_ref()) {
                 // dW [k, r] += x' [k, nb·s] · unfold(dy)ᵀ [nb·s, r]
@@ -401,9 +400,14 @@ impl Kernels for ConvT {
                 dw.add(nb * s, i > 0, xb, n, &dcol, nb * s);
             }
         }
-        let dx = dx.map(|d| {
-            let mut out = vec![0.0; d.len()];
-            channels_last_to_batch(&d, g.b, k, s, &mut out);
+        let dx = dx.map(|mut d| {
+            // SAFETY: the blocks cover the columns `0..n`, and `gemm_write` wrote every row of
+            // each block's columns.
+            unsafe { d.set_len(k * n) };
+            let mut out = unwritten(d.len());
+            channels_last_to_batch(&d, g.b, k, s, &mut out.spare_capacity_mut()[..d.len()]);
+            // SAFETY: `channels_last_to_batch` writes every element.
+            unsafe { out.set_len(d.len()) };
             out
         });
         (dx, dw.map(WeightGrad::finish))
@@ -484,9 +488,7 @@ impl WeightGrad {
         if !self.transposed() {
             return self.dw;
         }
-        let mut out = vec![0.0; self.k * self.r];
-        transpose_into(&self.dw, self.r, self.k, &mut out);
-        out
+        transposed(&self.dw, self.r, self.k)
     }
 }
 
@@ -570,41 +572,56 @@ impl<K: Kernels> Backward<Flex, 2> for Op<K> {
     }
 }
 
-/// `src [m, n]` → `dst [n, m]` (row-major, both `m·n` floats).
-fn transpose_into(src: &[f32], m: usize, n: usize, dst: &mut [f32]) {
+/// `src [m, n]` → `dst [n, m]` (row-major, both `m·n` floats), every element of `dst` written.
+fn transpose_into(src: &[f32], m: usize, n: usize, dst: &mut [MaybeUninit<f32>]) {
     assert!(src.len() == m * n && dst.len() == m * n, "transpose: sizes");
     rows(dst, m, |j, row| {
         for (i, v) in row.iter_mut().enumerate() {
-            *v = src[i * n + j];
+            v.write(src[i * n + j]);
         }
     });
 }
 
-/// `[b, c, s]` → `[c, b·s]`.
-fn batch_to_channels(x: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    rows(&mut out, s, |n, row| {
-        let (ci, bi) = (n / b, n % b);
-        row.copy_from_slice(&x[(bi * c + ci) * s..][..s]);
-    });
+/// `src [m, n]` → a new `[n, m]`.
+fn transposed(src: &[f32], m: usize, n: usize) -> Vec<f32> {
+    let mut out = unwritten(m * n);
+    transpose_into(src, m, n, &mut out.spare_capacity_mut()[..m * n]);
+    // SAFETY: `transpose_into` writes every element.
+    unsafe { out.set_len(m * n) };
     out
 }
 
-/// `[c, b·s]` → `[b, c, s]`, into `out`.
-fn channels_last_to_batch(y: &[f32], b: usize, c: usize, s: usize, out: &mut [f32]) {
+/// `[b, c, s]` → `[c, b·s]`.
+fn batch_to_channels(x: &[f32], b: usize, c: usize, s: usize) -> Vec<f32> {
+    // SAFETY: each row is one copy of its whole length.
+    unsafe {
+        rows_new(x.len(), s, |n, row| {
+            let (ci, bi) = (n / b, n % b);
+            row.write_copy_of_slice(&x[(bi * c + ci) * s..][..s]);
+        })
+    }
+}
+
+/// `[c, b·s]` → `[b, c, s]`, into `out`, every element written.
+fn channels_last_to_batch(y: &[f32], b: usize, c: usize, s: usize, out: &mut [MaybeUninit<f32>]) {
     rows(out, s, |n, row| {
         let (bi, ci) = (n / c, n % c);
-        row.copy_from_slice(&y[(ci * b + bi) * s..][..s]);
+        row.write_copy_of_slice(&y[(ci * b + bi) * s..][..s]);
     });
+}
+
+/// `buf` filled with zeros, as the initialised floats it now holds.
+fn zeroed(buf: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    buf.fill(MaybeUninit::new(0.0));
+    // SAFETY: every element was just written; `MaybeUninit<f32>` has `f32`'s layout.
+    unsafe { &mut *(buf as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// im2col: `[b, c, h, w]` → `[c·kh·kw, b·oh·ow]`, zeros where the kernel overlaps the padding.
 fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
     if g.is_one_pixel() {
         // To one pixel: a transpose, `[b, c·kh·kw]` → `[c·kh·kw, b]`.
-        let mut col = vec![0.0; g.rows() * g.b];
-        transpose_into(x, g.b, g.rows(), &mut col);
-        return col;
+        return transposed(x, g.b, g.rows());
     }
     match Phases::new(g) {
         Some(p) => unfold_phased(x, g, &p),
@@ -615,25 +632,27 @@ fn unfold(x: &[f32], g: &Geom) -> Vec<f32> {
 /// The general [`unfold`]: each col row gathered image row by image row at stride `sw`.
 fn unfold_rows(x: &[f32], g: &Geom) -> Vec<f32> {
     let (s, n) = (g.oh * g.ow, g.cols());
-    let mut col = vec![0.0; g.rows() * n];
-    rows(&mut col, n, |r, row| {
-        let (ci, i, j) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
-        let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
-        let (x0, x1) = Geom::valid(g.ow, g.w, g.sw, j, g.pw);
-        if x0 == x1 {
-            return; // the tap sees only padding
-        }
-        for bi in 0..g.b {
-            let plane = &x[(bi * g.c + ci) * g.h * g.w..][..g.h * g.w];
-            for y in y0..y1 {
-                let src = &plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
-                let dst = &mut row[bi * s + y * g.ow..][..g.ow];
-                let start = x0 * g.sw + j - g.pw;
-                gather(&mut dst[x0..x1], &src[start..], g.sw);
+    // SAFETY: each row is zeroed first.
+    unsafe {
+        rows_new(g.rows() * n, n, |r, row| {
+            let row = zeroed(row);
+            let (ci, i, j) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
+            let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
+            let (x0, x1) = Geom::valid(g.ow, g.w, g.sw, j, g.pw);
+            if x0 == x1 {
+                return; // the tap sees only padding
             }
-        }
-    });
-    col
+            for bi in 0..g.b {
+                let plane = &x[(bi * g.c + ci) * g.h * g.w..][..g.h * g.w];
+                for y in y0..y1 {
+                    let src = &plane[(y * g.sh + i - g.ph) * g.w..][..g.w];
+                    let dst = &mut row[bi * s + y * g.ow..][..g.ow];
+                    let start = x0 * g.sw + j - g.pw;
+                    gather(&mut dst[x0..x1], &src[start..], g.sw);
+                }
+            }
+        })
+    }
 }
 
 /// `dst[t] = src[t · stride]` for every `t` of `dst`. Strides 1 and 2 (every layer of zoo's
@@ -687,9 +706,9 @@ fn scatter_add(dst: &mut [f32], src: &[f32], stride: usize) {
     }
 }
 
-/// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` summed into `x` `[b, c, h, w]`, which
-/// must be all zeros, overlapping windows added.
-fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
+/// col2im, the adjoint of [`unfold`]: `[c·kh·kw, b·oh·ow]` summed into `x` `[b, c, h, w]`,
+/// overlapping windows added; every element of `x` is written (its contents are not read).
+fn fold(col: &[f32], g: &Geom, x: &mut [MaybeUninit<f32>]) {
     if g.is_one_pixel() {
         // From one pixel (a DCGAN G's projection of z): a transpose, `[c·kh·kw, b]` → `[b, ..]`.
         return transpose_into(col, g.rows(), g.b, x);
@@ -701,9 +720,10 @@ fn fold(col: &[f32], g: &Geom, x: &mut [f32]) {
 }
 
 /// The general [`fold`]: every kernel tap's rows added into the image at stride `sw`.
-fn fold_scatter(col: &[f32], g: &Geom, x: &mut [f32]) {
+fn fold_scatter(col: &[f32], g: &Geom, x: &mut [MaybeUninit<f32>]) {
     let (s, n) = (g.oh * g.ow, g.cols());
     rows(x, g.h * g.w, |p, plane| {
+        let plane = zeroed(plane);
         let (bi, ci) = (p / g.c, p % g.c);
         for i in 0..g.kh {
             let (y0, y1) = Geom::valid(g.oh, g.h, g.sh, i, g.ph);
@@ -742,6 +762,8 @@ struct Phases {
     masks: Vec<Vec<u32>>,
     /// Floats of a phase (and col) plane, `oh·ow`.
     plane: usize,
+    /// The taps whose plane lies wholly in the padding (no [`Tap`]): zeros in the col.
+    padding_only: Vec<usize>,
 }
 
 /// One kernel tap of a [`Phases`] split.
@@ -824,27 +846,51 @@ impl Phases {
                     .collect()
             })
             .collect();
+        let mut padding_only: Vec<usize> = (0..g.kh * g.kw).collect();
+        padding_only.retain(|&t| !taps.iter().flatten().any(|tap| tap.t == t));
         Some(Self {
             taps,
             masks,
             plane: s,
+            padding_only,
         })
     }
 
-    /// `dst[k] (op)= src[k + off]` over `run`, masked: the one loop of both directions.
+    /// `dst[k] += src[k + off]` over `run`, masked (fold).
     #[inline(always)]
-    fn apply(&self, dst: &mut [f32], src: &[f32], off: isize, run: &Run, add: bool) {
+    fn add_run(&self, dst: &mut [f32], src: &[f32], off: isize, run: &Run) {
         let (lo, hi) = (run.lo, run.hi);
         let src = &src[(lo as isize + off) as usize..][..hi - lo];
         let dst = &mut dst[lo..hi];
-        match (run.mask, add) {
-            (None, true) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v),
-            (None, false) => dst.copy_from_slice(src),
-            (Some(m), add) => {
+        match run.mask {
+            None => dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v),
+            Some(m) => {
                 let mask = &self.masks[m][lo..hi];
                 for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mask) {
-                    let v = f32::from_bits(v.to_bits() & m);
-                    *d = if add { *d + v } else { v };
+                    *d += f32::from_bits(v.to_bits() & m);
+                }
+            }
+        }
+    }
+
+    /// `dst[k] = src[k + off]` over `run`, masked, and 0 on the rest of `dst` (unfold): every
+    /// element of `dst` written.
+    #[inline(always)]
+    fn copy_run(&self, dst: &mut [MaybeUninit<f32>], src: &[f32], off: isize, run: &Run) {
+        let (lo, hi) = (run.lo, run.hi);
+        let src = &src[(lo as isize + off) as usize..][..hi - lo];
+        let (head, rest) = dst.split_at_mut(lo);
+        let (dst, tail) = rest.split_at_mut(hi - lo);
+        head.fill(MaybeUninit::new(0.0));
+        tail.fill(MaybeUninit::new(0.0));
+        match run.mask {
+            None => {
+                dst.write_copy_of_slice(src);
+            }
+            Some(m) => {
+                let mask = &self.masks[m][lo..hi];
+                for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mask) {
+                    d.write(f32::from_bits(v.to_bits() & m));
                 }
             }
         }
@@ -855,29 +901,35 @@ impl Phases {
 /// the plane split into its phases once, then every tap one masked copy.
 fn unfold_phased(x: &[f32], g: &Geom, p: &Phases) -> Vec<f32> {
     let (s, n, taps) = (g.oh * g.ow, g.cols(), g.kh * g.kw);
-    let mut col = vec![0.0; g.rows() * n];
     let single = g.sh * g.sw == 1;
-    rows(&mut col, taps * n, |ci, block| {
-        with_scratch(if single { 0 } else { g.h * g.w }, |buf| {
-            for bi in 0..g.b {
-                let plane = &x[(bi * g.c + ci) * g.h * g.w..][..g.h * g.w];
-                let phases: &[f32] = if single {
-                    plane
-                } else {
-                    split_phases(plane, g, buf);
-                    buf
-                };
-                for (phase, list) in p.taps.iter().enumerate() {
-                    let src = &phases[phase * s..][..s];
-                    for tap in list {
-                        let dst = &mut block[tap.t * n + bi * s..][..s];
-                        p.apply(dst, src, -tap.off, &tap.unfold, false);
+    // SAFETY: a channel's block holds its `taps` col rows: those of the taps that see only
+    // padding are zeroed, and every other tap (each exactly once, in one phase's list) writes
+    // every element of its plane for every image (`copy_run`).
+    unsafe {
+        rows_new(g.rows() * n, taps * n, |ci, block| {
+            for &t in &p.padding_only {
+                block[t * n..][..n].fill(MaybeUninit::new(0.0));
+            }
+            with_scratch(if single { 0 } else { g.h * g.w }, |buf| {
+                for bi in 0..g.b {
+                    let plane = &x[(bi * g.c + ci) * g.h * g.w..][..g.h * g.w];
+                    let phases: &[f32] = if single {
+                        plane
+                    } else {
+                        split_phases(plane, g, buf);
+                        buf
+                    };
+                    for (phase, list) in p.taps.iter().enumerate() {
+                        let src = &phases[phase * s..][..s];
+                        for tap in list {
+                            let dst = &mut block[tap.t * n + bi * s..][..s];
+                            p.copy_run(dst, src, -tap.off, &tap.unfold);
+                        }
                     }
                 }
-            }
+            })
         })
-    });
-    col
+    }
 }
 
 thread_local! {
@@ -931,12 +983,12 @@ fn split_phases(plane: &[f32], g: &Geom, out: &mut [f32]) {
 
 /// [`fold`] by phases ([`Phases`]): per image plane, each phase summed tap by tap in a buffer
 /// and written out once, interleaved (stride 1: summed in place).
-fn fold_phased(col: &[f32], g: &Geom, p: &Phases, x: &mut [f32]) {
+fn fold_phased(col: &[f32], g: &Geom, p: &Phases, x: &mut [MaybeUninit<f32>]) {
     let (s, n, taps) = (g.oh * g.ow, g.cols(), g.kh * g.kw);
     let single = g.sh * g.sw == 1;
     channel_planes(x, g, |bi, ci, plane| {
         if single {
-            return add_taps(col, p, plane, (ci * taps) * n + bi * s, n);
+            return add_taps(col, p, zeroed(plane), (ci * taps) * n + bi * s, n);
         }
         with_scratch(g.h * g.w, |buf| {
             buf.fill(0.0);
@@ -949,13 +1001,13 @@ fn fold_phased(col: &[f32], g: &Geom, p: &Phases, x: &mut [f32]) {
                     2 => {
                         let (even, odd) = (at(0), at(1));
                         for (pair, (&e, &o)) in row.chunks_exact_mut(2).zip(even.iter().zip(odd)) {
-                            pair[0] = e;
-                            pair[1] = o;
+                            pair[0].write(e);
+                            pair[1].write(o);
                         }
                     }
                     sw => {
                         for (xi, v) in row.iter_mut().enumerate() {
-                            *v = at(xi % sw)[xi / sw];
+                            v.write(at(xi % sw)[xi / sw]);
                         }
                     }
                 }
@@ -969,7 +1021,11 @@ fn fold_phased(col: &[f32], g: &Geom, p: &Phases, x: &mut [f32]) {
 /// there are at least 8 tasks). A channel's col rows hold its images side by side, so this
 /// order reads each col row front to back; image by image it would hop between `kh·kw` rows
 /// `b·oh·ow` floats apart for every short run.
-fn channel_planes(x: &mut [f32], g: &Geom, f: impl Fn(usize, usize, &mut [f32]) + Sync) {
+fn channel_planes(
+    x: &mut [MaybeUninit<f32>],
+    g: &Geom,
+    f: impl Fn(usize, usize, &mut [MaybeUninit<f32>]) + Sync,
+) {
     let plane = g.h * g.w;
     assert_eq!(x.len(), g.b * g.c * plane, "channel_planes: image size");
     let parts = (8 / g.c.max(1)).clamp(1, g.b.max(1));
@@ -998,7 +1054,7 @@ fn channel_planes(x: &mut [f32], g: &Geom, f: impl Fn(usize, usize, &mut [f32]) 
 
 /// A pointer into a buffer whose disjoint parts tasks on several threads write.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+struct SharedMut(*mut MaybeUninit<f32>);
 
 // SAFETY: the pointer is only turned into slices of disjoint parts (see its users).
 unsafe impl Send for SharedMut {}
@@ -1007,7 +1063,7 @@ unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
     /// The pointer `offset` floats in (a method, so that closures capture the whole wrapper).
-    fn at(self, offset: usize) -> *mut f32 {
+    fn at(self, offset: usize) -> *mut MaybeUninit<f32> {
         self.0.wrapping_add(offset)
     }
 }
@@ -1018,7 +1074,7 @@ fn add_taps(col: &[f32], p: &Phases, acc: &mut [f32], at: usize, n: usize) {
     let s = p.plane;
     for (phase, acc) in acc.chunks_exact_mut(s).enumerate() {
         for tap in &p.taps[phase] {
-            p.apply(acc, &col[at + tap.t * n..][..s], tap.off, &tap.fold, true);
+            p.add_run(acc, &col[at + tap.t * n..][..s], tap.off, &tap.fold);
         }
     }
 }
@@ -1053,7 +1109,7 @@ pub(crate) fn gemm_uncounted(
         return vec![0.0; len];
     }
     check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
-    let mut dst = Vec::<f32>::with_capacity(len);
+    let mut dst = unwritten(len);
     // SAFETY: the operands are checked; `dst` has room for the `m × n` row-major result,
     // which gemm writes in full (`read_dst` is false and `k > 0`), so every element is
     // initialised before `set_len`.
@@ -1115,6 +1171,51 @@ fn gemm_into(
             ptr,
             dst_rs,
             accumulate,
+            lhs,
+            lhs_strides,
+            rhs,
+            rhs_strides,
+        );
+    }
+}
+
+/// `dst [m, n] = lhs · rhs`, `dst` row-major with row stride `dst_rs` (it may be a column
+/// range of a wider matrix), not read: every one of its `m × n` elements is written.
+#[allow(clippy::too_many_arguments)]
+fn gemm_write(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [MaybeUninit<f32>],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst out of bounds");
+    if k == 0 {
+        for row in 0..m {
+            dst[row * dst_rs..][..n].fill(MaybeUninit::new(0.0));
+        }
+        return;
+    }
+    check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
+    crate::cpu::count_gemm(m, n, k);
+    // SAFETY: `dst` holds every element the strides address (asserted above) and is borrowed
+    // mutably, so it aliases neither operand; it is not read (`read_dst` false); the operands
+    // are checked.
+    unsafe {
+        gemm_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().cast(),
+            dst_rs,
+            false,
             lhs,
             lhs_strides,
             rhs,
@@ -1429,9 +1530,16 @@ mod tests {
             let col: Vec<f32> = (0..g.rows() * g.cols())
                 .map(|_| rng.random_range(-1.0..1.0))
                 .collect();
-            let (mut fast, mut general) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            // NaN where fold has not written (it writes every element).
+            let mut fast = vec![MaybeUninit::new(f32::NAN); x.len()];
+            let mut general = fast.clone();
             fold(&col, &g, &mut fast);
             fold_scatter(&col, &g, &mut general);
+            let read = |v: Vec<MaybeUninit<f32>>| -> Vec<f32> {
+                // SAFETY: every element was initialised (NaN, or written by the fold).
+                v.into_iter().map(|e| unsafe { e.assume_init() }).collect()
+            };
+            let (fast, general) = (read(fast), read(general));
             assert_eq!(fast, general, "fold, case {case}: {g:?}");
         }
         assert!(phased > 200, "{phased} phased cases of 300");

@@ -4,9 +4,8 @@ use burn::nn::Dropout;
 use burn::tensor::{DType, Distribution, Tensor, TensorData};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use rayon::prelude::*;
 
-use super::PAR_MIN;
+use super::rows_new;
 
 /// A dropout layer with a fast forward on flex.
 pub trait FastDropout {
@@ -49,25 +48,22 @@ const CHUNK: usize = 1 << 12;
 fn mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
-    let fill = |(i, chunk): (usize, &mut [f32])| {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(
-            seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
-        for v in chunk {
-            *v = if u64::from(rng.random::<u32>()) < threshold {
-                scale
-            } else {
-                0.0
-            };
-        }
-    };
-    let mut out = vec![0.0; n];
-    if n < PAR_MIN {
-        out.chunks_mut(CHUNK).enumerate().for_each(fill);
-    } else {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(fill);
+    // SAFETY: every element of each chunk is written.
+    #[allow(unsafe_code)]
+    unsafe {
+        rows_new(n, CHUNK, |i, chunk| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+                seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            for v in chunk {
+                v.write(if u64::from(rng.random::<u32>()) < threshold {
+                    scale
+                } else {
+                    0.0
+                });
+            }
+        })
     }
-    out
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{PAR_MIN, contiguous, rows, slice, tensor};
+use super::{PAR_MIN, contiguous, rows_new, slice, tensor};
 
 /// A normalisation layer with a fast forward on flex.
 pub trait FastNorm {
@@ -89,13 +89,16 @@ fn forward(x: &FlexTensor, plane: usize, eps: f32) -> (FlexTensor, Vec<f32>) {
     } else {
         xs.par_chunks(plane).map(stats).collect()
     };
-    let mut y = vec![0.0; xs.len()];
-    rows(&mut y, plane, |p, out| {
-        let (mean, inv) = stats[p];
-        for (o, &v) in out.iter_mut().zip(&xs[p * plane..][..plane]) {
-            *o = (v - mean) * inv;
-        }
-    });
+    // SAFETY: every element of each row is written.
+    #[allow(unsafe_code)]
+    let y = unsafe {
+        rows_new(xs.len(), plane, |p, out| {
+            let (mean, inv) = stats[p];
+            for (o, &v) in out.iter_mut().zip(&xs[p * plane..][..plane]) {
+                o.write((v - mean) * inv);
+            }
+        })
+    };
     let inv_std = stats.into_iter().map(|(_, inv)| inv).collect();
     (tensor(y, x.layout().shape().to_vec()), inv_std)
 }
@@ -113,18 +116,21 @@ impl Backward<Flex, 1> for PlaneNorm {
         let Some(node) = node else { return };
         let (y, inv_std, plane) = ops.state;
         let (ys, dys) = (slice(&y), slice(&dy));
-        let mut dx = vec![0.0; ys.len()];
-        rows(&mut dx, plane, |p, out| {
-            let (y, dy) = (&ys[p * plane..][..plane], &dys[p * plane..][..plane]);
-            let n = plane as f64;
-            let mean_dy = (dy.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
-            let mean_dyy =
-                (dy.iter().zip(y).map(|(&g, &v)| (g * v) as f64).sum::<f64>() / n) as f32;
-            let inv = inv_std[p];
-            for ((o, &g), &v) in out.iter_mut().zip(dy).zip(y) {
-                *o = (g - mean_dy - v * mean_dyy) * inv;
-            }
-        });
+        // SAFETY: every element of each row is written.
+        #[allow(unsafe_code)]
+        let dx = unsafe {
+            rows_new(ys.len(), plane, |p, out| {
+                let (y, dy) = (&ys[p * plane..][..plane], &dys[p * plane..][..plane]);
+                let n = plane as f64;
+                let mean_dy = (dy.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
+                let mean_dyy =
+                    (dy.iter().zip(y).map(|(&g, &v)| (g * v) as f64).sum::<f64>() / n) as f32;
+                let inv = inv_std[p];
+                for ((o, &g), &v) in out.iter_mut().zip(dy).zip(y) {
+                    o.write((g - mean_dy - v * mean_dyy) * inv);
+                }
+            })
+        };
         grads.register::<Flex>(node.id, tensor(dx, y.layout().shape().to_vec()));
     }
 }
@@ -194,15 +200,18 @@ fn channel_norm(
         .map(|&(m, v)| (m, 1.0 / (v + eps).sqrt()))
         .collect();
     let (gs, bs) = (slice(&gt), slice(&bt));
-    let mut y = vec![0.0; xs.len()];
-    rows(&mut y, g.plane, |p, out| {
-        let ci = p % g.c;
-        let (mean, inv) = stats[ci];
-        let (scale, shift) = (inv * gs[ci], bs[ci]);
-        for (o, &v) in out.iter_mut().zip(&xs[p * g.plane..][..g.plane]) {
-            *o = (v - mean) * scale + shift;
-        }
-    });
+    // SAFETY: every element of each row is written.
+    #[allow(unsafe_code)]
+    let y = unsafe {
+        rows_new(xs.len(), g.plane, |p, out| {
+            let ci = p % g.c;
+            let (mean, inv) = stats[ci];
+            let (scale, shift) = (inv * gs[ci], bs[ci]);
+            for (o, &v) in out.iter_mut().zip(&xs[p * g.plane..][..g.plane]) {
+                o.write((v - mean) * scale + shift);
+            }
+        })
+    };
     let y = tensor(y, vec![b, c, h, w]);
     let out = match ChannelNorm
         .prepare::<NoCheckpointing>([x_node, g_node, b_node])
@@ -278,21 +287,24 @@ impl Backward<Flex, 3> for ChannelNorm {
         };
         if let Some(node) = node_x {
             let n = (g.b * g.plane) as f64;
-            let mut dx = vec![0.0; xs.len()];
-            rows(&mut dx, g.plane, |p, out| {
-                let ci = p % g.c;
-                let (mean, inv) = stats[ci];
-                let (mean_dy, mean_dyx) = ((sums[ci].0 / n) as f32, (sums[ci].1 / n) as f32);
-                let scale = gs[ci] * inv;
-                let at = p * g.plane;
-                let rows = out
-                    .iter_mut()
-                    .zip(&dys[at..][..g.plane])
-                    .zip(&xs[at..][..g.plane]);
-                for ((o, &d), &v) in rows {
-                    *o = scale * (d - mean_dy - (v - mean) * inv * mean_dyx);
-                }
-            });
+            // SAFETY: every element of each row is written.
+            #[allow(unsafe_code)]
+            let dx = unsafe {
+                rows_new(xs.len(), g.plane, |p, out| {
+                    let ci = p % g.c;
+                    let (mean, inv) = stats[ci];
+                    let (mean_dy, mean_dyx) = ((sums[ci].0 / n) as f32, (sums[ci].1 / n) as f32);
+                    let scale = gs[ci] * inv;
+                    let at = p * g.plane;
+                    let rows = out
+                        .iter_mut()
+                        .zip(&dys[at..][..g.plane])
+                        .zip(&xs[at..][..g.plane]);
+                    for ((o, &d), &v) in rows {
+                        o.write(scale * (d - mean_dy - (v - mean) * inv * mean_dyx));
+                    }
+                })
+            };
             grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().to_vec()));
         }
         if let Some(node) = node_g {

@@ -9,7 +9,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{DType, Tensor};
 
-use super::{contiguous, rows, slice, tensor};
+use super::{contiguous, rows, rows_new, slice, tensor};
 
 /// `x` padded by `p` on each side of both spatial axes by reflection (the edge itself not
 /// repeated): burn's `pad(.., PadMode::Reflect)`, as one copy (and one fold backward) for f32
@@ -71,18 +71,22 @@ impl PadGeom {
 fn forward(x: &FlexTensor, g: PadGeom) -> FlexTensor {
     let (hp, wp) = (g.h + 2 * g.p, g.w + 2 * g.p);
     let xs = slice(x);
-    let mut y = vec![0.0; g.n * hp * wp];
-    rows(&mut y, hp * wp, |k, out| {
-        let src = &xs[k * g.h * g.w..][..g.h * g.w];
-        for (yy, row) in out.chunks_mut(wp).enumerate() {
-            let s = &src[PadGeom::source(yy, g.h, g.p) * g.w..][..g.w];
-            row[g.p..g.p + g.w].copy_from_slice(s);
-            for j in 0..g.p {
-                row[j] = s[g.p - j];
-                row[g.p + g.w + j] = s[g.w - 2 - j];
+    // SAFETY: every padded row is written in full: its middle from the source row, its `p`
+    // elements either side from their reflections.
+    #[allow(unsafe_code)]
+    let y = unsafe {
+        rows_new(g.n * hp * wp, hp * wp, |k, out| {
+            let src = &xs[k * g.h * g.w..][..g.h * g.w];
+            for (yy, row) in out.chunks_mut(wp).enumerate() {
+                let s = &src[PadGeom::source(yy, g.h, g.p) * g.w..][..g.w];
+                row[g.p..g.p + g.w].write_copy_of_slice(s);
+                for j in 0..g.p {
+                    row[j].write(s[g.p - j]);
+                    row[g.p + g.w + j].write(s[g.w - 2 - j]);
+                }
             }
-        }
-    });
+        })
+    };
     tensor(
         y,
         vec![x.layout().shape()[0], x.layout().shape()[1], hp, wp],

@@ -322,7 +322,7 @@ impl Kernels for Conv {
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let dy = batch_to_channels(dy, g.b, k, s);
         let mut dx = need_x.then(|| unwritten(g.b * image));
-        let mut dw = need_w.then(|| WeightGrad::new(k, r));
+        let mut dw = need_w.then(|| WeightGrad::new(k, r, n));
         for (i, (b0, nb)) in blocks(&g, r).enumerate() {
             let gb = Geom { b: nb, ..g };
             let dy_b = &dy[b0 * s..];
@@ -386,7 +386,7 @@ impl Kernels for ConvT {
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let x = need_w.then(|| batch_to_channels(x, g.b, k, s));
         let mut dx = need_x.then(|| unwritten(k * n));
-        let mut dw = need_w.then(|| WeightGrad::new(k, r));
+        let mut dw = need_w.then(|| WeightGrad::new(k, r, n));
         for (i, (b0, nb)) in blocks(&g, r).enumerate() {
             let dcol = unfold(&dy[b0 * image..][..nb * image], &Geom { b: nb, ..g });
             if let Some(dx) = dx.as_mut() {
@@ -421,26 +421,29 @@ impl Kernels for ConvT {
 /// The gemm crate copies ("packs") one operand into panels first, and with `K` contiguous that
 /// copy is a gather across rows. Which operand it packs follows from the destination's layout,
 /// so the product is taken in the orientation that packs the smaller one: `dWᵀ [r, k]`,
-/// transposed at the end, when `k < r` (every layer whose kernel window holds more values than
-/// it has output channels: a DCGAN D's 64 → 128 layer packs 128 rows instead of 1,024).
+/// transposed at the end, when `k < r` (a layer whose kernel window holds more values than it
+/// has output channels: a DCGAN D's 64 → 128 layer packs 128 rows instead of 1,024) and the
+/// packing it saves, `(r − k)·K` floats, is more than twice the `k·r` of the transpose, which
+/// reads a column of `dWᵀ` per row of `dW`. Not so where `K` is small against `k`: CycleGAN
+/// 64²'s residual blocks (`k` = 256, `r` = 2,304, `K` = 256 pixels of one image), whose
+/// transposes took 3.5% of the step.
 struct WeightGrad {
     k: usize,
     r: usize,
-    /// `[k, r]`, or `[r, k]` when `k < r`.
+    transposed: bool,
+    /// `[k, r]`, or `[r, k]` when `transposed`.
     dw: Vec<f32>,
 }
 
 impl WeightGrad {
-    fn new(k: usize, r: usize) -> Self {
+    /// `dW [k, r]` summed over `cols` columns in all.
+    fn new(k: usize, r: usize, cols: usize) -> Self {
         Self {
             k,
             r,
+            transposed: k < r && (r - k) * cols > 2 * k * r,
             dw: vec![0.0; k * r],
         }
-    }
-
-    fn transposed(&self) -> bool {
-        self.k < self.r
     }
 
     /// `dW += a [k, cols] · bᵀ` (`=` unless `accumulate`), `a` and `b` rows `a_rs`, `b_rs` apart.
@@ -454,7 +457,7 @@ impl WeightGrad {
         b_rs: usize,
     ) {
         let (k, r) = (self.k, self.r);
-        if self.transposed() {
+        if self.transposed {
             gemm_into(
                 r,
                 k,
@@ -485,7 +488,7 @@ impl WeightGrad {
 
     /// `dW [k, r]`.
     fn finish(self) -> Vec<f32> {
-        if !self.transposed() {
+        if !self.transposed {
             return self.dw;
         }
         transposed(&self.dw, self.r, self.k)

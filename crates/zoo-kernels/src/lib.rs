@@ -79,8 +79,9 @@ fn rows<T: Send>(out: &mut [T], len: usize, f: impl Fn(usize, &mut [T]) + Sync +
 
 /// A new buffer of `total` floats filled in rows of `len` by `f(row index, row)`, in parallel
 /// when it is large, without first zeroing it as `vec![0.0; total]` would: for a buffer that is
-/// written in full anyway, that fill is one more pass over memory, taken on the calling thread
-/// alone (5-6% of the DCGAN 28² step in perf before these buffers were written once).
+/// written in full anyway, that fill is one more pass over memory, on the calling thread alone
+/// (memset was 4-6% of the DCGAN 28² step in perf; without it the first writes pay part of
+/// that, so the gain is at 2 threads, `benches/NOTES.md` #21).
 ///
 /// # Safety
 /// `f` must write every element of each row it is given.

@@ -138,11 +138,23 @@ fn run(cli: Cli) -> Result<()> {
             (1..=most).contains(&n),
             "--threads must be between 1 and {most} (4 per core here; got {n})"
         );
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("cannot set the number of threads")?;
     }
+    rayon::ThreadPoolBuilder::new()
+        // 0: one thread per core.
+        .num_threads(cli.global.threads.unwrap_or(0))
+        // The main thread's size: the command runs on a worker (below).
+        .stack_size(8 << 20)
+        .build_global()
+        .context("cannot set the number of threads")?;
+    // The command runs on a worker of the pool, so that each parallel kernel starts on the
+    // thread that calls it and wakes only the others. From the main thread, every kernel
+    // handed its work to the pool and put the main thread to sleep until it was done, two
+    // context switches per op even on `--threads 1` (`benches/NOTES.md` #23).
+    rayon::scope(|_| command(cli))
+}
+
+/// Runs the command (on a worker of the thread pool, see [`run`]).
+fn command(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match *cli.command {
         Command::List => list(),

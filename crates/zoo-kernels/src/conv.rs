@@ -1149,36 +1149,23 @@ fn gemm_into(
     rhs: &[f32],
     rhs_strides: (usize, usize),
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst out of bounds");
-    if k == 0 {
-        if !accumulate {
-            for row in 0..m {
-                dst[row * dst_rs..][..n].fill(0.0);
-            }
-        }
-        return;
-    }
-    check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
-    crate::cpu::count_gemm(m, n, k);
-    // SAFETY: `dst` holds every element the strides address (asserted above) and is borrowed
-    // mutably, so it aliases neither operand; the operands are checked.
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, `dst` is initialised, and only floats
+    // are written through the view.
+    let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    // SAFETY: `dst` is initialised, so it may be read.
     unsafe {
-        let ptr = dst.as_mut_ptr();
-        gemm_raw(
+        gemm_to(
             m,
             n,
             k,
-            ptr,
+            dst,
             dst_rs,
             accumulate,
             lhs,
             lhs_strides,
             rhs,
             rhs_strides,
-        );
+        )
     }
 }
 
@@ -1196,21 +1183,57 @@ fn gemm_write(
     rhs: &[f32],
     rhs_strides: (usize, usize),
 ) {
+    // SAFETY: not accumulating, `dst` is not read.
+    unsafe {
+        gemm_to(
+            m,
+            n,
+            k,
+            dst,
+            dst_rs,
+            false,
+            lhs,
+            lhs_strides,
+            rhs,
+            rhs_strides,
+        )
+    }
+}
+
+/// [`gemm_into`] and [`gemm_write`]: every one of the `m × n` elements of `dst` written.
+///
+/// # Safety
+/// With `accumulate`, the elements of `dst` it addresses must be initialised (they are read).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_to(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [MaybeUninit<f32>],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
     if m == 0 || n == 0 {
         return;
     }
     assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst out of bounds");
     if k == 0 {
-        for row in 0..m {
-            dst[row * dst_rs..][..n].fill(MaybeUninit::new(0.0));
+        if !accumulate {
+            for row in 0..m {
+                dst[row * dst_rs..][..n].fill(MaybeUninit::new(0.0));
+            }
         }
         return;
     }
     check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
     crate::cpu::count_gemm(m, n, k);
     // SAFETY: `dst` holds every element the strides address (asserted above) and is borrowed
-    // mutably, so it aliases neither operand; it is not read (`read_dst` false); the operands
-    // are checked.
+    // mutably, so it aliases neither operand; it is read only with `accumulate`, when the
+    // caller guarantees it is initialised; the operands are checked.
     unsafe {
         gemm_raw(
             m,
@@ -1218,7 +1241,7 @@ fn gemm_write(
             k,
             dst.as_mut_ptr().cast(),
             dst_rs,
-            false,
+            accumulate,
             lhs,
             lhs_strides,
             rhs,

@@ -37,7 +37,7 @@ use burn::tensor::{DType, Tensor};
 
 use rayon::prelude::*;
 
-use super::{PAR_MIN, contiguous, rows, rows_new, slice, tensor, unwritten};
+use super::{PAR_MIN, contiguous, filled, rows, rows_new, slice, tensor, unwritten};
 
 /// A layer that has a fast forward on flex.
 pub trait FastConv {
@@ -289,25 +289,27 @@ impl Kernels for Conv {
         let size = r * g.cols();
         let kept = (keep && size <= KEEP_MAX && size <= KEEP_RATIO * x.len())
             .then(|| Arc::new(unfold(x, &g)));
-        let mut y = unwritten(g.b * k * s);
-        let out = &mut y.spare_capacity_mut()[..g.b * k * s];
-        for (b0, nb) in blocks(&g, r) {
-            let gb = Geom { b: nb, ..g };
-            let own;
-            // col [r, nb·s] (a column range of the kept matrix, or this block's own)
-            let (col, col_rs) = match &kept {
-                Some(c) => (&c[b0 * s..], g.cols()),
-                None => {
-                    own = unfold(&x[b0 * image..][..nb * image], &gb);
-                    (&own[..], nb * s)
+        // SAFETY: the blocks cover the batch, and each block's images are written in full.
+        let y = unsafe {
+            filled(g.b * k * s, |out| {
+                for (b0, nb) in blocks(&g, r) {
+                    let gb = Geom { b: nb, ..g };
+                    let own;
+                    // col [r, nb·s] (a column range of the kept matrix, or this block's own)
+                    let (col, col_rs) = match &kept {
+                        Some(c) => (&c[b0 * s..], g.cols()),
+                        None => {
+                            own = unfold(&x[b0 * image..][..nb * image], &gb);
+                            (&own[..], nb * s)
+                        }
+                    };
+                    // y' [k, nb·s] = W [k, r] · col [r, nb·s]
+                    let yb = gemm(k, nb * s, r, w, (r, 1), col, (col_rs, 1));
+                    let out = &mut out[b0 * k * s..][..nb * k * s];
+                    channels_last_to_batch(&yb, nb, k, s, out);
                 }
-            };
-            // y' [k, nb·s] = W [k, r] · col [r, nb·s]
-            let yb = gemm(k, nb * s, r, w, (r, 1), col, (col_rs, 1));
-            channels_last_to_batch(&yb, nb, k, s, &mut out[b0 * k * s..][..nb * k * s]);
-        }
-        // SAFETY: the blocks cover the batch, and each block's images were written in full.
-        unsafe { y.set_len(g.b * k * s) };
+            })
+        };
         (y, [g.b, k, g.oh, g.ow], kept)
     }
     fn backward(
@@ -321,17 +323,21 @@ impl Kernels for Conv {
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let dy = batch_to_channels(dy, g.b, k, s);
-        let mut dx = need_x.then(|| unwritten(g.b * image));
+        // SAFETY: the blocks cover the batch, and `fold` writes every element of its block.
+        let dx = need_x.then(|| unsafe {
+            filled(g.b * image, |out| {
+                for (b0, nb) in blocks(&g, r) {
+                    // dcol [r, nb·s] = Wᵀ [r, k] · dy' [k, nb·s]
+                    let dcol = gemm(r, nb * s, k, w, (1, r), &dy[b0 * s..], (n, 1));
+                    let gb = Geom { b: nb, ..g };
+                    fold(&dcol, &gb, &mut out[b0 * image..][..nb * image]);
+                }
+            })
+        });
         let mut dw = need_w.then(|| WeightGrad::new(k, r, n));
         for (i, (b0, nb)) in blocks(&g, r).enumerate() {
             let gb = Geom { b: nb, ..g };
             let dy_b = &dy[b0 * s..];
-            if let Some(dx) = dx.as_mut() {
-                // dcol [r, nb·s] = Wᵀ [r, k] · dy' [k, nb·s]
-                let dcol = gemm(r, nb * s, k, w, (1, r), dy_b, (n, 1));
-                let out = &mut dx.spare_capacity_mut()[b0 * image..][..nb * image];
-                fold(&dcol, &gb, out);
-            }
             if let Some(dw) = dw.as_mut() {
                 let own;
                 let (col, col_rs) = match &kept {
@@ -344,10 +350,6 @@ impl Kernels for Conv {
                 // dW [k, r] += dy' [k, nb·s] · colᵀ [nb·s, r]
                 dw.add(nb * s, i > 0, dy_b, n, col, col_rs);
             }
-        }
-        if let Some(dx) = dx.as_mut() {
-            // SAFETY: the blocks cover the batch, and `fold` writes every element of its block.
-            unsafe { dx.set_len(g.b * image) };
         }
         (dx, dw.map(WeightGrad::finish))
     }
@@ -362,16 +364,17 @@ impl Kernels for ConvT {
         let ConvArgs { g, k } = a;
         let (r, s, n, image) = (g.rows(), g.oh * g.ow, g.cols(), g.c * g.h * g.w);
         let x = batch_to_channels(x, g.b, k, s);
-        let mut y = unwritten(g.b * image);
-        let out = &mut y.spare_capacity_mut()[..g.b * image];
-        for (b0, nb) in blocks(&g, r) {
-            // col [r, nb·s] = Wᵀ [r, k] · x' [k, nb·s]
-            let col = gemm(r, nb * s, k, w, (1, r), &x[b0 * s..], (n, 1));
-            let gb = Geom { b: nb, ..g };
-            fold(&col, &gb, &mut out[b0 * image..][..nb * image]);
-        }
         // SAFETY: the blocks cover the batch, and `fold` writes every element of its block.
-        unsafe { y.set_len(g.b * image) };
+        let y = unsafe {
+            filled(g.b * image, |out| {
+                for (b0, nb) in blocks(&g, r) {
+                    // col [r, nb·s] = Wᵀ [r, k] · x' [k, nb·s]
+                    let col = gemm(r, nb * s, k, w, (1, r), &x[b0 * s..], (n, 1));
+                    let gb = Geom { b: nb, ..g };
+                    fold(&col, &gb, &mut out[b0 * image..][..nb * image]);
+                }
+            })
+        };
         (y, [g.b, g.c, g.h, g.w], None)
     }
     fn backward(
@@ -392,7 +395,8 @@ impl Kernels for ConvT {
             if let Some(dx) = dx.as_mut() {
                 // dx' [k, nb·s] = W [k, r] · unfold(dy) [r, nb·s], into columns of [k, b·s]
                 let out = &mut dx.spare_capacity_mut()[b0 * s..k * n];
-                gemm_write(k, nb * s, r, out, n, w, (r, 1), &dcol, (nb * s, 1));
+                // SAFETY: not accumulating, `out` is not read.
+                unsafe { gemm_into(k, nb * s, r, out, n, false, w, (r, 1), &dcol, (nb * s, 1)) };
             }
             if let (Some(dw), Some(x)) = (dw.as_mut(), x.as_ref()) {
                 // dW [k, r] += x' [k, nb·s] · unfold(dy)ᵀ [nb·s, r]
@@ -401,14 +405,11 @@ impl Kernels for ConvT {
             }
         }
         let dx = dx.map(|mut d| {
-            // SAFETY: the blocks cover the columns `0..n`, and `gemm_write` wrote every row of
+            // SAFETY: the blocks cover the columns `0..n`, and `gemm_into` wrote every row of
             // each block's columns.
             unsafe { d.set_len(k * n) };
-            let mut out = unwritten(d.len());
-            channels_last_to_batch(&d, g.b, k, s, &mut out.spare_capacity_mut()[..d.len()]);
             // SAFETY: `channels_last_to_batch` writes every element.
-            unsafe { out.set_len(d.len()) };
-            out
+            unsafe { filled(d.len(), |out| channels_last_to_batch(&d, g.b, k, s, out)) }
         });
         (dx, dw.map(WeightGrad::finish))
     }
@@ -456,34 +457,30 @@ impl WeightGrad {
         b: &[f32],
         b_rs: usize,
     ) {
-        let (k, r) = (self.k, self.r);
-        if self.transposed {
-            gemm_into(
-                r,
-                k,
-                cols,
-                &mut self.dw,
-                k,
-                accumulate,
-                b,
-                (b_rs, 1),
-                a,
-                (1, a_rs),
-            );
+        // dWᵀ [r, k] = b · aᵀ, or dW [k, r] = a · bᵀ.
+        let ((m, lhs, lhs_rs), (n, rhs, rhs_rs)) = if self.transposed {
+            ((self.r, b, b_rs), (self.k, a, a_rs))
         } else {
+            ((self.k, a, a_rs), (self.r, b, b_rs))
+        };
+        // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and only floats are written through
+        // the view.
+        let dw = unsafe { &mut *(&mut self.dw[..] as *mut [f32] as *mut [MaybeUninit<f32>]) };
+        // SAFETY: `dw` is initialised (zeros, then sums), so it may be read.
+        unsafe {
             gemm_into(
-                k,
-                r,
+                m,
+                n,
                 cols,
-                &mut self.dw,
-                r,
+                dw,
+                n,
                 accumulate,
-                a,
-                (a_rs, 1),
-                b,
-                (1, b_rs),
-            );
-        }
+                lhs,
+                (lhs_rs, 1),
+                rhs,
+                (1, rhs_rs),
+            )
+        };
     }
 
     /// `dW [k, r]`.
@@ -587,11 +584,8 @@ fn transpose_into(src: &[f32], m: usize, n: usize, dst: &mut [MaybeUninit<f32>])
 
 /// `src [m, n]` → a new `[n, m]`.
 fn transposed(src: &[f32], m: usize, n: usize) -> Vec<f32> {
-    let mut out = unwritten(m * n);
-    transpose_into(src, m, n, &mut out.spare_capacity_mut()[..m * n]);
     // SAFETY: `transpose_into` writes every element.
-    unsafe { out.set_len(m * n) };
-    out
+    unsafe { filled(m * n, |out| transpose_into(src, m, n, out)) }
 }
 
 /// `[b, c, s]` → `[c, b·s]`.
@@ -1112,100 +1106,34 @@ pub(crate) fn gemm_uncounted(
         return vec![0.0; len];
     }
     check_operands(m, n, k, lhs, lhs_strides, rhs, rhs_strides);
-    let mut dst = unwritten(len);
-    // SAFETY: the operands are checked; `dst` has room for the `m × n` row-major result,
-    // which gemm writes in full (`read_dst` is false and `k > 0`), so every element is
-    // initialised before `set_len`.
+    // SAFETY: the operands are checked; `dst` is the `m × n` row-major result, which gemm
+    // writes in full (`read_dst` is false and `k > 0`).
     unsafe {
-        gemm_raw(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            n,
-            false,
-            lhs,
-            lhs_strides,
-            rhs,
-            rhs_strides,
-        );
-        dst.set_len(len);
+        filled(len, |dst| {
+            gemm_raw(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr().cast(),
+                n,
+                false,
+                lhs,
+                lhs_strides,
+                rhs,
+                rhs_strides,
+            )
+        })
     }
-    dst
 }
 
 /// `dst [m, n] = lhs · rhs` (or `+=` with `accumulate`), `dst` row-major with row stride
-/// `dst_rs` (it may be a column range of a wider matrix).
-#[allow(clippy::too_many_arguments)]
-fn gemm_into(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_strides: (usize, usize),
-    rhs: &[f32],
-    rhs_strides: (usize, usize),
-) {
-    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, `dst` is initialised, and only floats
-    // are written through the view.
-    let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
-    // SAFETY: `dst` is initialised, so it may be read.
-    unsafe {
-        gemm_to(
-            m,
-            n,
-            k,
-            dst,
-            dst_rs,
-            accumulate,
-            lhs,
-            lhs_strides,
-            rhs,
-            rhs_strides,
-        )
-    }
-}
-
-/// `dst [m, n] = lhs · rhs`, `dst` row-major with row stride `dst_rs` (it may be a column
-/// range of a wider matrix), not read: every one of its `m × n` elements is written.
-#[allow(clippy::too_many_arguments)]
-fn gemm_write(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [MaybeUninit<f32>],
-    dst_rs: usize,
-    lhs: &[f32],
-    lhs_strides: (usize, usize),
-    rhs: &[f32],
-    rhs_strides: (usize, usize),
-) {
-    // SAFETY: not accumulating, `dst` is not read.
-    unsafe {
-        gemm_to(
-            m,
-            n,
-            k,
-            dst,
-            dst_rs,
-            false,
-            lhs,
-            lhs_strides,
-            rhs,
-            rhs_strides,
-        )
-    }
-}
-
-/// [`gemm_into`] and [`gemm_write`]: every one of the `m × n` elements of `dst` written.
+/// `dst_rs` (it may be a column range of a wider matrix); every one of its `m × n` elements
+/// is written.
 ///
 /// # Safety
 /// With `accumulate`, the elements of `dst` it addresses must be initialised (they are read).
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_to(
+unsafe fn gemm_into(
     m: usize,
     n: usize,
     k: usize,

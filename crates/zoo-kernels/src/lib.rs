@@ -77,11 +77,28 @@ fn rows<T: Send>(out: &mut [T], len: usize, f: impl Fn(usize, &mut [T]) + Sync +
     }
 }
 
-/// A new buffer of `total` floats filled in rows of `len` by `f(row index, row)`, in parallel
-/// when it is large, without first zeroing it as `vec![0.0; total]` would: for a buffer that is
-/// written in full anyway, that fill is one more pass over memory, on the calling thread alone
-/// (memset was 4-6% of the DCGAN 28² step in perf; without it the first writes pay part of
-/// that, so the gain is at 2 threads, `benches/NOTES.md` #21).
+/// A new buffer of `len` floats that `fill` writes in full, without first zeroing it as
+/// `vec![0.0; len]` would: for a buffer that is written in full anyway, that fill is one more
+/// pass over memory, on the calling thread alone (memset was 4-6% of the DCGAN 28² step in
+/// perf; without it the first writes pay part of that, so the gain is at 2 threads,
+/// `benches/NOTES.md` #21).
+///
+/// In this crate's tests the buffer holds NaN before `fill` runs, so that a kernel that leaves
+/// an element unwritten fails the comparisons with burn's ops instead of passing on whatever
+/// the allocator's memory held.
+///
+/// # Safety
+/// `fill` must write every element of the slice it is given.
+#[allow(unsafe_code)]
+unsafe fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut out = unwritten(len);
+    fill(&mut out.spare_capacity_mut()[..len]);
+    // SAFETY: the caller's `fill` wrote every element of `0..len`.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// [`filled`] in rows of `len` by `f(row index, row)`, in parallel when it is large.
 ///
 /// # Safety
 /// `f` must write every element of each row it is given.
@@ -92,18 +109,13 @@ unsafe fn rows_new(
     f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
 ) -> Vec<f32> {
     assert!(len > 0 || total == 0, "rows_new: rows of no length");
-    let mut out = unwritten(total);
-    rows(&mut out.spare_capacity_mut()[..total], len, f);
-    // SAFETY: the rows cover `0..total` (`rows` splits the whole slice) and the caller's `f`
-    // wrote every element of each.
-    unsafe { out.set_len(total) };
-    out
+    // SAFETY: the rows cover `0..total` (`rows` splits the whole slice), and the caller's `f`
+    // writes every element of each.
+    unsafe { filled(total, |out| rows(out, len, f)) }
 }
 
 /// An empty buffer with room for `len` floats, to be written in full through
-/// `spare_capacity_mut` before `set_len`. In this crate's tests the room holds NaN, so that a
-/// kernel that leaves an element unwritten fails the comparisons with burn's ops instead of
-/// passing on whatever the allocator's memory held.
+/// `spare_capacity_mut` before `set_len` (NaN there in this crate's tests: see [`filled`]).
 fn unwritten(len: usize) -> Vec<f32> {
     #[allow(unused_mut)]
     let mut out = Vec::with_capacity(len);

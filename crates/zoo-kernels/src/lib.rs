@@ -31,6 +31,7 @@ mod dropout;
 mod linear;
 mod norm;
 mod pad;
+mod sums;
 
 pub use act::leaky_relu;
 pub use adam::Adam;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::sums::{Sums, sums};
 use super::{PAR_MIN, contiguous, rows_new, slice, tensor};
 
 /// A normalisation layer with a fast forward on flex.
@@ -76,12 +77,8 @@ fn forward(x: &FlexTensor, plane: usize, eps: f32) -> (FlexTensor, Vec<f32>) {
     let xs = slice(x);
     let stats = |src: &[f32]| {
         let n = plane as f64;
-        let mean = (src.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
-        let var = src
-            .iter()
-            .map(|&v| ((v - mean) as f64).powi(2))
-            .sum::<f64>()
-            / n;
+        let mean = (sums(src, |v| [v])[0] / n) as f32;
+        let var = sums(src, |v| [(v - mean) * (v - mean)])[0] / n;
         (mean, 1.0 / (var as f32 + eps).sqrt())
     };
     let stats: Vec<(f32, f32)> = if xs.len() < PAR_MIN {
@@ -122,9 +119,10 @@ impl Backward<Flex, 1> for PlaneNorm {
             rows_new(ys.len(), plane, |p, out| {
                 let (y, dy) = (&ys[p * plane..][..plane], &dys[p * plane..][..plane]);
                 let n = plane as f64;
-                let mean_dy = (dy.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
-                let mean_dyy =
-                    (dy.iter().zip(y).map(|(&g, &v)| (g * v) as f64).sum::<f64>() / n) as f32;
+                let mut sums = Sums::new();
+                sums.add2(dy, y, |g, v| [g, g * v]);
+                let [s, sy] = sums.total();
+                let (mean_dy, mean_dyy) = ((s / n) as f32, (sy / n) as f32);
                 let inv = inv_std[p];
                 for ((o, &g), &v) in out.iter_mut().zip(dy).zip(y) {
                     o.write((g - mean_dy - v * mean_dyy) * inv);
@@ -238,14 +236,12 @@ fn channel_moments(xs: &[f32], g: ChannelGeom) -> Vec<(f32, f32)> {
     let stat = |ci: usize| {
         let planes = || (0..g.b).map(move |bi| &xs[(bi * g.c + ci) * g.plane..][..g.plane]);
         let n = (g.b * g.plane) as f64;
-        let mean = planes().flatten().map(|&v| v as f64).sum::<f64>() / n;
-        let mean = mean as f32;
-        let var = planes()
-            .flatten()
-            .map(|&v| ((v - mean) as f64).powi(2))
-            .sum::<f64>()
-            / n;
-        (mean, var as f32)
+        let mut sum = Sums::new();
+        planes().for_each(|p| sum.add(p, |v| [v]));
+        let mean = (sum.total()[0] / n) as f32;
+        let mut sq = Sums::new();
+        planes().for_each(|p| sq.add(p, |v| [(v - mean) * (v - mean)]));
+        (mean, (sq.total()[0] / n) as f32)
     };
     if xs.len() < PAR_MIN {
         (0..g.c).map(stat).collect()
@@ -270,15 +266,15 @@ impl Backward<Flex, 3> for ChannelNorm {
         // Per channel: Σ dy and Σ dy · x̂.
         let sums = |ci: usize| {
             let (mean, inv) = stats[ci];
-            let (mut s, mut sx) = (0f64, 0f64);
+            let mut sums = Sums::new();
             for bi in 0..g.b {
                 let at = (bi * g.c + ci) * g.plane;
-                for (&d, &v) in dys[at..][..g.plane].iter().zip(&xs[at..][..g.plane]) {
-                    s += d as f64;
-                    sx += (d * ((v - mean) * inv)) as f64;
-                }
+                sums.add2(&dys[at..][..g.plane], &xs[at..][..g.plane], |d, v| {
+                    [d, d * (v - mean)]
+                });
             }
-            (s, sx)
+            let [s, sx] = sums.total();
+            (s, sx * inv as f64)
         };
         let sums: Vec<(f64, f64)> = if xs.len() < PAR_MIN {
             (0..g.c).map(sums).collect()

@@ -415,6 +415,20 @@ impl Kernels for ConvT {
     }
 }
 
+/// Weight gradients of at most this many values whose reduction is at least [`SPLIT_MIN`]
+/// long are computed in [`SPLIT_PARTS`] runs of the reduction, one task each, then added: the
+/// gemm crate shares a product between threads by its output tiles, so the first layer of a D
+/// (`64 × 48` values over 65,536 pixels at 64²) or the last of a G ran on one core, as a string
+/// of depth chunks of 0.1 ms each (DCGAN 64²: 0.90× and 0.97× from 1 to 2 threads). Not above
+/// 4,096 values: with CycleGAN 128²'s first layer (`64 × 147`) split too, its step was 5–7%
+/// shorter but its peak 31–39 MiB higher (the allocator's: the partial sums are 150 KiB), so
+/// that layer stays with the gemm crate's split (`benches/NOTES.md` #25).
+const SPLIT_MAX: usize = 4096;
+/// Shortest reduction [`SPLIT_MAX`] splits.
+const SPLIT_MIN: usize = 8192;
+/// Runs of a split reduction: a fixed number, so that the sums do not depend on the threads.
+const SPLIT_PARTS: usize = 4;
+
 /// A weight gradient `dW [k, r] = Σ a [k, K] · bᵀ [K, r]` over blocks of columns, `a` and `b`
 /// row-major with the reduction `K` contiguous in both (the output gradient or the input, and
 /// an unfolded matrix).
@@ -463,6 +477,51 @@ impl WeightGrad {
         } else {
             ((self.k, a, a_rs), (self.r, b, b_rs))
         };
+        if m * n <= SPLIT_MAX && cols >= SPLIT_MIN {
+            // The reduction in SPLIT_PARTS runs, one task each, summed in a fixed order (the
+            // same on any number of threads).
+            // The partial products' room is one buffer from the calling thread, not one per
+            // task: allocations on the pool's threads go to their own heaps, which add to the
+            // peak ([`with_scratch`]).
+            check_operands(m, n, cols, lhs, (lhs_rs, 1), rhs, (1, rhs_rs));
+            let run = cols.div_ceil(SPLIT_PARTS);
+            let mut parts = vec![0.0f32; SPLIT_PARTS * m * n];
+            parts
+                .par_chunks_mut(m * n)
+                .enumerate()
+                .for_each(|(p, part)| {
+                    let lo = (p * run).min(cols);
+                    let len = run.min(cols - lo);
+                    if len == 0 {
+                        return;
+                    }
+                    crate::cpu::count_gemm(m, n, len);
+                    // SAFETY: `part` is this task's own `m × n` room (row stride `n`), initialised;
+                    // the operands' runs `lo..lo + len` lie inside them (checked above for `cols`).
+                    unsafe {
+                        gemm_raw(
+                            m,
+                            n,
+                            len,
+                            part.as_mut_ptr(),
+                            n,
+                            false,
+                            &lhs[lo..],
+                            (lhs_rs, 1),
+                            &rhs[lo..],
+                            (1, rhs_rs),
+                            false,
+                        )
+                    };
+                });
+            for (i, d) in self.dw.iter_mut().enumerate() {
+                let sum = parts
+                    .chunks_exact(m * n)
+                    .fold(0.0, |acc, part| acc + part[i]);
+                *d = if accumulate { *d + sum } else { sum };
+            }
+            return;
+        }
         // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and only floats are written through
         // the view.
         let dw = unsafe { &mut *(&mut self.dw[..] as *mut [f32] as *mut [MaybeUninit<f32>]) };
@@ -1121,6 +1180,7 @@ pub(crate) fn gemm_uncounted(
                 lhs_strides,
                 rhs,
                 rhs_strides,
+                true,
             )
         })
     }
@@ -1174,6 +1234,7 @@ unsafe fn gemm_into(
             lhs_strides,
             rhs,
             rhs_strides,
+            true,
         );
     }
 }
@@ -1200,7 +1261,8 @@ fn check_operands(
     );
 }
 
-/// The gemm crate's kernel on both cores (when the product is large enough to share).
+/// The gemm crate's kernel on both cores (when `parallel` and the product is large enough to
+/// share), else on the calling thread.
 ///
 /// # Safety
 /// `dst` must be valid for writes (and reads with `read_dst`) of the `m × n` elements at
@@ -1218,8 +1280,9 @@ unsafe fn gemm_raw(
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
     (rhs_rs, rhs_cs): (usize, usize),
+    parallel: bool,
 ) {
-    let parallelism = if m * n * k >= 48 * 48 * 48 && rayon::current_num_threads() > 1 {
+    let parallelism = if parallel && m * n * k >= 48 * 48 * 48 && rayon::current_num_threads() > 1 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -1588,6 +1651,84 @@ mod tests {
             convt_params,
             "convT 128->64 @16, batch 24",
         );
+    }
+
+    /// Weight gradients whose reduction is split ([`SPLIT_PARTS`] runs): DCGAN 64²'s first D
+    /// layer and last G layer against burn's, and the split product itself against an f64 sum,
+    /// bit for bit the same on one thread and on two, in both orientations and accumulating.
+    #[test]
+    fn split_reductions_match_burn_on_any_threads() {
+        let _lock = rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(17);
+        let split = |k: usize, r: usize, cols: usize| k * r <= SPLIT_MAX && cols >= SPLIT_MIN;
+        let conv = Conv2dConfig::new([3, 64], [4, 4])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        assert!(
+            split(64, 3 * 16, 8 * 32 * 32),
+            "the layer must take the split path"
+        );
+        let x = Tensor::<4>::random([8, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        check(
+            conv,
+            x,
+            fast,
+            |l, x| l.forward(x),
+            conv_params,
+            "conv 3->64 @64",
+        );
+        let convt = ConvTranspose2dConfig::new([64, 3], [4, 4])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .init(&device);
+        let x = Tensor::<4>::random([8, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        check(
+            convt,
+            x,
+            fast,
+            |l, x| l.forward(x),
+            convt_params,
+            "convT 64->3 @32",
+        );
+
+        let mut rng = StdRng::seed_from_u64(5);
+        for (k, r) in [(64, 48), (16, 48)] {
+            let cols = 3 * SPLIT_MIN + 5;
+            assert!(split(k, r, cols));
+            let a: Vec<f32> = (0..k * cols).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..r * cols).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a thread pool");
+                pool.install(|| {
+                    let mut dw = WeightGrad::new(k, r, 2 * cols);
+                    dw.add(cols, false, &a, cols, &b, cols);
+                    dw.add(cols, true, &a, cols, &b, cols);
+                    (dw.transposed, dw.finish())
+                })
+            };
+            let ((transposed, one), (_, two)) = (run(1), run(2));
+            assert_eq!(transposed, k < r, "both orientations are covered");
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&one), bits(&two), "{k}x{r}: one thread against two");
+            for i in 0..k {
+                for j in 0..r {
+                    let dot: f64 = (0..cols)
+                        .map(|t| a[i * cols + t] as f64 * b[j * cols + t] as f64)
+                        .sum();
+                    let got = one[i * r + j] as f64;
+                    assert!(
+                        (got - 2.0 * dot).abs() <= 1e-3 * (1.0 + dot.abs()),
+                        "{k}x{r} at ({i}, {j}): {got} against {}",
+                        2.0 * dot
+                    );
+                }
+            }
+        }
     }
 
     /// Layouts the fast path does not take (same padding, groups, dilation) fall back to burn.

@@ -1566,6 +1566,32 @@ mod tests {
     /// input kept for the weight gradient (batch 24) and recomputed block by block (batch 40,
     /// above [`KEEP_MAX`]): a CycleGAN-style 3×3 stride-2 downsampling (kept: 2.25× its input),
     /// and DCGAN 64²'s second G layer.
+    /// [`check`] for a convolution.
+    fn check_conv(layer: Conv2d, x: Tensor<4>, what: &str) {
+        check(layer, x, fast, |l, x| l.forward(x), conv_params, what);
+    }
+
+    /// [`check`] for a transposed convolution.
+    fn check_convt(layer: ConvTranspose2d, x: Tensor<4>, what: &str) {
+        check(layer, x, fast, |l, x| l.forward(x), convt_params, what);
+    }
+
+    /// DCGAN's downsampling layer: `input → output` channels, 4×4, stride 2, padding 1.
+    fn down4(input: usize, output: usize, device: &Device) -> Conv2d {
+        Conv2dConfig::new([input, output], [4, 4])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device)
+    }
+
+    /// DCGAN's upsampling layer: `input → output` channels, 4×4, stride 2, padding 1.
+    fn up4(input: usize, output: usize, device: &Device) -> ConvTranspose2d {
+        ConvTranspose2dConfig::new([input, output], [4, 4])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .init(device)
+    }
+
     #[test]
     fn multi_block_batches_match_burn() {
         let _lock = rng_lock();
@@ -1606,51 +1632,24 @@ mod tests {
             assert_eq!(g.rows() * g.cols() <= KEEP_MAX, b == 24);
             assert!(g.rows() * g.cols() <= KEEP_RATIO * g.b * g.c * g.h * g.w);
             let x = Tensor::<4>::random([b, 128, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-            check(
-                conv,
-                x,
-                fast,
-                |l, x| l.forward(x),
-                conv_params,
-                &format!("conv 128->64 3x3 @32, batch {b}"),
-            );
+            check_conv(conv, x, &format!("conv 128->64 3x3 @32, batch {b}"));
         }
         // DCGAN 64²'s second D layer (4×4, never kept), over several blocks.
-        let conv = Conv2dConfig::new([64, 128], [4, 4])
-            .with_stride([2, 2])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(&device);
+        let conv = down4(64, 128, &device);
         let g = Geom { b: 40, ..image };
         assert!(
             blocks(&g, g.rows()).count() > 1
                 && g.rows() * g.cols() > KEEP_RATIO * g.b * g.c * g.h * g.w
         );
         let x = Tensor::<4>::random([40, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-        check(
-            conv,
-            x,
-            fast,
-            |l, x| l.forward(x),
-            conv_params,
-            "conv 64->128 4x4 @32, batch 40",
-        );
-        let convt = ConvTranspose2dConfig::new([128, 64], [4, 4])
-            .with_stride([2, 2])
-            .with_padding([1, 1])
-            .init(&device);
+        check_conv(conv, x, "conv 64->128 4x4 @32, batch 40");
+        let convt = up4(128, 64, &device);
         assert!(
             blocks(&image, image.rows()).count() > 1,
             "the test must span several blocks"
         );
         let x = Tensor::<4>::random([24, 128, 16, 16], Distribution::Normal(0.0, 1.0), &device);
-        check(
-            convt,
-            x,
-            fast,
-            |l, x| l.forward(x),
-            convt_params,
-            "convT 128->64 @16, batch 24",
-        );
+        check_convt(convt, x, "convT 128->64 @16, batch 24");
     }
 
     /// Weight gradients whose reduction is split ([`SPLIT_PARTS`] runs): DCGAN 64²'s first D
@@ -1662,36 +1661,16 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(17);
         let split = |k: usize, r: usize, cols: usize| k * r <= SPLIT_MAX && cols >= SPLIT_MIN;
-        let conv = Conv2dConfig::new([3, 64], [4, 4])
-            .with_stride([2, 2])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(&device);
+        let conv = down4(3, 64, &device);
         assert!(
             split(64, 3 * 16, 8 * 32 * 32),
             "the layer must take the split path"
         );
         let x = Tensor::<4>::random([8, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
-        check(
-            conv,
-            x,
-            fast,
-            |l, x| l.forward(x),
-            conv_params,
-            "conv 3->64 @64",
-        );
-        let convt = ConvTranspose2dConfig::new([64, 3], [4, 4])
-            .with_stride([2, 2])
-            .with_padding([1, 1])
-            .init(&device);
+        check_conv(conv, x, "conv 3->64 @64");
+        let convt = up4(64, 3, &device);
         let x = Tensor::<4>::random([8, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-        check(
-            convt,
-            x,
-            fast,
-            |l, x| l.forward(x),
-            convt_params,
-            "convT 64->3 @32",
-        );
+        check_convt(convt, x, "convT 64->3 @32");
 
         let mut rng = StdRng::seed_from_u64(5);
         for (k, r) in [(64, 48), (16, 48)] {

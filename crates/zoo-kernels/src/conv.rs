@@ -1562,10 +1562,6 @@ mod tests {
         assert!(phased > 200, "{phased} phased cases of 300");
     }
 
-    /// Batches that span several blocks of images ([`blocks`]), with the forward's unfolded
-    /// input kept for the weight gradient (batch 24) and recomputed block by block (batch 40,
-    /// above [`KEEP_MAX`]): a CycleGAN-style 3×3 stride-2 downsampling (kept: 2.25× its input),
-    /// and DCGAN 64²'s second G layer.
     /// [`check`] for a convolution.
     fn check_conv(layer: Conv2d, x: Tensor<4>, what: &str) {
         check(layer, x, fast, |l, x| l.forward(x), conv_params, what);
@@ -1592,6 +1588,10 @@ mod tests {
             .init(device)
     }
 
+    /// Batches that span several blocks of images ([`blocks`]), with the forward's unfolded
+    /// input kept for the weight gradient (batch 24) and recomputed block by block (batch 40,
+    /// above [`KEEP_MAX`]): a CycleGAN-style 3×3 stride-2 downsampling (kept: 2.25× its input),
+    /// and DCGAN 64²'s second G layer.
     #[test]
     fn multi_block_batches_match_burn() {
         let _lock = rng_lock();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::sums::{Sums, sums};
+use super::sums::{Sums, sums, sums2};
 use super::{PAR_MIN, contiguous, rows_new, slice, tensor};
 
 /// A normalisation layer with a fast forward on flex.
@@ -119,9 +119,7 @@ impl Backward<Flex, 1> for PlaneNorm {
             rows_new(ys.len(), plane, |p, out| {
                 let (y, dy) = (&ys[p * plane..][..plane], &dys[p * plane..][..plane]);
                 let n = plane as f64;
-                let mut sums = Sums::new();
-                sums.add2(dy, y, |g, v| [g, g * v]);
-                let [s, sy] = sums.total();
+                let [s, sy] = sums2(dy, y, |g, v| [g, g * v]);
                 let (mean_dy, mean_dyy) = ((s / n) as f32, (sy / n) as f32);
                 let inv = inv_std[p];
                 for ((o, &g), &v) in out.iter_mut().zip(dy).zip(y) {
@@ -264,22 +262,22 @@ impl Backward<Flex, 3> for ChannelNorm {
         let (x, gamma, stats, g) = ops.state;
         let (xs, dys, gs) = (slice(&x), slice(&dy), slice(&gamma));
         // Per channel: Σ dy and Σ dy · x̂.
-        let sums = |ci: usize| {
+        let channel_sums = |ci: usize| {
             let (mean, inv) = stats[ci];
-            let mut sums = Sums::new();
+            let mut acc = Sums::new();
             for bi in 0..g.b {
                 let at = (bi * g.c + ci) * g.plane;
-                sums.add2(&dys[at..][..g.plane], &xs[at..][..g.plane], |d, v| {
+                acc.add2(&dys[at..][..g.plane], &xs[at..][..g.plane], |d, v| {
                     [d, d * (v - mean)]
                 });
             }
-            let [s, sx] = sums.total();
+            let [s, sx] = acc.total();
             (s, sx * inv as f64)
         };
         let sums: Vec<(f64, f64)> = if xs.len() < PAR_MIN {
-            (0..g.c).map(sums).collect()
+            (0..g.c).map(channel_sums).collect()
         } else {
-            (0..g.c).into_par_iter().map(sums).collect()
+            (0..g.c).into_par_iter().map(channel_sums).collect()
         };
         if let Some(node) = node_x {
             let n = (g.b * g.plane) as f64;

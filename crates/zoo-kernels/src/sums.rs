@@ -85,8 +85,18 @@ impl<const K: usize> Sums<K> {
 /// `K` sums over the elements of `x` of `term(x[i])`.
 #[inline(always)]
 pub(crate) fn sums<const K: usize>(x: &[f32], term: impl Fn(f32) -> [f32; K]) -> [f64; K] {
+    sums2(x, x, |v, _| term(v))
+}
+
+/// `K` sums over `i` of `term(a[i], b[i])`, for slices of one length.
+#[inline(always)]
+pub(crate) fn sums2<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    term: impl Fn(f32, f32) -> [f32; K],
+) -> [f64; K] {
     let mut s = Sums::new();
-    s.add(x, term);
+    s.add2(a, b, term);
     s.total()
 }
 

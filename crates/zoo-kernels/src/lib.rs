@@ -6,7 +6,8 @@
 //! burn's op on every other device or layout, so models stay backend-agnostic.
 //!
 //! - [`FastConv`]: convolutions and transposed convolutions as one GEMM per block of whole
-//!   images (burn's layers and checkpoints, zoo's kernels);
+//!   images, 3×3 stride-1 ones by Winograd's F(2×2, 3×3) (burn's layers and checkpoints, zoo's
+//!   kernels);
 //! - [`leaky_relu`]: one branch-free pass forward and backward (under autodiff burn composes it
 //!   from a comparison, a product and a `mask_where`, whose flex loop branches per element);
 //! - [`Adam`]: burn's Adam as one fused pass per parameter tensor, same state records;

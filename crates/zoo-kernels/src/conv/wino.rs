@@ -109,27 +109,34 @@ impl Kernels for Wino {
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let t = Tiles::of(&g);
         let (image, s) = (g.c * g.h * g.w, g.oh * g.ow);
-        let u = need_x.then(|| {
+        if need_x {
             crate::cpu::count_gemm(g.rows(), g.cols(), k);
-            weight_transform(w, k, g.c)
-        });
+        }
         if need_w {
             crate::cpu::count_gemm(k, g.rows(), g.cols());
         }
         let mut dx = need_x.then(|| super::unwritten(g.b * image));
-        // dU [k][16][c], summed over the blocks.
-        let mut du = need_w.then(|| vec![0.0f32; k * XI * g.c]);
+        // U, made at first use and dropped after the last block's input gradient, and dU
+        // [k][16][c], summed over the blocks, made at first use: so that the two are not alive
+        // at once when the batch is one block (the peak of CycleGAN's generator backward).
+        let mut u = None;
+        let mut du: Option<Vec<f32>> = None;
         for (i, (b0, nb)) in blocks(&g, t, g.c.max(k)).enumerate() {
             let n = nb * t.per_image();
             let dm = output_adjoint(&dy[b0 * k * s..][..nb * k * s], &g, t, k, nb);
-            if let (Some(dx), Some(u)) = (dx.as_mut(), u.as_ref()) {
+            if let Some(dx) = dx.as_mut() {
+                let uw = u.get_or_insert_with(|| weight_transform(w, k, g.c));
                 // dV_ξ [c, n] = U_ξᵀ [c, k] · dM_ξ [k, n]
-                let dv = products(g.c, n, k, u, (1, XI * g.c), g.c, &dm, (XI * n, 1), n);
+                let dv = products(g.c, n, k, uw, (1, XI * g.c), g.c, &dm, (XI * n, 1), n);
+                if b0 + nb == g.b {
+                    u = None;
+                }
                 let out = &mut dx.spare_capacity_mut()[b0 * image..][..nb * image];
                 input_adjoint(&dv, &g, t, nb, out);
             }
-            if let Some(du) = du.as_mut() {
+            if need_w {
                 let v = input_transform(&x[b0 * image..][..nb * image], &g, t, nb);
+                let du = du.get_or_insert_with(|| vec![0.0f32; k * XI * g.c]);
                 // dU_ξ [k, c] (+)= dM_ξ [k, n] · V_ξᵀ [n, c]
                 // SAFETY: `du` holds `k × 16c` floats, initialised (read when `i > 0`).
                 unsafe {

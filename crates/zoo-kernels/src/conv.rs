@@ -14,9 +14,9 @@
 //! | input gradient | `fold(Wᵀ · dy)` | `W · unfold(dy)` |
 //! | weight gradient | `dy · unfold(x)ᵀ` | `x · unfold(dy)ᵀ` |
 //!
-//! 3×3 stride-1 convolutions with at least 32 channels on both sides (CycleGAN's residual
-//! blocks, SNGAN's D, the classifier's second layer) take Winograd's F(2×2, 3×3) instead
-//! ([`wino`]): 16 GEMMs over transformed tiles, 2.25× less GEMM work.
+//! 3×3 stride-1 convolutions with at least 128 channels on both sides (CycleGAN's residual
+//! blocks) take Winograd's F(2×2, 3×3) instead ([`wino`]): 16 GEMMs over transformed tiles,
+//! 2.25× less GEMM work.
 //!
 //! [`FastConv::fast_forward`] is what models call on burn's `Conv2d` / `ConvTranspose2d` layers.
 //! It takes this path for f32 tensors on flex (plain or autodiff) with groups 1, dilation 1 and
@@ -1489,6 +1489,7 @@ mod tests {
         conv([128, 1], 7, 1, 0, 7);
         conv([3, 64], 7, 1, 0, 22);
         conv([64, 64], 3, 1, 0, 18);
+        conv([256, 256], 3, 1, 0, 10);
         conv([64, 3], 7, 1, 0, 22);
         conv([512, 1], 4, 1, 1, 7);
         conv([256, 1], 4, 1, 1, 5);
@@ -1741,7 +1742,7 @@ mod tests {
         }
     }
 
-    /// 3×3 stride-1 convolutions with 32 or more channels on both sides take Winograd's path
+    /// 3×3 stride-1 convolutions with 128 or more channels on both sides take Winograd's path
     /// ([`wino`]): values and all three gradients against burn's op over paddings 0–2 on each
     /// side (so tiles running past odd outputs and images wider than the tiles read), batches
     /// of 1–3, with and without bias.
@@ -1755,8 +1756,8 @@ mod tests {
             let pad: [usize; 4] = std::array::from_fn(|_| rng.random_range(0..=2));
             let (h, w) = (rng.random_range(3..=12), rng.random_range(3..=12));
             let (c, o, b) = (
-                rng.random_range(32..=40),
-                rng.random_range(32..=40),
+                rng.random_range(128..=136),
+                rng.random_range(128..=136),
                 rng.random_range(1..=3),
             );
             let padding = PaddingConfig2d::Explicit(pad[0], pad[1], pad[2], pad[3]);
@@ -1777,32 +1778,35 @@ mod tests {
         let _lock = rng_lock();
         let device = Device::flex().autodiff();
         device.seed(19);
-        let layer = Conv2dConfig::new([32, 32], [3, 3]).init(&device);
-        let x = Tensor::<4>::random([10, 32, 66, 66], Distribution::Normal(0.0, 1.0), &device);
+        let layer = Conv2dConfig::new([128, 128], [3, 3]).init(&device);
+        let x = Tensor::<4>::random([3, 128, 34, 34], Distribution::Normal(0.0, 1.0), &device);
         let g = Geom {
-            b: 10,
-            c: 32,
-            h: 66,
-            w: 66,
+            b: 3,
+            c: 128,
+            h: 34,
+            w: 34,
             kh: 3,
             kw: 3,
             sh: 1,
             sw: 1,
             ph: 0,
             pw: 0,
-            oh: 64,
-            ow: 64,
+            oh: 32,
+            ow: 32,
         };
-        assert!(wino::applies(&g, 32), "the layer must take Winograd's path");
+        assert!(
+            wino::applies(&g, 128),
+            "the layer must take Winograd's path"
+        );
         let mut rng = StdRng::seed_from_u64(19);
         let mut draw =
             |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
         let (xs, ws, dys) = (
-            draw(10 * 32 * 66 * 66),
-            draw(32 * 32 * 9),
-            draw(10 * 32 * 64 * 64),
+            draw(3 * 128 * 34 * 34),
+            draw(128 * 128 * 9),
+            draw(3 * 128 * 32 * 32),
         );
-        let a = ConvArgs { g, k: 32 };
+        let a = ConvArgs { g, k: 128 };
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -1831,6 +1835,6 @@ mod tests {
             bits(&two.2),
             "weight gradient: one thread against two"
         );
-        check_conv(layer, x, "conv 32->32 3x3 @66, 10 images");
+        check_conv(layer, x, "conv 128->128 3x3 @34, 3 images");
     }
 }

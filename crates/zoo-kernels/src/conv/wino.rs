@@ -25,17 +25,23 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::{
-    BLOCK, ConvArgs, Geom, Kept, Kernels, SharedMut, check_operands, filled, gemm_raw, rows,
-    rows_new, with_scratch,
+    ConvArgs, Geom, Kept, Kernels, SharedMut, check_operands, filled, gemm_raw, rows, rows_new,
+    with_scratch,
 };
 
 /// Transformed positions of a tile: 4×4.
 const XI: usize = 16;
 
-/// Fewest input and output channels for which the transforms cost less than the GEMM work they
-/// save (each is ~3 passes over a tile per channel; the GEMMs save `5·k` multiply-adds per
-/// input tile and channel).
-pub(super) const MIN_CHANNELS: usize = 32;
+/// Fewest input and output channels for which the path is taken: the transforms cost the same
+/// per tile and channel whatever the channels, while the GEMM work they save grows with them.
+/// CycleGAN's residual blocks (256 channels) run 15–31% faster steps; SNGAN's D with 64-channel
+/// 3×3 layers was no faster (within the noise of its 1.1–1.7 s steps) and its peak 30–45 MiB
+/// higher (`benches/NOTES.md` #26).
+pub(super) const MIN_CHANNELS: usize = 128;
+
+/// Floats of one block's transformed tiles (each of `V`, `M` and their gradients): a smaller
+/// block than the direct path's [`super::BLOCK`], since a pass holds several such buffers.
+const WBLOCK: usize = 1 << 20;
 
 /// Whether a convolution takes this path: 3×3, stride 1, enough channels on both sides.
 pub(super) fn applies(g: &Geom, k: usize) -> bool {
@@ -68,10 +74,10 @@ impl Tiles {
 }
 
 /// Blocks of whole images `(first, count)` whose transformed tiles (`ch` channels) hold about
-/// [`BLOCK`] floats; at least one image per block.
+/// [`WBLOCK`] floats; at least one image per block.
 fn blocks(g: &Geom, t: Tiles, ch: usize) -> impl Iterator<Item = (usize, usize)> {
     let per_image = (XI * ch * t.per_image()).max(1);
-    let n = (BLOCK / per_image).clamp(1, g.b.max(1));
+    let n = (WBLOCK / per_image).clamp(1, g.b.max(1));
     (0..g.b).step_by(n).map(move |b0| (b0, n.min(g.b - b0)))
 }
 

@@ -11,22 +11,20 @@
 //! then `B dV Bᵀ` added into the overlapping input tiles; the weight gradient
 //! `dU_ξ = dM_ξ · V_ξᵀ`, then `Gᵀ dU G`.
 //!
-//! The 16 GEMMs of each pass run one per task, each on one thread, so the work splits between
-//! the cores by whole products (the gemm crate's own split of one product scaled 1.8× on two
-//! cores for these shapes), and the results do not depend on the number of threads. The
+//! The 16 GEMMs of each pass run one after the other, each shared between the cores by the
+//! gemm crate (by output tiles, so the results do not depend on the number of threads). One
+//! task per GEMM, each on one thread, was as fast and raised CycleGAN 128²'s peak by ~30 MiB:
+//! every worker thread then held the gemm crate's packing buffers in its own heap. The
 //! transforms' coefficients are 0, ±1 and ±½, so the rounding differs from the direct
 //! convolution's by a few units in the last place of the sums (the tests compare with burn's
 //! op at the crate's tolerance). The GEMM work counted for `zoo bench` is the direct
 //! convolution's (the layer's shape), so its GFLOP/s for these layers is the effective rate.
-#![allow(unsafe_code)] // the GEMM calls on disjoint parts of shared buffers
+#![allow(unsafe_code)] // the GEMM calls on disjoint parts of one buffer
 
 use std::mem::MaybeUninit;
 
-use rayon::prelude::*;
-
 use super::{
-    ConvArgs, Geom, Kept, Kernels, SharedMut, check_operands, filled, gemm_raw, rows, rows_new,
-    with_scratch,
+    ConvArgs, Geom, Kept, Kernels, check_operands, filled, gemm_raw, rows, rows_new, with_scratch,
 };
 
 /// Transformed positions of a tile: 4×4.
@@ -195,8 +193,8 @@ fn products(
     }
 }
 
-/// The 16 products, one task each, each on one thread: `dst_ξ` at `dst + ξ · dst_step` with row
-/// stride `dst_rs` (`+=` with `accumulate`).
+/// The 16 products one after the other, each shared between the cores by the gemm crate:
+/// `dst_ξ` at `dst + ξ · dst_step` with row stride `dst_rs` (`+=` with `accumulate`).
 ///
 /// # Safety
 /// `dst` must hold the `m` rows of `dst_rs` floats that `dst_rs ≥ 16 · dst_step` and
@@ -228,8 +226,7 @@ unsafe fn products_into(
             rhs_st,
         );
     }
-    let dst = SharedMut(dst.cast());
-    (0..XI).into_par_iter().for_each(|xi| {
+    for xi in 0..XI {
         // SAFETY: product ξ writes the columns `ξ·dst_step..+n` of each row, disjoint from the
         // other products' (`dst_step ≥ n`), inside the caller's buffer; the operands are in
         // bounds (checked for the first and last ξ, the others lie between).
@@ -238,17 +235,17 @@ unsafe fn products_into(
                 m,
                 n,
                 depth,
-                dst.at(xi * dst_step).cast(),
+                dst.add(xi * dst_step),
                 dst_rs,
                 accumulate,
                 &lhs[xi * lhs_step..],
                 lhs_st,
                 &rhs[xi * rhs_step..],
                 rhs_st,
-                false,
+                true,
             )
         }
-    });
+    }
 }
 
 /// `U = G g Gᵀ` for every kernel: weight `[k, c, 3, 3]` → `[k][16][c]`.

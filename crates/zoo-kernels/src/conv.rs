@@ -1582,6 +1582,20 @@ mod tests {
         check(layer, x, fast, |l, x| l.forward(x), convt_params, what);
     }
 
+    /// `f` run on a pool of `threads` threads.
+    fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool")
+            .install(f)
+    }
+
+    /// The bits of each float, to compare results exactly.
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
     /// DCGAN's downsampling layer: `input → output` channels, 4×4, stride 2, padding 1.
     fn down4(input: usize, output: usize, device: &Device) -> Conv2d {
         Conv2dConfig::new([input, output], [4, 4])
@@ -1689,11 +1703,7 @@ mod tests {
             let a: Vec<f32> = (0..k * cols).map(|_| rng.random_range(-1.0..1.0)).collect();
             let b: Vec<f32> = (0..r * cols).map(|_| rng.random_range(-1.0..1.0)).collect();
             let run = |threads: usize| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .expect("a thread pool");
-                pool.install(|| {
+                on_threads(threads, || {
                     let mut dw = WeightGrad::new(k, r, 2 * cols);
                     dw.add(cols, false, &a, cols, &b, cols);
                     dw.add(cols, true, &a, cols, &b, cols);
@@ -1702,7 +1712,6 @@ mod tests {
             };
             let ((transposed, one), (_, two)) = (run(1), run(2));
             assert_eq!(transposed, k < r, "both orientations are covered");
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&one), bits(&two), "{k}x{r}: one thread against two");
             for i in 0..k {
                 for j in 0..r {
@@ -1808,17 +1817,12 @@ mod tests {
         );
         let a = ConvArgs { g, k: 128 };
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("a thread pool");
-            pool.install(|| {
+            on_threads(threads, || {
                 let (y, _, _) = wino::Wino::forward(&xs, &ws, a, false);
                 let (dx, dw) = wino::Wino::backward(&xs, &ws, &dys, a, None, true, true);
                 (y, dx.expect("dx"), dw.expect("dw"))
             })
         };
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let (one, two) = (run(1), run(2));
         assert_eq!(
             bits(&one.0),

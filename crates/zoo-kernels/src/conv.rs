@@ -282,9 +282,14 @@ const BLOCK: usize = 4 << 20;
 /// Blocks of whole images `(first, count)` whose unfolded matrices (`rows` each per output
 /// pixel) hold about [`BLOCK`] floats; at least one image per block.
 fn blocks(g: &Geom, rows: usize) -> impl Iterator<Item = (usize, usize)> {
-    let per_image = (rows * g.oh * g.ow).max(1);
-    let n = (BLOCK / per_image).clamp(1, g.b.max(1));
-    (0..g.b).step_by(n).map(move |b0| (b0, n.min(g.b - b0)))
+    image_blocks(g.b, rows * g.oh * g.ow, BLOCK)
+}
+
+/// Blocks `(first, count)` of a batch of `b` images of `per_image` floats each that hold about
+/// `floats` together; at least one image per block.
+fn image_blocks(b: usize, per_image: usize, floats: usize) -> impl Iterator<Item = (usize, usize)> {
+    let n = (floats / per_image.max(1)).clamp(1, b.max(1));
+    (0..b).step_by(n).map(move |b0| (b0, n.min(b - b0)))
 }
 
 /// `conv2d`: x `[b, c, h, w]`, weight `[k, c, kh, kw]`, y `[b, k, oh, ow]`.

@@ -24,7 +24,8 @@
 use std::mem::MaybeUninit;
 
 use super::{
-    ConvArgs, Geom, Kept, Kernels, check_operands, filled, gemm_raw, rows, rows_new, with_scratch,
+    ConvArgs, Geom, Kept, Kernels, check_operands, filled, gemm_raw, image_blocks, rows, rows_new,
+    with_scratch,
 };
 
 /// Transformed positions of a tile: 4×4.
@@ -71,12 +72,10 @@ impl Tiles {
     }
 }
 
-/// Blocks of whole images `(first, count)` whose transformed tiles (`ch` channels) hold about
-/// [`WBLOCK`] floats; at least one image per block.
-fn blocks(g: &Geom, t: Tiles, ch: usize) -> impl Iterator<Item = (usize, usize)> {
-    let per_image = (XI * ch * t.per_image()).max(1);
-    let n = (WBLOCK / per_image).clamp(1, g.b.max(1));
-    (0..g.b).step_by(n).map(move |b0| (b0, n.min(g.b - b0)))
+/// Blocks of whole images `(first, count)` whose transformed tiles (on the side with more
+/// channels, input `c` or output `k`) hold about [`WBLOCK`] floats; at least one image per block.
+fn blocks(g: &Geom, t: Tiles, k: usize) -> impl Iterator<Item = (usize, usize)> {
+    image_blocks(g.b, XI * g.c.max(k) * t.per_image(), WBLOCK)
 }
 
 impl Kernels for Wino {
@@ -90,7 +89,7 @@ impl Kernels for Wino {
         // its block.
         let y = unsafe {
             filled(g.b * k * s, |out| {
-                for (b0, nb) in blocks(&g, t, g.c.max(k)) {
+                for (b0, nb) in blocks(&g, t, k) {
                     let n = nb * t.per_image();
                     let v = input_transform(&x[b0 * image..][..nb * image], &g, t, nb);
                     // M_ξ [k, n] = U_ξ [k, c] · V_ξ [c, n]
@@ -125,7 +124,7 @@ impl Kernels for Wino {
         // at once when the batch is one block (the peak of CycleGAN's generator backward).
         let mut u = None;
         let mut du: Option<Vec<f32>> = None;
-        for (i, (b0, nb)) in blocks(&g, t, g.c.max(k)).enumerate() {
+        for (i, (b0, nb)) in blocks(&g, t, k).enumerate() {
             let n = nb * t.per_image();
             let dm = output_adjoint(&dy[b0 * k * s..][..nb * k * s], &g, t, k, nb);
             if let Some(dx) = dx.as_mut() {
@@ -341,9 +340,7 @@ fn input_transform(x: &[f32], g: &Geom, t: Tiles, nb: usize) -> Vec<f32> {
                         }
                         let base = bi * t.per_image() + ty * t.tw;
                         for (i, s) in [&*s0, &*s1, &*s2, &*s3].into_iter().enumerate() {
-                            let o: [&mut [MaybeUninit<f32>]; 4] =
-                                four_rows(out, 4 * i, n, base, t.tw);
-                            let [o0, o1, o2, o3] = o;
+                            let [o0, o1, o2, o3] = four_rows(out, 4 * i, n, base, t.tw);
                             for tx in 0..t.tw {
                                 let q = &s[2 * tx..][..4];
                                 o0[tx].write(q[0] - q[2]);
